@@ -1,0 +1,45 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependency direction (DESIGN.md): saliency-repl -> Lang -> Plugins -> Runtime -> C shims.
+let package = Package(
+    name: "saliency-repl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "saliency-repl", targets: ["saliency-repl"]),
+        .executable(name: "saliency-bench", targets: ["saliency-bench"]),
+        .library(name: "Runtime", targets: ["Runtime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline", pkgConfig: "readline",
+                       providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Runtime",
+                dependencies: ["COpenBLAS", "CPNG", "CZlib",
+                               .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "Plugins", dependencies: ["Runtime"]),
+        .target(name: "Lang", dependencies: ["Plugins", "Runtime",
+                                             .product(name: "Yams", package: "Yams")]),
+        .executableTarget(name: "saliency-repl",
+                          dependencies: ["Lang", "CReadline",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "saliency-bench",
+                          dependencies: ["Runtime", "Plugins",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "PluginTests", dependencies: ["Plugins", "Runtime"]),
+        .testTarget(name: "LangTests", dependencies: ["Lang"]),
+        .testTarget(name: "CLITests", dependencies: ["saliency-repl", "saliency-bench"]),
+    ]
+)

@@ -1,0 +1,39 @@
+import Dispatch
+import COpenBLAS
+
+/// The runtime's thread setting, honoured by GEMM (OpenBLAS) and by our own parallel loops.
+public enum Threads {
+    nonisolated(unsafe) private static var current: Int = defaultCount()
+
+    static func defaultCount() -> Int {
+        if let s = getenv("SALIENCY_THREADS").map({ String(cString: $0) }), let n = Int(s), n > 0 { return n }
+        return ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    public static var count: Int { current }
+
+    /// Sets the number of threads for our loops and for OpenBLAS.
+    public static func set(_ n: Int) {
+        current = Swift.max(1, n)
+        openblas_set_num_threads(Int32(current))
+    }
+
+    /// Runs `body` over `0..<n` split into at most `count` contiguous chunks, in parallel when
+    /// the work is large enough (`n >= minPerThread * 2`).
+    
+    public static func parallelFor(_ n: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        let workers = Swift.min(count, n / Swift.max(minPerThread, 1))
+        if workers <= 1 { if n > 0 { body(0..<n) }; return }
+        let chunk = (n + workers - 1) / workers
+        // Chunks write disjoint ranges; the closure is only shared for the duration of the call.
+        withoutActuallyEscaping(body) { escapable in
+            nonisolated(unsafe) let work = escapable
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = w * chunk, hi = Swift.min(n, lo + chunk)
+                if lo < hi { work(lo..<hi) }
+            }
+        }
+    }
+}
+
+import Foundation

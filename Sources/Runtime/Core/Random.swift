@@ -1,0 +1,59 @@
+import Foundation
+
+/// The one random generator used everywhere: xoshiro256** seeded through SplitMix64, so a
+/// seed reproduces every mask, noise draw and initialisation exactly across runs.
+public struct RandomGenerator: RandomNumberGenerator, Sendable {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(seed: UInt64) {
+        var z = seed
+        func splitmix(_ x: inout UInt64) -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var r = x
+            r = (r ^ (r >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            r = (r ^ (r >> 27)) &* 0x94D0_49BB_1331_11EB
+            return r ^ (r >> 31)
+        }
+        s = (splitmix(&z), splitmix(&z), splitmix(&z), splitmix(&z))
+    }
+
+    @inline(__always)
+    public mutating func next() -> UInt64 {
+        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3
+        s.2 ^= t
+        s.3 = (s.3 << 45) | (s.3 >> 19)
+        return result
+    }
+
+    /// Uniform in [0, 1) with 24 bits of precision.
+    @inline(__always)
+    public mutating func nextUniform() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
+
+    /// Standard normal by Box-Muller (one value per call; the pair's second half is dropped
+    /// so that the stream stays position-independent and simple to reason about).
+    @inline(__always)
+    public mutating func nextNormal() -> Float {
+        var u1 = nextUniform()
+        if u1 < 1e-12 { u1 = 1e-12 }
+        let u2 = nextUniform()
+        return Float((-2 * Foundation.log(Double(u1))).squareRoot() * cos(2 * Double.pi * Double(u2)))
+    }
+
+    /// An independent generator derived from this one (for parallel or per-item streams).
+    public mutating func split() -> RandomGenerator { RandomGenerator(seed: next()) }
+}
+
+extension Tensor {
+    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, rng: inout RandomGenerator) -> Tensor {
+        Tensor(shape: shape) { b in for i in 0..<b.count { b[i] = low + (high - low) * rng.nextUniform() } }
+    }
+    public static func normal(_ shape: [Int], mean: Float = 0, std: Float = 1, rng: inout RandomGenerator) -> Tensor {
+        Tensor(shape: shape) { b in for i in 0..<b.count { b[i] = mean + std * rng.nextNormal() } }
+    }
+    /// 1 with probability `p`, else 0.
+    public static func bernoulli(_ shape: [Int], p: Float, rng: inout RandomGenerator) -> Tensor {
+        Tensor(shape: shape) { b in for i in 0..<b.count { b[i] = rng.nextUniform() < p ? 1 : 0 } }
+    }
+}

@@ -1,0 +1,6 @@
+import Testing
+import Lang
+
+@Test func languageVersionIsSemantic() {
+    #expect(LangModule.version.split(separator: ".").count == 3)
+}

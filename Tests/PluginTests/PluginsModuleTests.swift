@@ -1,0 +1,6 @@
+import Testing
+import Plugins
+
+@Test func pluginsSeeTheRuntimeThreadSetting() {
+    #expect(PluginsModule.runtimeThreads >= 1)
+}
