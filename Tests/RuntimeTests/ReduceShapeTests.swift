@@ -47,6 +47,8 @@ struct ReduceShapeTests {
         let pd = Tensor.ones([1, 2]).padded([(1, 0), (1, 2)], value: 0)
         #expect(pd.shape == [2, 5])
         #expect(pd.scalars == [0, 0, 0, 0, 0, 0, 1, 1, 0, 0])
+        #expect(Tensor(shape: [4], data: [1, 2, 3, 4]).padded([(2, 1)], mode: .reflect).scalars == [3, 2, 1, 2, 3, 4, 3])
+        #expect(Tensor(shape: [3], data: [1, 2, 3]).padded([(2, 2)], mode: .edge).scalars == [1, 1, 1, 2, 3, 3, 3])
         #expect(b.flattened().shape == [2, 12])
         #expect(b.reshaped([-1, 4]).shape == [6, 4])
     }
@@ -57,6 +59,8 @@ struct ReduceShapeTests {
         gc.check([x]) { $0[0].slice(axis: 2, 1..<3) }
         gc.check([x, randomTensor([2, 1, 4], seed: 13)]) { Tensor.concat([$0[0], $0[1]], axis: 1) }
         gc.check([x]) { $0[0].padded([(0, 0), (1, 1), (2, 0)], value: 0.5) }
+        gc.check([x]) { $0[0].padded([(0, 0), (2, 1), (1, 3)], mode: .reflect) }
+        gc.check([x]) { $0[0].padded([(1, 0), (2, 1), (0, 3)], mode: .edge) }
         gc.check([x]) { $0[0].reshaped([4, 6]) }
     }
 

@@ -124,32 +124,60 @@ extension Tensor {
         concat(parts.map { $0.reshaped([1] + $0.shape) }, axis: 0)
     }
 
-    /// Constant padding: `pads[i] = (before, after)` for each axis (missing leading axes get none).
-    public func padded(_ pads: [(Int, Int)], value: Float = 0) -> Tensor {
+    public enum PadMode: String, Sendable { case constant, reflect, edge }
+
+    /// Padding: `pads[i] = (before, after)` for each axis (missing leading axes get none).
+    /// `reflect` mirrors without repeating the edge (PyTorch/ONNX 'reflect'), `edge` repeats it.
+    public func padded(_ pads: [(Int, Int)], value: Float = 0, mode: PadMode = .constant) -> Tensor {
         let p = [(Int, Int)](repeating: (0, 0), count: rank - pads.count) + pads
         let outShape = zip(shape, p).map { $0 + $1.0 + $1.1 }
         precondition(outShape.allSatisfy { $0 >= 0 }, "padding \(pads) makes a negative size from \(shape)")
-        // Reuse slicing logic through index arithmetic on the innermost axis.
-        let r = rank
-        var outStrides = [Int](repeating: 1, count: r)
-        for i in stride(from: r - 2, through: 0, by: -1) { outStrides[i] = outStrides[i + 1] * outShape[i + 1] }
-        func mapIndex(_ inFlat: Int) -> Int? {
-            var rem = inFlat, off = 0
-            for d in stride(from: r - 1, through: 0, by: -1) {
-                let c = rem % shape[d] + p[d].0; rem /= shape[d]
-                if c < 0 || c >= outShape[d] { return nil }
-                off += c * outStrides[d]
+        if mode == .reflect {
+            for (d, pd) in zip(shape, p) where pd.0 > 0 || pd.1 > 0 {
+                precondition(d > 1 && pd.0 < d && pd.1 < d, "reflect padding \(pads) needs pads smaller than the size \(shape)")
             }
-            return off
+        }
+        if mode != .constant { precondition(!shape.contains(0), "\(mode) padding of an empty tensor \(shape)") }
+        // Per axis: the source coordinate of every output coordinate (-1 = padding value).
+        let sources: [[Int]] = (0..<rank).map { d in
+            (0..<outShape[d]).map { o in
+                let i = o - p[d].0, n = shape[d]
+                if i >= 0 && i < n { return i }
+                switch mode {
+                case .constant: return -1
+                case .edge: return i < 0 ? 0 : n - 1
+                case .reflect: return i < 0 ? -i : 2 * (n - 1) - i
+                }
+            }
+        }
+        var inStrides = [Int](repeating: 1, count: rank)
+        for i in stride(from: rank - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * shape[i + 1] }
+        let r = rank
+        /// Calls body(outFlat, inFlat or -1) for every output element, row by row.
+        func walk(_ body: (Int, Int) -> Void) {
+            if r == 0 { body(0, 0); return }
+            let inner = outShape[r - 1], innerSrc = sources[r - 1]
+            let rows = outShape.reduce(1, *) / Swift.max(inner, 1)
+            var idx = [Int](repeating: 0, count: r)
+            for row in 0..<rows {
+                var rem = row, base = 0, valid = true
+                for d in stride(from: r - 2, through: 0, by: -1) {
+                    idx[d] = rem % outShape[d]; rem /= outShape[d]
+                    let s = sources[d][idx[d]]
+                    if s < 0 { valid = false } else { base += s * inStrides[d] }
+                }
+                for j in 0..<inner {
+                    let s = innerSrc[j]
+                    body(row * inner + j, valid && s >= 0 ? base + s : -1)
+                }
+            }
+        }
+        let out = Tensor(shape: outShape) { o in
+            storage.withUnsafeBufferPointer { x in walk { oi, ii in o[oi] = ii >= 0 ? x[ii] : value } }
         }
         let inShape = shape
-        let positions = (0..<count).map(mapIndex)
-        let out = Tensor(shape: outShape) { o in
-            if value != 0 { o.initialize(repeating: value) }
-            for (i, pos) in positions.enumerated() { if let pos { o[pos] = storage[i] } }
-        }
         return out.recording("pad", inputs: [self]) { g in
-            [Tensor(shape: inShape) { d in for (i, pos) in positions.enumerated() { if let pos { d[i] = g.storage[pos] } } }]
+            [Tensor(shape: inShape) { d in g.storage.withUnsafeBufferPointer { gs in walk { oi, ii in if ii >= 0 { d[ii] += gs[oi] } } } }]
         }
     }
 }

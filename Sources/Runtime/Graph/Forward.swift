@@ -1,0 +1,182 @@
+/// What to do to a value as it flows through the graph.
+public enum Intervention: Sendable {
+    /// Multiply channel c of an [N, C, ...] value by gates[c] (gates may be a differentiable
+    /// tensor of shape [C] or [N, C]: CHIP's channel gates).
+    case scaleChannels(Tensor)
+    /// Zero the listed channels (filter ablation).
+    case zeroChannels([Int])
+    /// Replace the value outright (same shape).
+    case replace(Tensor)
+    /// Anything else, as a function of the value.
+    case transform(@Sendable (Tensor) -> Tensor)
+
+    func apply(to x: Tensor, value: String) throws -> Tensor {
+        switch self {
+        case let .scaleChannels(g):
+            guard x.rank >= 2 else { throw GraphError.badInput("cannot gate channels of '\(value)' with shape \(x.shape)") }
+            let c = x.shape[1]
+            guard g.count == c || g.shape == [x.shape[0], c] else {
+                throw GraphError.badInput("gates for '\(value)' have shape \(g.shape); the layer has \(c) channels")
+            }
+            let gs = (g.rank == 2 ? [x.shape[0], c] : [1, c]) + [Int](repeating: 1, count: x.rank - 2)
+            return x * g.reshaped(gs)
+        case let .zeroChannels(list):
+            guard x.rank >= 2 else { throw GraphError.badInput("cannot zero channels of '\(value)' with shape \(x.shape)") }
+            let c = x.shape[1]
+            if let bad = list.first(where: { $0 < 0 || $0 >= c }) {
+                throw GraphError.badInput("channel \(bad) out of range for '\(value)' with \(c) channels")
+            }
+            var gates = [Float](repeating: 1, count: c)
+            for i in list { gates[i] = 0 }
+            return x * Tensor(shape: [1, c] + [Int](repeating: 1, count: x.rank - 2), data: gates)
+        case let .replace(t):
+            guard t.shape == x.shape else { throw GraphError.badInput("replacement for '\(value)' has shape \(t.shape), expected \(x.shape)") }
+            return t
+        case let .transform(f):
+            return f(x)
+        }
+    }
+}
+
+public struct ForwardOptions: Sendable {
+    /// Values (or node names) whose tensors are returned in `captured`.
+    public var capture: [String] = []
+    /// Interventions by value (or node) name, applied right after the value is computed.
+    public var interventions: [String: Intervention] = [:]
+    /// Stop after this value is computed; it becomes the only output.
+    public var stopAt: String? = nil
+    /// Backward rule of every ReLU (guided backprop, deconvnet).
+    public var reluRule: ReLURule = .standard
+    /// Batch norm uses batch statistics and updates running ones; dropout is active.
+    public var training: Bool = false
+    /// Seed for dropout and other stochastic ops in training.
+    public var seed: UInt64 = 0
+
+    public init(capture: [String] = [], interventions: [String: Intervention] = [:], stopAt: String? = nil,
+                reluRule: ReLURule = .standard, training: Bool = false, seed: UInt64 = 0) {
+        self.capture = capture; self.interventions = interventions; self.stopAt = stopAt
+        self.reluRule = reluRule; self.training = training; self.seed = seed
+    }
+}
+
+public struct ForwardResult {
+    /// The graph outputs in order, or the `stopAt` value alone.
+    public var outputs: [Tensor]
+    /// Captured values by the names they were asked for.
+    public var captured: [String: Tensor]
+    /// Updated batch-norm running statistics (training only), by weight name.
+    public var updatedBuffers: [String: Tensor]
+    public var output: Tensor { outputs[0] }
+}
+
+/// What a kernel sees: its node, its input tensors (nil for absent optional inputs) and the
+/// run's options.
+public struct KernelContext {
+    public let node: GraphNode
+    public let inputs: [Tensor?]
+    public let options: ForwardOptions
+    public let opset: Int
+    /// Where a training-mode kernel reports new values of weights it owns (running stats).
+    public var updates: [String: Tensor] = [:]
+
+    public func input(_ i: Int) throws -> Tensor {
+        guard i < inputs.count, let t = inputs[i] else {
+            throw GraphError.malformed("node '\(node.name)' (\(node.opType)) is missing input \(i)")
+        }
+        return t
+    }
+    public func optionalInput(_ i: Int) -> Tensor? { i < inputs.count ? inputs[i] : nil }
+    public func fail(_ message: String) -> GraphError {
+        .malformed("node '\(node.name)' (\(node.opType), opset \(opset)): \(message)")
+    }
+}
+
+public typealias Kernel = @Sendable (inout KernelContext) throws -> [Tensor]
+
+extension Graph {
+    public func forward(_ input: Tensor, options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
+        try forward([input], options: options)
+    }
+
+    /// Runs the graph on `feeds` (one tensor per graph input, in order).
+    public func forward(_ feeds: [Tensor], options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
+        guard feeds.count == inputs.count else {
+            throw GraphError.badInput("graph '\(name)' takes \(inputs.count) input(s), got \(feeds.count)")
+        }
+        for (info, t) in zip(inputs, feeds) {
+            let ok = info.shape.count == t.rank && zip(info.shape, t.shape).allSatisfy { $0 == -1 || $0 == $1 }
+            guard ok || info.shape.isEmpty else {
+                throw GraphError.badInput("input '\(info.name)' expects shape \(info.shape.map { $0 < 0 ? "N" : String($0) }), got \(t.shape)")
+            }
+        }
+        let captureValues = try Dictionary(options.capture.map { (try resolveValue($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let interventions = try Dictionary(options.interventions.map { (try resolveValue($0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
+        let stopValue = try options.stopAt.map(resolveValue)
+
+        // Last use of each value, so intermediates are released as soon as possible.
+        var lastUse: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { for v in n.inputs { lastUse[v] = i } }
+        for o in outputs { lastUse[o] = Int.max }
+
+        var values: [String: Tensor] = [:]
+        var captured: [String: Tensor] = [:]
+        var updates: [String: Tensor] = [:]
+        func store(_ name: String, _ t: Tensor) throws -> Tensor {
+            var v = t
+            if let iv = interventions[name] { v = try iv.apply(to: v, value: name) }
+            if let asked = captureValues[name] {
+                // A captured value takes part in autograd even when nothing upstream does, so
+                // gradients with respect to it (Grad-CAM's layer) are always available.
+                if v.node == nil && Autograd.isRecording { v = v.requiringGrad() }
+                captured[asked] = v
+            }
+            return v
+        }
+        for (info, t) in zip(inputs, feeds) { values[info.name] = try store(info.name, t) }
+        if let s = stopValue, let v = values[s] { return ForwardResult(outputs: [v], captured: captured, updatedBuffers: [:]) }
+
+        for (i, node) in nodes.enumerated() {
+            let ins: [Tensor?] = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? weights[$0]) }
+            guard let kernel = Kernels.table[node.opType], node.domain.isEmpty || node.domain == "ai.onnx" else {
+                throw GraphError.unsupportedOperator(op: node.opType, node: node.name, opset: opset)
+            }
+            var ctx = KernelContext(node: node, inputs: ins, options: options, opset: opset)
+            let outs = try kernel(&ctx)
+            updates.merge(ctx.updates) { _, b in b }
+            for (name, t) in zip(node.outputs, outs) where !name.isEmpty {
+                values[name] = try store(name, t)
+                if name == stopValue {
+                    return ForwardResult(outputs: [values[name]!], captured: captured, updatedBuffers: updates)
+                }
+            }
+            for v in node.inputs where lastUse[v] == i && captureValues[v] == nil { values[v] = nil }
+        }
+        let outs = try outputs.map { o -> Tensor in
+            guard let t = values[o] ?? weights[o] else { throw GraphError.malformed("graph '\(name)': output '\(o)' was not computed") }
+            return t
+        }
+        return ForwardResult(outputs: outs, captured: captured, updatedBuffers: updates)
+    }
+
+    /// Logits (the first output) for a batch.
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x).output }
+
+    /// Every node with its output shapes for an example input: what `layers(m)` shows.
+    public func layerShapes(for example: Tensor) throws -> [(node: GraphNode, shapes: [[Int]])] {
+        let all = nodes.flatMap(\.outputs).filter { !$0.isEmpty }
+        let r = try Autograd.noGrad { try forward(example, options: ForwardOptions(capture: all)) }
+        return nodes.map { n in (n, n.outputs.compactMap { r.captured[$0]?.shape }) }
+    }
+}
+
+/// The kernel table: one entry per supported op type. Op families register their kernels
+/// in Kernels+*.swift files.
+public enum Kernels {
+    public static let table: [String: Kernel] = {
+        var t: [String: Kernel] = [:]
+        registerElementwise(&t)
+        registerShape(&t)
+        registerNN(&t)
+        return t
+    }()
+}
