@@ -12,7 +12,8 @@ demo: build
 	swift run -c release saliency-bench runtime
 
 # Swift Testing only (XCTest would print an empty "0 tests" summary after ours).
-test: bootstrap
+test:
+	@scripts/bootstrap --python-test-tools
 	swift test --disable-xctest
 
 bench: build

@@ -1,7 +1,11 @@
 extension Kernels {
     static func registerElementwise(_ t: inout [String: Kernel]) {
         func binary(_ f: @escaping @Sendable (Tensor, Tensor) -> Tensor) -> Kernel {
-            { ctx in [f(try ctx.input(0), try ctx.input(1))] }
+            { ctx in
+                let a = try ctx.input(0), b = try ctx.input(1)
+                guard Broadcast.tryShape(a.shape, b.shape) != nil else { throw ctx.fail("shapes \(a.shape) and \(b.shape) do not broadcast") }
+                return [f(a, b)]
+            }
         }
         func unary(_ f: @escaping @Sendable (Tensor) -> Tensor) -> Kernel { { ctx in [f(try ctx.input(0))] } }
         t["Add"] = binary(+)
@@ -22,8 +26,8 @@ extension Kernels {
         t["Clip"] = { ctx in
             let x = try ctx.input(0)
             // Opset < 11 carries the bounds as attributes, later opsets as optional inputs.
-            let lo = ctx.opset < 11 ? (ctx.node.float("min") ?? -.infinity) : (ctx.optionalInput(1)?.item ?? -.infinity)
-            let hi = ctx.opset < 11 ? (ctx.node.float("max") ?? .infinity) : (ctx.optionalInput(2)?.item ?? .infinity)
+            let lo = ctx.opset < 11 ? (ctx.node.float("min") ?? -.infinity) : (ctx.optionalInput(1)?.scalars.first ?? -.infinity)
+            let hi = ctx.opset < 11 ? (ctx.node.float("max") ?? .infinity) : (ctx.optionalInput(2)?.scalars.first ?? .infinity)
             return [x.clamped(min: lo, max: hi)]
         }
         for (name, isLog) in [("Softmax", false), ("LogSoftmax", true)] {
@@ -46,12 +50,14 @@ extension Kernels {
         }
         t["MatMul"] = { ctx in
             let a = try ctx.input(0), b = try ctx.input(1)
-            if a.rank == 1 && b.rank == 2 { return [a.reshaped([1, a.count]).matmul(b).reshaped([b.shape[1]])] }
-            if a.rank == 2 && b.rank == 1 { return [a.matmul(b.reshaped([b.count, 1])).reshaped([a.shape[0]])] }
+            if a.rank == 1 && b.rank == 2 && a.count == b.shape[0] { return [a.reshaped([1, a.count]).matmul(b).reshaped([b.shape[1]])] }
+            if a.rank == 2 && b.rank == 1 && a.shape[1] == b.count { return [a.matmul(b.reshaped([b.count, 1])).reshaped([a.shape[0]])] }
             guard a.rank >= 2 && b.rank >= 2 else { throw ctx.fail("MatMul of shapes \(a.shape) x \(b.shape) is not supported") }
             if a.rank == 2 && b.rank == 2 { return [a.matmul(b)] }
             // Batched: broadcast the leading dimensions, fold them into one batch axis.
-            let lead = Broadcast.shape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
+            guard let lead = Broadcast.tryShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))) else {
+                throw ctx.fail("MatMul batch dimensions of \(a.shape) and \(b.shape) do not broadcast")
+            }
             let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
             guard b.shape[b.rank - 2] == k else { throw ctx.fail("MatMul inner dimensions differ: \(a.shape) x \(b.shape)") }
             let batch = lead.reduce(1, *)
@@ -61,9 +67,14 @@ extension Kernels {
         }
         t["Gemm"] = { ctx in
             var a = try ctx.input(0), b = try ctx.input(1)
+            guard a.rank == 2 && b.rank == 2 else { throw ctx.fail("Gemm needs matrices, got \(a.shape) and \(b.shape)") }
             if ctx.node.int("transA") == 1 { a = a.transposed() }
             if ctx.node.int("transB") == 1 { b = b.transposed() }
+            guard a.shape[1] == b.shape[0] else { throw ctx.fail("Gemm inner dimensions differ: \(a.shape) x \(b.shape) after transposes") }
             var y = a.matmul(b)
+            if let c = ctx.optionalInput(2), Broadcast.tryShape(y.shape, c.shape) != y.shape {
+                throw ctx.fail("Gemm bias \(c.shape) does not broadcast to \(y.shape)")
+            }
             let alpha = ctx.node.float("alpha") ?? 1, beta = ctx.node.float("beta") ?? 1
             if alpha != 1 { y = y * alpha }
             if let c = ctx.optionalInput(2) { y = y + (beta == 1 ? c : c * beta) }

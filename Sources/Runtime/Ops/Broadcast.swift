@@ -1,5 +1,18 @@
 /// Broadcasting (NumPy rules) for binary elementwise ops.
 enum Broadcast {
+    /// The broadcast shape, or nil when the shapes do not broadcast.
+    static func tryShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+        let r = Swift.max(a.count, b.count)
+        var out = [Int](repeating: 1, count: r)
+        for i in 0..<r {
+            let da = i < r - a.count ? 1 : a[i - (r - a.count)]
+            let db = i < r - b.count ? 1 : b[i - (r - b.count)]
+            guard da == db || da == 1 || db == 1 else { return nil }
+            out[i] = da == 1 ? db : da
+        }
+        return out
+    }
+
     static func shape(_ a: [Int], _ b: [Int]) -> [Int] {
         let r = Swift.max(a.count, b.count)
         var out = [Int](repeating: 1, count: r)
