@@ -72,3 +72,14 @@ struct ReduceShapeTests {
         gc.check([randomTensor([2, 3, 4], seed: 16), randomTensor([2, 4, 2], seed: 17)]) { $0[0].matmul($0[1]) }
     }
 }
+
+@Suite("Index gathering")
+struct IndexGatherTests {
+    @Test func gatherRowsColsForwardAndGradient() {
+        let x = Tensor.arange(6).reshaped([1, 1, 2, 3])
+        let y = x.gatherRowsCols(rows: [0, 0, 1], cols: [2, 0])
+        #expect(y.shape == [1, 1, 3, 2])
+        #expect(y.scalars == [2, 0, 2, 0, 5, 3])
+        GradCheck().check([randomTensor([2, 2, 3, 3], seed: 21)]) { $0[0].gatherRowsCols(rows: [2, 0, 0, 1], cols: [1, 1, 2]) }
+    }
+}
