@@ -179,15 +179,17 @@ extension Tensor {
         guard training, p > 0 else { return self }
         let keepScale: Float = p < 1 ? 1 / (1 - p) : 0
         var maskValues = [Float](repeating: 0, count: count)
+        var local = rng  // a local copy keeps the generator state in registers
         let y = Tensor(shape: shape) { o in
             storage.withUnsafeBufferPointer { x in maskValues.withUnsafeMutableBufferPointer { mb in
                 for i in 0..<o.count {
-                    let k = rng.nextUniform() < p ? 0 : keepScale
+                    let k = local.nextUniform() < p ? 0 : keepScale
                     mb[i] = k
                     o[i] = x[i] * k
                 }
             } }
         }
+        rng = local
         let mask = Tensor(shape: shape, data: maskValues)
         return y.recording("dropout", inputs: [self]) { g in [g.zipRaw(mask, *)] }
     }
