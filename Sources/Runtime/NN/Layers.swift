@@ -36,11 +36,7 @@ public final class Linear: Layer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.rank >= 1 && x.shape.last == inFeatures,
                      "Linear(\(inFeatures) -> \(outFeatures)) got input of shape \(x.shape)")
-        let lead = Array(x.shape.dropLast())
-        let x2 = x.rank == 2 ? x : x.reshaped([-1, inFeatures])
-        var y = x2.matmul(weight.value.transposed())
-        if let bias { y = y + bias.value }
-        return x.rank == 2 ? y : y.reshaped(lead + [outFeatures])
+        return x.linear(weight.value, bias: bias?.value)
     }
 }
 
