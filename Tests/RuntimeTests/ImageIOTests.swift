@@ -444,9 +444,9 @@ struct ImageIOTests {
         let fm = FileManager.default
         for (cls, files) in [("zebra", ["b.png", "a.PNG", "notes.txt"]), ("cat", ["x.png"]), ("dog", [])] {
             try fm.createDirectory(atPath: dir + "/" + cls, withIntermediateDirectories: true)
-            for f in files { fm.createFile(atPath: dir + "/\(cls)/\(f)", contents: Data([1])) }
+            for f in files { _ = fm.createFile(atPath: dir + "/\(cls)/\(f)", contents: Data([1])) }
         }
-        fm.createFile(atPath: dir + "/README.png", contents: Data([1]))
+        _ = fm.createFile(atPath: dir + "/README.png", contents: Data([1]))
         let (files, classes) = try listImageFolder(path: dir)
         #expect(classes == ["cat", "dog", "zebra"])
         #expect(files.map(\.label) == [0, 2, 2])

@@ -65,9 +65,10 @@ public func decodePNG(_ data: [UInt8], path: String) throws -> Tensor {
     guard !o1, !o2, total <= maxDecodedBytes, rowBytes <= Int(Int32.max) else {
         throw IOError(path: path, message: "PNG too large: \(width)x\(height)")
     }
-    // A PNG cannot compress better than ~1032:1 (deflate's limit); a claimed size far beyond
-    // that is corrupt, and refusing it early avoids allocating a huge buffer.
-    guard total / 1100 <= data.count + 64 else {
+    // Deflate cannot compress better than ~1032:1, and unpacking (1-bit palette -> RGBA) can
+    // expand at most 32x more; a claimed size far beyond that is corrupt, and refusing it
+    // early avoids allocating a huge buffer for a few bytes of input.
+    guard total / 35_000 <= data.count + 64 else {
         throw IOError(path: path, message: "truncated PNG: \(width)x\(height) image in \(data.count) bytes")
     }
     var buffer = [UInt8](repeating: 0, count: total)
