@@ -109,7 +109,7 @@ struct GraphTests {
                 let g = try decodeONNX(Data(bytes), path: "corrupt.onnx")
                 _ = try? g(x)  // a decodable variant must still fail cleanly or run
                 decoded += 1
-            } catch let e as ONNXError {
+            } catch let e as IOError {
                 #expect(e.description.hasPrefix("corrupt.onnx: "))
                 errors += 1
             }

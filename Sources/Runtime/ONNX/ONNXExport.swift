@@ -53,7 +53,7 @@ extension Graph {
     /// Writes the graph as an ONNX file atomically (temp file + rename).
     public func saveONNX(path: String) throws {
         let data: Data
-        do { data = try onnxData() } catch { throw ONNXError(path: path, message: "cannot serialise: \(error)") }
+        do { data = try onnxData() } catch { throw IOError(path: path, message: "cannot serialise: \(error)") }
         let url = URL(fileURLWithPath: path)
         let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
@@ -62,7 +62,7 @@ extension Graph {
             else { try FileManager.default.moveItem(at: tmp, to: url) }
         } catch {
             try? FileManager.default.removeItem(at: tmp)
-            throw ONNXError(path: path, message: "cannot write: \(error.localizedDescription)")
+            throw IOError(path: path, message: "cannot write: \(error.localizedDescription)")
         }
     }
 

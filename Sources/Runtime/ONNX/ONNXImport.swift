@@ -5,17 +5,10 @@ import SwiftProtobuf
 /// such as Softmax's axis or attributes moving to inputs, are handled per kernel).
 public let supportedOpsets: ClosedRange<Int> = 9...21
 
-/// Errors reading or writing ONNX files: always name the file.
-public struct ONNXError: Error, CustomStringConvertible {
-    public let path: String
-    public let message: String
-    public var description: String { "\(path): \(message)" }
-}
-
 /// Reads an ONNX model file into a Graph. Node and value names are kept as in the file.
 public func loadONNX(path: String) throws -> Graph {
     guard let data = FileManager.default.contents(atPath: path) else {
-        throw ONNXError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file")
+        throw IOError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file")
     }
     return try decodeONNX(data, path: path)
 }
@@ -27,12 +20,12 @@ public func decodeONNX(_ data: Data, path: String) throws -> Graph {
         options.messageDepthLimit = 64
         model = try Onnx_ModelProto(serializedBytes: data, options: options)
     } catch {
-        throw ONNXError(path: path, message: "not a valid ONNX model (protobuf decoding failed: \(error))")
+        throw IOError(path: path, message: "not a valid ONNX model (protobuf decoding failed: \(error))")
     }
     do {
         return try ONNXImporter(model: model).graph()
     } catch let e as GraphError {
-        throw ONNXError(path: path, message: e.description)
+        throw IOError(path: path, message: e.description)
     }
 }
 
