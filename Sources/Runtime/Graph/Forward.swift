@@ -136,7 +136,7 @@ extension Graph {
         if let s = stopValue, let v = values[s] { return ForwardResult(outputs: [v], captured: captured, updatedBuffers: [:]) }
 
         for (i, node) in nodes.enumerated() {
-            let ins: [Tensor?] = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? weights[$0]) }
+            let ins: [Tensor?] = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? parameters[$0]?.value) }
             guard let kernel = Kernels.table[node.opType], node.domain.isEmpty || node.domain == "ai.onnx" else {
                 throw GraphError.unsupportedOperator(op: node.opType, node: node.name, opset: opset)
             }
@@ -152,7 +152,7 @@ extension Graph {
             for v in node.inputs where lastUse[v] == i && captureValues[v] == nil { values[v] = nil }
         }
         let outs = try outputs.map { o -> Tensor in
-            guard let t = values[o] ?? weights[o] else { throw GraphError.malformed("graph '\(name)': output '\(o)' was not computed") }
+            guard let t = values[o] ?? parameters[o]?.value else { throw GraphError.malformed("graph '\(name)': output '\(o)' was not computed") }
             return t
         }
         return ForwardResult(outputs: outs, captured: captured, updatedBuffers: updates)

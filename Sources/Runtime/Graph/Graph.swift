@@ -14,10 +14,9 @@ public final class Graph: @unchecked Sendable {
     public var outputs: [String]
     /// Nodes in topological order.
     public private(set) var nodes: [GraphNode]
-    /// Weights and constants by value name.
-    public private(set) var weights: [String: Tensor]
-    /// Weights that training updates; the rest are constants (shapes, fixed buffers).
-    public private(set) var trainable: Set<String>
+    /// Weights and constants by value name, as parameters: trainable ones are autograd
+    /// leaves an optimizer updates in place, the rest (frozen) are plain tensors.
+    public private(set) var parameters: [String: Parameter]
     /// Class names (from ONNX metadata_props "labels", or set by whoever built the graph).
     public var labels: [String]?
     /// Opset of the default ONNX domain the nodes follow.
@@ -35,13 +34,12 @@ public final class Graph: @unchecked Sendable {
         self.inputs = inputs
         self.outputs = outputs
         self.nodes = []
-        self.weights = weights
-        self.trainable = trainable
+        self.parameters = Dictionary(uniqueKeysWithValues: weights.map { ($0.key, Parameter(name: $0.key, value: $0.value, frozen: !trainable.contains($0.key))) })
         self.labels = labels
         self.opset = opset
         self.metadata = metadata
         self.nodes = try Graph.topologicallySorted(nodes, available: Set(inputs.map(\.name)).union(weights.keys), graphName: name)
-        for o in outputs where producer(of: o) == nil && weights[o] == nil && !inputs.contains(where: { $0.name == o }) {
+        for o in outputs where producer(of: o) == nil && parameters[o] == nil && !inputs.contains(where: { $0.name == o }) {
             throw GraphError.malformed("graph '\(name)': output '\(o)' is produced by no node")
         }
     }
@@ -58,23 +56,29 @@ public final class Graph: @unchecked Sendable {
         throw GraphError.unknownLayer(layer, suggestion: closestName(to: layer, in: candidates))
     }
 
-    /// Replaces a weight's value (shape must match).
-    public func setWeight(_ name: String, _ value: Tensor) throws {
-        guard let old = weights[name] else { throw GraphError.malformed("graph '\(self.name)' has no weight '\(name)'") }
-        guard old.shape == value.shape else {
-            throw GraphError.malformed("weight '\(name)' has shape \(old.shape), got \(value.shape)")
-        }
-        weights[name] = trainable.contains(name) && !value.requiresGrad ? value.requiringGrad() : value
+    /// Weight values by name (a snapshot; use `weight(_:)` for single lookups).
+    public var weights: [String: Tensor] { parameters.mapValues(\.value) }
+    public func weight(_ name: String) -> Tensor? { parameters[name]?.value }
+
+    /// Names of the weights training updates.
+    public var trainable: Set<String> { Set(parameters.filter { !$0.value.isFrozen }.keys) }
+    /// Trainable parameters in name order (what an optimizer takes).
+    public var trainableParameters: [Parameter] {
+        parameters.keys.sorted().compactMap { parameters[$0]!.isFrozen ? nil : parameters[$0] }
     }
 
-    /// Marks weights trainable (autograd leaves) or frozen (plain tensors).
-    public func setTrainable(_ names: Set<String>) {
-        for n in weights.keys {
-            let should = names.contains(n)
-            if should && weights[n]!.node == nil { weights[n] = weights[n]!.requiringGrad() }
-            if !should && weights[n]!.node != nil { weights[n] = weights[n]!.detached() }
+    /// Overwrites a weight's values in place (shape must match), keeping its autograd leaf.
+    public func setWeight(_ name: String, _ value: Tensor) throws {
+        guard let p = parameters[name] else { throw GraphError.malformed("graph '\(self.name)' has no weight '\(name)'") }
+        guard p.shape == value.shape else {
+            throw GraphError.malformed("weight '\(name)' has shape \(p.shape), got \(value.shape)")
         }
-        trainable = names.intersection(weights.keys)
+        p.assign(value)
+    }
+
+    /// Marks the named weights trainable (autograd leaves) and freezes the rest.
+    public func setTrainable(_ names: Set<String>) {
+        for (n, p) in parameters { p.isFrozen = !names.contains(n) }
     }
 
     /// Freezes every weight (explainers treat the classifier as fixed).

@@ -29,8 +29,8 @@ extension Graph {
             }
             return p
         }
-        g.initializer = weights.keys.sorted().map { key in
-            Graph.tensorProto(weights[key]!, name: key, asInt64: integerValues.contains(key))
+        g.initializer = parameters.keys.sorted().map { key in
+            Graph.tensorProto(parameters[key]!.value, name: key, asInt64: integerValues.contains(key))
         }
         g.input = inputs.map { info in
             Graph.valueInfo(info.name, shape: info.shape)
