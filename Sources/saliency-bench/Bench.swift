@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+@main
+struct SaliencyBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "saliency-bench",
+        abstract: "Measures saliency-repl's speed and memory on this machine.",
+        discussion: """
+        Every figure is the median of several runs after a warm-up. Build in release mode:
+          swift run -c release saliency-bench runtime
+          swift run -c release saliency-bench runtime --threads 1 --runs 9
+        """,
+        subcommands: [RuntimeBench.self])
+}
+
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Threads for GEMM and parallel loops (default: all cores).")
+    var threads: Int?
+    @Option(help: "Timed runs per measurement (median reported; at least 5).")
+    var runs: Int = 5
+}
+
+/// Median wall time in milliseconds of `runs` calls after one warm-up call.
+func medianMilliseconds(runs: Int, _ body: () throws -> Void) rethrows -> Double {
+    try body()
+    var times: [Double] = []
+    for _ in 0..<max(runs, 1) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+    }
+    times.sort()
+    return times[times.count / 2]
+}
+
+/// Peak resident set size of this process so far, in MiB.
+func peakResidentMiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024  // Linux reports KiB
+}
+
+/// sgemm GFLOP/s on square matrices of size n: this machine's reference peak.
+func sgemmPeak(n: Int = 1024, runs: Int) -> Double {
+    var rng = RandomGenerator(seed: 1)
+    let a = Tensor.uniform([n, n], rng: &rng), b = Tensor.uniform([n, n], rng: &rng)
+    var c = [Float](repeating: 0, count: n * n)
+    let ms = medianMilliseconds(runs: max(runs, 5)) {
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            sgemm(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+        } } }
+    }
+    return 2 * Double(n * n * n) / (ms / 1e3) / 1e9
+}
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+func fmt(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
