@@ -277,6 +277,26 @@ struct ConvPoolTests {
         #expect(hits.contains(where: { $0 > 1 }))
     }
 
+    @Test func maxPoolSpecialValues() {
+        // NaN wins its window (as PyTorch); an all -inf window still picks an in-plane cell.
+        let x = Tensor(shape: [1, 1, 2, 4], data: [1, .nan, -.infinity, -.infinity, 3, 2, -.infinity, -.infinity])
+        let (y, sw) = x.maxPool2dWithSwitches(kernel: [2, 2])
+        #expect(y[flat: 0].isNaN && sw.indices[0] == 1)
+        #expect(y[flat: 1] == -.infinity && sw.indices[1] >= 2 && x[flat: Int(sw.indices[1])] == -.infinity)
+    }
+
+    @Test func invalidArgumentsFail() async {
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.zeros([1, 3, 5, 5]).conv2d(Tensor.zeros([4, 2, 3, 3]))
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.zeros([1, 4, 5, 5]).conv2d(Tensor.zeros([3, 2, 3, 3]), groups: 2)
+        }
+        await #expect(processExitsWith: .failure) {
+            _ = Tensor.zeros([1, 1, 2, 2]).maxPool2d(kernel: [3, 3])
+        }
+    }
+
     // MARK: pooling gradients
 
     @Test func poolGradients() {

@@ -87,35 +87,45 @@ extension Tensor {
                                dilation: dilation, ceilMode: ceilMode)
         geo.requireNonEmptyWindows(op: op, input: shape, kernel: kernel, padding: padding)
         var indices = [Int32](repeating: 0, count: geo.planes * geo.outPlane)
-        let out = Tensor(shape: [geo.n, geo.c, geo.ho, geo.wo]) { y in
+        // Valid kernel rows / columns of each output row / column, computed once (they cost
+        // integer divisions) rather than per window.
+        let rowK = (0..<geo.ho).map { validRange(offset: $0 * geo.sh - geo.pt, stride: geo.dh, inSize: geo.h, outSize: geo.kh) }
+        let colK = (0..<geo.wo).map { validRange(offset: $0 * geo.sw - geo.pl, stride: geo.dw, inSize: geo.w, outSize: geo.kw) }
+        let (w, ho, wo, sh, sw, pt, pl, dh, dw) = (geo.w, geo.ho, geo.wo, geo.sh, geo.sw, geo.pt, geo.pl, geo.dh, geo.dw)
+        let inPlane = geo.inPlane, outPlane = geo.outPlane
+        let out = Tensor(shape: [geo.n, geo.c, ho, wo]) { y in
             guard y.count > 0 else { return }
             withUnsafeBufferPointer { xb in indices.withUnsafeMutableBufferPointer { ib in
+            rowK.withUnsafeBufferPointer { rk in colK.withUnsafeBufferPointer { ck in
                 let x = xb.baseAddress!, yp = y.baseAddress!, idx = ib.baseAddress!
-                Threads.parallelFor(geo.planes, minPerThread: geo.minPlanes(work: geo.outPlane * geo.kh * geo.kw)) { planes in
+                Threads.parallelFor(geo.planes, minPerThread: geo.minPlanes(work: outPlane * geo.kh * geo.kw)) { planes in
                     for pi in planes {
-                        let src = x + pi * geo.inPlane
-                        let dst = yp + pi * geo.outPlane, isw = idx + pi * geo.outPlane
-                        for oh in 0..<geo.ho {
-                            let hs = oh * geo.sh - geo.pt
-                            let kis = validRange(offset: hs, stride: geo.dh, inSize: geo.h, outSize: geo.kh)
-                            for ow in 0..<geo.wo {
-                                let ws = ow * geo.sw - geo.pl
-                                let kjs = validRange(offset: ws, stride: geo.dw, inSize: geo.w, outSize: geo.kw)
-                                var best = -Float.infinity, bi = -1
+                        let src = x + pi * inPlane
+                        let dst = yp + pi * outPlane, isw = idx + pi * outPlane
+                        for oh in 0..<ho {
+                            let hs = oh * sh - pt, kis = rk[oh]
+                            for ow in 0..<wo {
+                                let ws = ow * sw - pl, kjs = ck[ow]
+                                // Start from the first valid cell; then branch-free selects.
+                                // A NaN wins and keeps its place, as in PyTorch.
+                                var bi = (hs + kis.lowerBound * dh) * w + ws + kjs.lowerBound * dw
+                                var best = src[bi]
                                 for ki in kis {
-                                    let row = (hs + ki * geo.dh) * geo.w + ws
+                                    let row = (hs + ki * dh) * w + ws
                                     for kj in kjs {
-                                        let i = row + kj * geo.dw, v = src[i]
-                                        if v > best || bi < 0 || v.isNaN { best = v; bi = i }
+                                        let i = row + kj * dw, v = src[i]
+                                        let take = (v > best) || (v != v)
+                                        best = take ? v : best
+                                        bi = take ? i : bi
                                     }
                                 }
-                                dst[oh * geo.wo + ow] = best
-                                isw[oh * geo.wo + ow] = Int32(bi)
+                                dst[oh * wo + ow] = best
+                                isw[oh * wo + ow] = Int32(bi)
                             }
                         }
                     }
                 }
-            } }
+            } } } }
         }
         let switches = PoolSwitches(inputShape: shape, indices: indices)
         let recorded = out.recording(op, inputs: [self]) { g in [Tensor.unpoolRaw(g, switches)] }
