@@ -21,10 +21,12 @@ extension Tensor {
         let xNeeds = requiresGrad, wNeeds = weight.requiresGrad, bNeeds = bias?.requiresGrad ?? false
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
+        // The input is kept alive only when the weight gradient needs it.
+        let xKept: Tensor? = wNeeds ? x : nil, xShape = x.shape
         return y.recording(op, inputs: inputs) { g in
             var grads: [Tensor?] = [
-                xNeeds ? Tensor.convBackwardDataRaw(geo, gy: g, weight: w, outShape: x.shape) : nil,
-                wNeeds ? Tensor.convBackwardWeightRaw(geo, gy: g, x: x, outShape: w.shape) : nil,
+                xNeeds ? Tensor.convBackwardDataRaw(geo, gy: g, weight: w, outShape: xShape) : nil,
+                wNeeds ? Tensor.convBackwardWeightRaw(geo, gy: g, x: xKept!, outShape: w.shape) : nil,
             ]
             if b != nil { grads.append(bNeeds ? Tensor.channelSumsRaw(g) : nil) }
             return grads
@@ -77,10 +79,11 @@ extension Tensor {
         let xNeeds = requiresGrad, wNeeds = weight.requiresGrad, bNeeds = bias?.requiresGrad ?? false
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
-        return y.recording("convTranspose2d", inputs: inputs) { g in
+        let xKept: Tensor? = wNeeds ? x : nil, xShape = x.shape
+        return y.recording(op, inputs: inputs) { g in
             var grads: [Tensor?] = [
-                xNeeds ? Tensor.convForwardRaw(geo, x: g, weight: wt, bias: nil, outShape: x.shape) : nil,
-                wNeeds ? Tensor.convBackwardWeightRaw(geo, gy: x, x: g, outShape: wt.shape) : nil,
+                xNeeds ? Tensor.convForwardRaw(geo, x: g, weight: wt, bias: nil, outShape: xShape) : nil,
+                wNeeds ? Tensor.convBackwardWeightRaw(geo, gy: xKept!, x: g, outShape: wt.shape) : nil,
             ]
             if b != nil { grads.append(bNeeds ? Tensor.channelSumsRaw(g) : nil) }
             return grads
