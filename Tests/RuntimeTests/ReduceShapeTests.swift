@@ -82,4 +82,18 @@ struct IndexGatherTests {
         #expect(y.scalars == [2, 0, 2, 0, 5, 3])
         GradCheck().check([randomTensor([2, 2, 3, 3], seed: 21)]) { $0[0].gatherRowsCols(rows: [2, 0, 0, 1], cols: [1, 1, 2]) }
     }
+
+    @Test func separableResamplingMatchesBilinear() {
+        // 2-tap taps equal to PyTorch's align_corners=False bilinear weights reproduce it.
+        let x = randomTensor([1, 2, 3, 4], seed: 22)
+        func taps(_ inSize: Int, _ outSize: Int) -> [ResampleTaps] {
+            (0..<outSize).map { o in
+                let src = Swift.max((Float(o) + 0.5) * Float(inSize) / Float(outSize) - 0.5, 0)
+                let i0 = Int(src), i1 = Swift.min(i0 + 1, inSize - 1), f = src - Float(i0)
+                return [(i0, 1 - f), (i1, f)]
+            }
+        }
+        expectClose(x.resampleSeparable(rowTaps: taps(3, 5), colTaps: taps(4, 7)), x.upsampleBilinear(size: [5, 7]), tol: 1e-5)
+        GradCheck().check([x]) { $0[0].resampleSeparable(rowTaps: taps(3, 5), colTaps: [[(0, 0.5), (3, -1)], [(2, 2)]]) }
+    }
 }
