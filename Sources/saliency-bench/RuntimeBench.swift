@@ -14,8 +14,11 @@ struct RuntimeBench: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @Flag(help: "Also print where ResNet-18's batch-1 forward time goes, per op type.")
+    var profile = false
 
     func run() throws {
+        Threads.tuneAllocator()
         if let t = common.threads { Threads.set(t) } else { Threads.set(Threads.count) }
         let runs = max(common.runs, 5)
         let peak = sgemmPeak(runs: runs)
@@ -33,6 +36,7 @@ struct RuntimeBench: ParsableCommand {
             ("lenet5-caffe 28x28", lenet, [64, 1, 28, 28]),
             ("resnet18 224x224", resnet, [16, 3, 224, 224]),
         ]
+        if profile { try printProfile(resnet, shape: [1, 3, 224, 224], runs: runs) }
         for (name, g, shape) in cases {
             g.freeze()
             var rng = RandomGenerator(seed: 2)
@@ -49,4 +53,26 @@ struct RuntimeBench: ParsableCommand {
                    pad(fmt(gflops), 8), pad(fmt(100 * gflops / peak) + "%", 7), fmt(peakResidentMiB(), 0)].joined(separator: " "))
         }
     }
+}
+
+final class OpTimes: @unchecked Sendable {
+    var ms: [String: Double] = [:]
+    func add(_ op: String, _ t: Double) { ms[op, default: 0] += t }
+}
+
+func printProfile(_ g: Graph, shape: [Int], runs: Int) throws {
+    g.freeze()
+    var rng = RandomGenerator(seed: 2)
+    let x = Tensor.uniform(shape, rng: &rng)
+    let times = OpTimes()
+    var options = ForwardOptions()
+    _ = try Autograd.noGrad { try g.forward(x, options: options) }
+    options.nodeTimer = { op, t in times.add(op, t) }
+    for _ in 0..<runs { _ = try Autograd.noGrad { try g.forward(x, options: options) } }
+    let total = times.ms.values.reduce(0, +)
+    print("forward time by op type (mean of \(runs) runs, batch \(shape[0])):")
+    for (op, t) in times.ms.sorted(by: { $0.value > $1.value }) {
+        print("  \(pad(op, 20)) \(pad(fmt(t / Double(runs), 2), 7)) ms  \(fmt(100 * t / total))%")
+    }
+    print("")
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import COpenBLAS
+import CSupport
 
 /// The runtime's thread setting, honoured by GEMM (OpenBLAS) and by our own parallel loops.
 public enum Threads {
@@ -11,6 +12,15 @@ public enum Threads {
     }
 
     public static var count: Int { current }
+
+    /// Keeps large freed blocks in the heap for reuse. glibc serves blocks above its mmap
+    /// threshold (at most 32 MiB) with fresh mappings that are zero-filled page by page on
+    /// first touch and unmapped on free; a batch-16 ResNet activation is ~50 MiB, so every op
+    /// paid for page faults (most of the wall time was system time). Called once by the
+    /// executables and the benchmark; harmless to call again.
+    public static func tuneAllocator() {
+        sal_keep_large_blocks()
+    }
 
     /// Sets the number of threads for our loops and for OpenBLAS.
     public static func set(_ n: Int) {

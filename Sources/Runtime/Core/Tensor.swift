@@ -37,6 +37,17 @@ public struct Tensor: @unchecked Sendable {
         self.init(shape: shape, data: data)
     }
 
+    /// Builds a tensor whose every element `fill` writes (no zero-fill first): for kernels
+    /// that overwrite the whole output. Reading an element before writing it is a bug.
+    init(shape: [Int], overwriting fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        let n = shape.reduce(1, *)
+        let data = [Float](unsafeUninitializedCapacity: n) { buf, count in
+            fill(buf)
+            count = n
+        }
+        self.init(shape: shape, data: data)
+    }
+
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape, repeating: 0) }
     public static func ones(_ shape: [Int]) -> Tensor { Tensor(shape: shape, repeating: 1) }
     public static func full(_ shape: [Int], _ value: Float) -> Tensor { Tensor(shape: shape, repeating: value) }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// What to do to a value as it flows through the graph.
 public enum Intervention: Sendable {
     /// Multiply channel c of an [N, C, ...] value by gates[c] (gates may be a differentiable
@@ -51,6 +53,8 @@ public struct ForwardOptions: Sendable {
     public var training: Bool = false
     /// Seed for dropout and other stochastic ops in training.
     public var seed: UInt64 = 0
+    /// Called after every node with its op type and wall time in milliseconds (profiling).
+    public var nodeTimer: (@Sendable (_ opType: String, _ milliseconds: Double) -> Void)? = nil
 
     public init(capture: [String] = [], interventions: [String: Intervention] = [:], stopAt: String? = nil,
                 reluRule: ReLURule = .standard, training: Bool = false, seed: UInt64 = 0) {
@@ -141,7 +145,9 @@ extension Graph {
                 throw GraphError.unsupportedOperator(op: node.opType, node: node.name, opset: opset)
             }
             var ctx = KernelContext(node: node, inputs: ins, options: options, opset: opset)
+            let t0 = options.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let outs = try kernel(&ctx)
+            if let timer = options.nodeTimer { timer(node.opType, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
             updates.merge(ctx.updates) { _, b in b }
             for (name, t) in zip(node.outputs, outs) where !name.isEmpty {
                 values[name] = try store(name, t)

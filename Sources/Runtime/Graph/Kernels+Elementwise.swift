@@ -68,6 +68,12 @@ extension Kernels {
         t["Gemm"] = { ctx in
             var a = try ctx.input(0), b = try ctx.input(1)
             guard a.rank == 2 && b.rank == 2 else { throw ctx.fail("Gemm needs matrices, got \(a.shape) and \(b.shape)") }
+            let alpha = ctx.node.float("alpha") ?? 1, beta = ctx.node.float("beta") ?? 1
+            // The common fully connected layer (PyTorch's Linear): one sgemm, no transposed copy.
+            if ctx.node.int("transA") != 1, ctx.node.int("transB") == 1, alpha == 1, beta == 1, a.shape[1] == b.shape[1],
+               ctx.optionalInput(2).map({ $0.shape == [b.shape[0]] }) ?? true {
+                return [a.linear(b, bias: ctx.optionalInput(2))]
+            }
             if ctx.node.int("transA") == 1 { a = a.transposed() }
             if ctx.node.int("transB") == 1 { b = b.transposed() }
             guard a.shape[1] == b.shape[0] else { throw ctx.fail("Gemm inner dimensions differ: \(a.shape) x \(b.shape) after transposes") }
@@ -75,7 +81,6 @@ extension Kernels {
             if let c = ctx.optionalInput(2), Broadcast.tryShape(y.shape, c.shape) != y.shape {
                 throw ctx.fail("Gemm bias \(c.shape) does not broadcast to \(y.shape)")
             }
-            let alpha = ctx.node.float("alpha") ?? 1, beta = ctx.node.float("beta") ?? 1
             if alpha != 1 { y = y * alpha }
             if let c = ctx.optionalInput(2) { y = y + (beta == 1 ? c : c * beta) }
             return [y]

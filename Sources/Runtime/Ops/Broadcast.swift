@@ -53,9 +53,10 @@ extension Tensor {
 
     /// Applies `f` elementwise over two broadcast tensors into a fresh tensor (no autograd).
     
+    @inline(__always)
     func zipRaw(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         if shape == other.shape {
-            return Tensor(shape: shape) { o in
+            return Tensor(shape: shape, overwriting: { o in
                 if o.isEmpty { return }
                 storage.withUnsafeBufferPointer { a in other.storage.withUnsafeBufferPointer { b in
                     let (pa, pb, po) = (a.baseAddress!, b.baseAddress!, o.baseAddress!)
@@ -63,7 +64,7 @@ extension Tensor {
                         for i in r { po[i] = f(pa[i], pb[i]) }
                     }
                 } }
-            }
+            })
         }
         if other.count == 1 {
             let s = other.storage[0]
@@ -103,8 +104,9 @@ extension Tensor {
 
     /// Applies `f` to every value into a fresh tensor (no autograd).
     
+    @inline(__always)
     func mapRaw(_ f: (Float) -> Float) -> Tensor {
-        Tensor(shape: shape) { o in
+        Tensor(shape: shape, overwriting: { o in
             if o.isEmpty { return }
             storage.withUnsafeBufferPointer { a in
                 let (pa, po) = (a.baseAddress!, o.baseAddress!)
@@ -112,6 +114,6 @@ extension Tensor {
                     for i in r { po[i] = f(pa[i]) }
                 }
             }
-        }
+        })
     }
 }
