@@ -39,13 +39,15 @@ public struct Tensor: @unchecked Sendable {
 
     /// Builds a tensor whose every element `fill` writes (no zero-fill first): for kernels
     /// that overwrite the whole output. Reading an element before writing it is a bug.
-    init(shape: [Int], overwriting fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+    /// (A static function, not an init: an init overload would capture trailing-closure calls
+    /// meant for the zero-filling `init(shape:fill:)`.)
+    static func overwriting(shape: [Int], _ fill: (UnsafeMutableBufferPointer<Float>) -> Void) -> Tensor {
         let n = shape.reduce(1, *)
         let data = [Float](unsafeUninitializedCapacity: n) { buf, count in
             fill(buf)
             count = n
         }
-        self.init(shape: shape, data: data)
+        return Tensor(shape: shape, data: data)
     }
 
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape, repeating: 0) }

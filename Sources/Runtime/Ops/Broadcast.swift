@@ -56,7 +56,7 @@ extension Tensor {
     @inline(__always)
     func zipRaw(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         if shape == other.shape {
-            return Tensor(shape: shape, overwriting: { o in
+            return Tensor.overwriting(shape: shape, { o in
                 if o.isEmpty { return }
                 storage.withUnsafeBufferPointer { a in other.storage.withUnsafeBufferPointer { b in
                     let (pa, pb, po) = (a.baseAddress!, b.baseAddress!, o.baseAddress!)
@@ -106,7 +106,7 @@ extension Tensor {
     
     @inline(__always)
     func mapRaw(_ f: (Float) -> Float) -> Tensor {
-        Tensor(shape: shape, overwriting: { o in
+        Tensor.overwriting(shape: shape, { o in
             if o.isEmpty { return }
             storage.withUnsafeBufferPointer { a in
                 let (pa, po) = (a.baseAddress!, o.baseAddress!)
