@@ -1,0 +1,43 @@
+import Runtime
+
+/// One example: an image [C, H, W] in [0, 1] (before the model's normalisation), its label,
+/// and ground truth when the dataset has it.
+public struct Example: Sendable {
+    public var image: Tensor
+    public var label: Int
+    /// [1, H, W] binary mask of the discriminative region or the object.
+    public var mask: Tensor?
+    /// (x0, y0, x1, y1) in pixels.
+    public var box: [Int]?
+    public init(image: Tensor, label: Int, mask: Tensor? = nil, box: [Int]? = nil) {
+        self.image = image; self.label = label; self.mask = mask; self.box = box
+    }
+}
+
+/// A dataset: indexable examples, deterministic for a given seed and index.
+public protocol Dataset: Sendable {
+    var name: String { get }
+    var classNames: [String] { get }
+    var count: Int { get }
+    func example(_ index: Int) throws -> Example
+}
+
+extension Dataset {
+    /// Stacks examples into a batch: images [N, C, H, W], labels, masks [N, 1, H, W] when all
+    /// have one, boxes when all have one.
+    public func batch(_ indices: [Int]) throws -> (images: Tensor, labels: [Int], truth: GroundTruth) {
+        let ex = try indices.map(example)
+        let images = Tensor.stack(ex.map(\.image))
+        let masks = ex.allSatisfy { $0.mask != nil } && !ex.isEmpty ? Tensor.stack(ex.map { $0.mask! }) : nil
+        let boxes = ex.allSatisfy { $0.box != nil } && !ex.isEmpty ? ex.map { $0.box! } : nil
+        return (images, ex.map(\.label), GroundTruth(masks: masks, boxes: boxes))
+    }
+}
+
+/// Makes a dataset from a name, a split and options (a dataset plugin).
+public protocol DatasetProvider: Sendable {
+    var name: String { get }
+    var summary: String { get }
+    var parameters: [ParamSpec] { get }
+    func open(split: String, params: Params) throws -> any Dataset
+}

@@ -1,0 +1,70 @@
+import Dispatch
+import Runtime
+
+/// Resolves targets for a batch: the predicted class, a fixed index, or a class name.
+public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throws -> [Int] {
+    let n = images.shape[0]
+    switch target {
+    case .predicted:
+        let logits = try Autograd.noGrad { try model(images) }
+        guard logits.rank == 2 else { throw PluginError.invalid("the model's output has shape \(logits.shape); expected [N, classes]") }
+        return logits.argmax(axis: 1)
+    case let .index(i):
+        let classes = try Autograd.noGrad { try model(images.slice(axis: 0, 0..<Swift.min(1, n))) }.shape.last ?? 0
+        guard i >= 0 && i < classes else { throw PluginError.invalid("target \(i) is out of range: the model has \(classes) classes (0...\(classes - 1))") }
+        return [Int](repeating: i, count: n)
+    case let .name(s):
+        guard let labels = model.labels else {
+            throw PluginError.invalid("target \"\(s)\" is a class name, but the model carries no class labels; use a class index")
+        }
+        guard let i = labels.firstIndex(of: s) else {
+            throw PluginError.invalid("the model has no class \"\(s)\"" + (closestName(to: s, in: labels).map { "; did you mean \"\($0)\"?" } ?? ""))
+        }
+        return [Int](repeating: i, count: n)
+    }
+}
+
+/// Runs an explainer on a batch: validates parameters, resolves targets, freezes nothing
+/// permanently (weights are detached for the call), times the call, and checks the output.
+public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, target: Target = .predicted,
+                    params given: [String: ParamValue] = [:], score: ScoreKind = .logit, seed: UInt64 = 0,
+                    cancellation: CancellationToken = .never, progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> SaliencyMap {
+    guard images.rank == 4 else { throw PluginError.invalid("images must be [N, C, H, W], got \(images.shape)") }
+    let params = try Params.resolve(given, schema: explainer.parameters, plugin: explainer.name)
+    let trainable = model.trainable
+    model.freeze()
+    defer { model.setTrainable(trainable) }
+    let targets = try resolveTargets(target, model: model, images: images)
+    var ctx = ExplainContext(model: model, images: images.detached(), targets: targets, params: params, score: score,
+                             rng: RandomGenerator(seed: seed), cancellation: cancellation, progress: progress)
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let out = try explainer.explain(&ctx)
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
+    guard out.map.shape == [n, 1, h, w] else {
+        throw PluginError.invalid("method '\(explainer.name)' returned a map of shape \(out.map.shape); expected [\(n), 1, \(h), \(w)]")
+    }
+    return SaliencyMap(map: out.map.detached(), attribution: out.attribution?.detached(), method: explainer.name, params: params,
+                       targets: targets, targetNames: model.labels.map { l in targets.map { $0 < l.count ? l[$0] : String($0) } },
+                       seconds: seconds, scalars: out.scalars, curves: out.curves)
+}
+
+/// Runs a metric on a saliency map.
+public func evaluate(_ metric: any Metric, model: Graph, images: Tensor, saliency: SaliencyMap, params given: [String: ParamValue] = [:],
+                     groundTruth: GroundTruth = GroundTruth(), seed: UInt64 = 0, cancellation: CancellationToken = .never,
+                     explainer: (any Explainer)? = nil) throws -> MetricResult {
+    let params = try Params.resolve(given, schema: metric.parameters, plugin: metric.name)
+    if metric.needsGroundTruth && groundTruth.masks == nil && groundTruth.boxes == nil {
+        throw PluginError.invalid("metric '\(metric.name)' needs ground-truth masks or boxes; this data has none")
+    }
+    let trainable = model.trainable
+    model.freeze()
+    defer { model.setTrainable(trainable) }
+    var ctx = MetricContext(model: model, images: images.detached(), saliency: saliency, params: params, groundTruth: groundTruth,
+                            rng: RandomGenerator(seed: seed), cancellation: cancellation, explainer: explainer)
+    let r = try metric.evaluate(&ctx)
+    guard r.values.count == images.shape[0] else {
+        throw PluginError.invalid("metric '\(metric.name)' returned \(r.values.count) values for \(images.shape[0]) images")
+    }
+    return r
+}

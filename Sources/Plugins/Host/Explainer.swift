@@ -1,0 +1,141 @@
+import Foundation
+import Runtime
+
+/// What the explained score is, at the target class (`score:` parameter).
+public enum ScoreKind: String, Sendable, CaseIterable {
+    case logit, prob, logprob
+}
+
+/// Which class to explain.
+public enum Target: Sendable, Equatable {
+    case predicted
+    case index(Int)
+    case name(String)
+}
+
+public struct Capabilities: Sendable, OptionSet {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// Backpropagates through the model.
+    public static let needsGradients = Capabilities(rawValue: 1)
+    /// Takes a `layer` parameter.
+    public static let layerChoice = Capabilities(rawValue: 2)
+    /// Explains a whole batch in one call (otherwise the host loops over images).
+    public static let batched = Capabilities(rawValue: 4)
+    /// Draws random numbers (uses the seeded generator in the context).
+    public static let stochastic = Capabilities(rawValue: 8)
+    /// Has a `fit` phase on a dataset before it can explain.
+    public static let fits = Capabilities(rawValue: 16)
+}
+
+/// A saliency map with everything needed to report, score and reproduce it.
+public struct SaliencyMap: Sendable {
+    /// [N, 1, H, W] in the method's own convention (sign and scale as the method defines them).
+    public var map: Tensor
+    /// [N, C, H, W] raw attribution, when the method has one.
+    public var attribution: Tensor?
+    public var method: String
+    public var params: Params
+    /// Explained class per image.
+    public var targets: [Int]
+    /// Class names of the targets when the model carries labels.
+    public var targetNames: [String]?
+    /// Wall time of the explain call, in seconds (all images).
+    public var seconds: Double
+    /// Method-specific per-image numbers (IG's completeness gap, Noise Mask's final terms).
+    public var scalars: [String: [Double]]
+    /// Method-specific curves (Noise Mask's loss per iteration), per image.
+    public var curves: [String: [[Double]]]
+
+    public init(map: Tensor, attribution: Tensor? = nil, method: String, params: Params, targets: [Int],
+                targetNames: [String]? = nil, seconds: Double = 0, scalars: [String: [Double]] = [:], curves: [String: [[Double]]] = [:]) {
+        self.map = map; self.attribution = attribution; self.method = method; self.params = params
+        self.targets = targets; self.targetNames = targetNames; self.seconds = seconds; self.scalars = scalars; self.curves = curves
+    }
+
+    public var count: Int { map.shape[0] }
+    /// Seconds per map.
+    public var secondsPerMap: Double { seconds / Double(Swift.max(count, 1)) }
+}
+
+/// What an explainer's `explain` returns; the host wraps it into a SaliencyMap.
+public struct Explanation: Sendable {
+    public var map: Tensor
+    public var attribution: Tensor?
+    public var scalars: [String: [Double]]
+    public var curves: [String: [[Double]]]
+    public init(map: Tensor, attribution: Tensor? = nil, scalars: [String: [Double]] = [:], curves: [String: [[Double]]] = [:]) {
+        self.map = map; self.attribution = attribution; self.scalars = scalars; self.curves = curves
+    }
+}
+
+/// Everything an explainer sees for one call.
+public struct ExplainContext {
+    public let model: Graph
+    /// [N, C, H, W]
+    public let images: Tensor
+    /// Resolved target class per image.
+    public let targets: [Int]
+    public let params: Params
+    public let score: ScoreKind
+    public var rng: RandomGenerator
+    public let cancellation: CancellationToken
+    /// Reports work done (done, total) for progress bars.
+    public let progress: (@Sendable (Int, Int) -> Void)?
+
+    public init(model: Graph, images: Tensor, targets: [Int], params: Params, score: ScoreKind = .logit,
+                rng: RandomGenerator = RandomGenerator(seed: 0), cancellation: CancellationToken = .never,
+                progress: (@Sendable (Int, Int) -> Void)? = nil) {
+        self.model = model; self.images = images; self.targets = targets; self.params = params
+        self.score = score; self.rng = rng; self.cancellation = cancellation; self.progress = progress
+    }
+
+    /// The explained score of each image's target class from logits [N, classes], summed over
+    /// the batch (so one backward pass gives every image's gradient).
+    public func targetScore(_ logits: Tensor, targets: [Int]? = nil) -> Tensor {
+        let t = targets ?? self.targets
+        let values: Tensor
+        switch score {
+        case .logit: values = logits
+        case .prob: values = logits.softmax(axis: 1)
+        case .logprob: values = logits.logSoftmax(axis: 1)
+        }
+        let n = logits.shape[0], c = logits.shape[1]
+        var onehot = [Float](repeating: 0, count: n * c)
+        for i in 0..<n { onehot[i * c + t[i % t.count]] = 1 }
+        return (values * Tensor(shape: [n, c], data: onehot)).sum()
+    }
+
+    /// Per-image target scores (no gradient), [N].
+    public func targetScores(_ logits: Tensor, targets: [Int]? = nil) -> [Float] {
+        let t = targets ?? self.targets
+        let values: Tensor
+        switch score {
+        case .logit: values = logits
+        case .prob: values = logits.softmax(axis: 1)
+        case .logprob: values = logits.logSoftmax(axis: 1)
+        }
+        let c = logits.shape[1]
+        return (0..<logits.shape[0]).map { values[flat: $0 * c + t[$0 % t.count]] }
+    }
+}
+
+/// An explanation method. Most methods implement `explain` only; the protocol extension
+/// supplies the rest (pytorch-grad-cam's get_cam_weights pattern).
+public protocol Explainer: Sendable {
+    var name: String { get }
+    var summary: String { get }
+    /// Paper reference, "Authors, Title, Venue Year".
+    var reference: String { get }
+    var parameters: [ParamSpec] { get }
+    var capabilities: Capabilities { get }
+    func explain(_ ctx: inout ExplainContext) throws -> Explanation
+}
+
+extension Explainer {
+    public var parameters: [ParamSpec] { [] }
+    public var capabilities: Capabilities { [.needsGradients, .batched] }
+}
+
+/// Channel-max of |attribution| as the map (Simonyan et al.'s convention), [N, 1, H, W].
+public func channelMaxAbs(_ a: Tensor) -> Tensor { a.abs().max(axis: 1, keepDims: true) }

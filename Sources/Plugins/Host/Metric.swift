@@ -1,0 +1,55 @@
+import Runtime
+
+/// Ground truth that localisation metrics compare maps with.
+public struct GroundTruth: Sendable {
+    /// [N, 1, H, W] binary masks, when known.
+    public var masks: Tensor?
+    /// Boxes per image as (x0, y0, x1, y1) in pixels, inclusive-exclusive, when known.
+    public var boxes: [[Int]]?
+    public init(masks: Tensor? = nil, boxes: [[Int]]? = nil) { self.masks = masks; self.boxes = boxes }
+}
+
+public struct MetricContext {
+    public let model: Graph
+    public let images: Tensor
+    public let saliency: SaliencyMap
+    public let params: Params
+    public let groundTruth: GroundTruth
+    public var rng: RandomGenerator
+    public let cancellation: CancellationToken
+    /// The explainer that made the map, for metrics that re-explain (sanity checks).
+    public let explainer: (any Explainer)?
+    public init(model: Graph, images: Tensor, saliency: SaliencyMap, params: Params, groundTruth: GroundTruth = GroundTruth(),
+                rng: RandomGenerator = RandomGenerator(seed: 0), cancellation: CancellationToken = .never, explainer: (any Explainer)? = nil) {
+        self.model = model; self.images = images; self.saliency = saliency; self.params = params
+        self.groundTruth = groundTruth; self.rng = rng; self.cancellation = cancellation; self.explainer = explainer
+    }
+}
+
+/// A metric's verdict: one value per image, optional curves per image (x, y), extras.
+public struct MetricResult: Sendable {
+    public var values: [Double]
+    public var curves: [[(x: Double, y: Double)]]?
+    public var extras: [String: [Double]]
+    public init(values: [Double], curves: [[(x: Double, y: Double)]]? = nil, extras: [String: [Double]] = [:]) {
+        self.values = values; self.curves = curves; self.extras = extras
+    }
+}
+
+public enum MetricDirection: String, Sendable { case higherIsBetter = "higher is better", lowerIsBetter = "lower is better", neither = "" }
+
+public protocol Metric: Sendable {
+    var name: String { get }
+    var summary: String { get }
+    var reference: String { get }
+    var parameters: [ParamSpec] { get }
+    var direction: MetricDirection { get }
+    /// Whether ground truth masks or boxes are required.
+    var needsGroundTruth: Bool { get }
+    func evaluate(_ ctx: inout MetricContext) throws -> MetricResult
+}
+
+extension Metric {
+    public var parameters: [ParamSpec] { [] }
+    public var needsGroundTruth: Bool { false }
+}

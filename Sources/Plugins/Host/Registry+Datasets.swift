@@ -1,0 +1,4 @@
+extension Registry {
+    /// Built-in dataset providers.
+    static var builtinDatasets: [any DatasetProvider] { [] }
+}

@@ -1,0 +1,4 @@
+extension Registry {
+    /// Built-in metrics.
+    static var builtinMetrics: [any Metric] { [] }
+}

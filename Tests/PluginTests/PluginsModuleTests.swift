@@ -1,6 +1,0 @@
-import Testing
-import Plugins
-
-@Test func pluginsSeeTheRuntimeThreadSetting() {
-    #expect(PluginsModule.runtimeThreads >= 1)
-}
