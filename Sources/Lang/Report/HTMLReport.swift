@@ -100,7 +100,7 @@ public struct HTMLReport {
         var uts = utsname()
         uname(&uts)
         let machine = withUnsafeBytes(of: &uts.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        return [("saliency-repl", LangModule.version), ("threads", String(threads)),
+        return [("saliency-repl", saliencyVersion), ("threads", String(threads)),
                 ("cores", String(info.activeProcessorCount)), ("memory", String(format: "%.1f GiB", Double(info.physicalMemory) / 1_073_741_824)),
                 ("machine", "\(machine), \(info.operatingSystemVersionString)"), ("date", ISO8601DateFormatter().string(from: Date()))]
     }
