@@ -398,6 +398,8 @@ struct MetricTests {
                                 groundTruth: small)
         #expect(best.values == [1])
         #expect(best.extras["threshold"] == [0.75])
+        let curve = try #require(best.curves?.first)
+        #expect(curve.count == 21 && curve[15].x == 0.75 && curve[15].y == 1 && curve[14].y == 0)
     }
 
     @Test func largestComponentIsEightConnected() {

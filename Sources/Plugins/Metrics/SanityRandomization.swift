@@ -7,10 +7,11 @@ import Runtime
 /// whose maps do not change when the model is destroyed does not explain the model.
 ///
 /// - Weighted layers: Conv, ConvTranspose, Gemm and MatMul nodes whose second input is a
-///   weight of the graph, in reverse topological order. Their weight tensors (not biases, which
-///   the paper's figures also leave to the initialiser's zeros in most layers; we keep them) are
-///   replaced by normals with mean 0 and the original tensor's standard deviation, drawn from
-///   the metric's seeded generator, layer by layer as the cascade reaches them.
+///   weight of the graph, in reverse topological order (batch norms are not counted). Their
+///   weight tensors are replaced by normals with mean 0 and the original tensor's standard
+///   deviation, drawn from the metric's seeded generator, layer by layer as the cascade reaches
+///   them. Biases are kept (a choice: Adebayo et al. re-initialise whole layers; with random
+///   weights a layer's output no longer carries what training put there either way).
 /// - The original weights are copied first and written back in a `defer`, so the model is
 ///   restored on success, error and cancellation alike.
 /// - Similarity: Spearman rank correlation between the original map (the one evaluated) and

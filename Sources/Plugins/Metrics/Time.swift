@@ -9,6 +9,7 @@ public struct TimeMetric: Metric {
     public var reference: String { "wall-clock time per map (the surrogate paper's Table 3 reports the inverse, maps per second)" }
     public var direction: MetricDirection { .lowerIsBetter }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
-        MetricResult(values: [Double](repeating: ctx.saliency.secondsPerMap, count: ctx.saliency.count))
+        let (n, _, _, _) = try MetricSupport.checkShapes(ctx, metric: name)
+        return MetricResult(values: [Double](repeating: ctx.saliency.secondsPerMap, count: n))
     }
 }

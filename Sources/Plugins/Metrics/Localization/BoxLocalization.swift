@@ -11,7 +11,9 @@ import Runtime
 /// carries labels (NaN otherwise), so 1 − mean(top1_correct) is Table II's top-1 loc error.
 /// `mode: "best"` grid-searches the threshold as CHIP does — one threshold for the batch, the
 /// one with the most correct boxes (ties: higher mean IoU, then the lower threshold) — and
-/// extras["threshold"] reports it. Other extras: "iou" and the box "x0", "y0", "x1", "y1"
+/// extras["threshold"] reports it. CHIP picks one threshold for the whole validation set, so
+/// evaluate the set in one call, or pick from the per-image curves (threshold, box IoU) that
+/// this mode returns. Other extras: "iou" and the box "x0", "y0", "x1", "y1"
 /// (inclusive-exclusive; all NaN when nothing passes the threshold).
 public struct BoxLocalizationMetric: Metric {
     public init() {}
@@ -43,11 +45,14 @@ public struct BoxLocalizationMetric: Metric {
         }
         var t = ctx.params.float("threshold")
         var result = boxes(t)
+        var curves: [[(x: Double, y: Double)]]? = nil
         if ctx.params.string("mode") == "best" {
             var bestKey = (-1, -1.0)
+            curves = [[(x: Double, y: Double)]](repeating: [], count: n)
             for g in MetricSupport.thresholdGrid(ctx.params.int("grid")) {
                 try ctx.cancellation.check()
                 let r = boxes(g)
+                for i in 0..<n { curves![i].append((x: g, y: r[i].iou)) }
                 let key = (r.filter { $0.iou >= need }.count, r.reduce(0) { $0 + $1.iou })
                 if key.0 > bestKey.0 || (key.0 == bestKey.0 && key.1 > bestKey.1) { bestKey = key; t = g; result = r }
             }
@@ -69,6 +74,6 @@ public struct BoxLocalizationMetric: Metric {
             extras["class_correct"] = [Double](repeating: .nan, count: n)
             extras["top1_correct"] = [Double](repeating: .nan, count: n)
         }
-        return MetricResult(values: correct, extras: extras)
+        return MetricResult(values: correct, curves: curves, extras: extras)
     }
 }

@@ -9,7 +9,8 @@ import Runtime
 /// - "best": CHIP's grid search — the fraction threshold on the grid 0, 1/grid, ..., 1 with
 ///   the highest mean IoU over the batch (one threshold for all images, as CHIP selects one
 ///   per method on the whole set; ties go to the lower threshold), reported in
-///   extras["threshold"].
+///   extras["threshold"]. The search runs over the images of one call; for a dataset-wide
+///   threshold evaluate the set in one call, or pick from the per-image curves below.
 /// Every mode also returns, per image, the IoU curve over that grid of fraction thresholds
 /// (VEbI's Fig. 8 "area under the IoU curve"), with its trapezoid area in extras["auc"].
 /// IoU is NaN when both regions are empty (undefined; aggregates skip it).
