@@ -491,6 +491,42 @@ struct MetricTests {
         #expect(r.values == [0.5, 0.5, 0.5, 0.5])
     }
 
+    /// Every registered metric runs with its defaults on a small CNN and returns one finite
+    /// value per image (and well-formed curves when it has them).
+    @Test(arguments: Registry().metrics.map(\.name))
+    func everyMetricRunsWithDefaults(_ name: String) throws {
+        let metric = try Registry().metric(name)
+        let model = try smallCNN(seed: 21)
+        let images = randomTensor([2, 2, 12, 12], seed: 22)
+        let grad = MetricTestGradientExplainer()
+        let map = try explain(grad, model: model, images: images)
+        var mask = [Float](repeating: 0, count: 2 * 144)
+        for i in 0..<2 { for y in 2..<8 { for x in 3..<9 { mask[i * 144 + y * 12 + x] = 1 } } }
+        let truth = GroundTruth(masks: Tensor(shape: [2, 1, 12, 12], data: mask), boxes: [[3, 2, 9, 8], [3, 2, 9, 8]], labels: [0, 1])
+        let r = try evaluate(metric, model: model, images: images, saliency: map, groundTruth: truth, seed: 1, explainer: grad)
+        #expect(r.values.count == 2)
+        for v in r.values { #expect(v.isFinite, "\(name) gave \(v)") }
+        if let curves = r.curves {
+            #expect(curves.count == 2)
+            for c in curves { #expect(!c.isEmpty && c.allSatisfy { $0.x.isFinite }) }
+        }
+        for (k, v) in r.extras { #expect(v.count == 2, "\(name) extras[\(k)]") }
+    }
+
+    @Test func perturbationMetricsStopWhenCancelled() throws {
+        let model = try smallCNN(seed: 23)
+        let images = randomTensor([1, 2, 12, 12], seed: 24)
+        let grad = MetricTestGradientExplainer()
+        let map = try explain(grad, model: model, images: images)
+        let token = CancellationToken()
+        token.cancel()
+        for metric in [ABPCMetric() as any Metric, InsertionMetric(), SanityRandomizationMetric()] {
+            #expect(throws: PluginError.cancelled) {
+                try evaluate(metric, model: model, images: images, saliency: map, cancellation: token, explainer: grad)
+            }
+        }
+    }
+
     @Test func aggregateMatchesHandComputedValues() {
         let a = aggregate([1, 2, 3, 4])
         #expect(a.n == 4 && a.mean == 2.5)
