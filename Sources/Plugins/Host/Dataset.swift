@@ -30,7 +30,7 @@ extension Dataset {
         let images = Tensor.stack(ex.map(\.image))
         let masks = ex.allSatisfy { $0.mask != nil } && !ex.isEmpty ? Tensor.stack(ex.map { $0.mask! }) : nil
         let boxes = ex.allSatisfy { $0.box != nil } && !ex.isEmpty ? ex.map { $0.box! } : nil
-        return (images, ex.map(\.label), GroundTruth(masks: masks, boxes: boxes))
+        return (images, ex.map(\.label), GroundTruth(masks: masks, boxes: boxes, labels: ex.map(\.label)))
     }
 }
 

@@ -6,7 +6,9 @@ public struct GroundTruth: Sendable {
     public var masks: Tensor?
     /// Boxes per image as (x0, y0, x1, y1) in pixels, inclusive-exclusive, when known.
     public var boxes: [[Int]]?
-    public init(masks: Tensor? = nil, boxes: [[Int]]? = nil) { self.masks = masks; self.boxes = boxes }
+    /// True class per image, when known (top-1 localisation needs the classification to be right).
+    public var labels: [Int]?
+    public init(masks: Tensor? = nil, boxes: [[Int]]? = nil, labels: [Int]? = nil) { self.masks = masks; self.boxes = boxes; self.labels = labels }
 }
 
 public struct MetricContext {

@@ -1,4 +1,12 @@
 extension Registry {
     /// Built-in metrics.
-    static var builtinMetrics: [any Metric] { [] }
+    static var builtinMetrics: [any Metric] {
+        [
+            DeletionMetric(), InsertionMetric(),
+            MoRFMetric(), LeRFMetric(), ABPCMetric(),
+            PNGSizeMetric(), MeanIntensityMetric(), SSIMMetric(),
+            IoUMetric(), PointingGameMetric(), BoxLocalizationMetric(),
+            SanityRandomizationMetric(), TimeMetric(),
+        ]
+    }
 }

@@ -1,0 +1,86 @@
+import Runtime
+
+/// Pixel IoU between the binarised map and the ground-truth region (mask, or filled box).
+///
+/// Binarisation (`mode`):
+/// - "fraction": pixels with value >= threshold · max (CHIP's "threshold of the maximal
+///   intensity"; a map with no positive value selects nothing);
+/// - "top_percent": the top_percent % most salient pixels (at least one; ties by index);
+/// - "best": CHIP's grid search — the fraction threshold on the grid 0, 1/grid, ..., 1 with
+///   the highest mean IoU over the batch (one threshold for all images, as CHIP selects one
+///   per method on the whole set; ties go to the lower threshold), reported in
+///   extras["threshold"]. The search runs over the images of one call; for a dataset-wide
+///   threshold evaluate the set in one call, or pick from the per-image curves below.
+/// Every mode also returns, per image, the IoU curve over that grid of fraction thresholds
+/// (VEbI's Fig. 8 "area under the IoU curve"), with its trapezoid area in extras["auc"].
+/// IoU is NaN when both regions are empty (undefined; aggregates skip it).
+public struct IoUMetric: Metric {
+    public init() {}
+    public var name: String { "iou" }
+    public var summary: String { "IoU of the thresholded map with the ground-truth mask or box" }
+    public var reference: String { "CHIP (shared/papers/001) and VEbI's an8Flower (shared/papers/002) protocols" }
+    public var parameters: [ParamSpec] {
+        [
+            ParamSpec("mode", .choice(["fraction", "top_percent", "best"]), default: .string("fraction"),
+                      doc: "binarise at a fraction of the maximum, keep the top percent of pixels, or grid-search the fraction"),
+            ParamSpec("threshold", .float, default: .float(0.5), range: 0...1, doc: "fraction of the map's maximum (mode fraction)"),
+            ParamSpec("top_percent", .float, default: .float(20), range: 0...100, doc: "percent of pixels kept (mode top_percent)"),
+            ParamSpec("grid", .int, default: .int(100), range: 1...10_000, doc: "the threshold grid has grid + 1 points 0...1 (mode best, and the IoU curve)"),
+        ]
+    }
+    public var direction: MetricDirection { .higherIsBetter }
+    public var needsGroundTruth: Bool { true }
+
+    public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
+        let (n, _, h, w) = try MetricSupport.checkShapes(ctx, metric: name)
+        let grid = MetricSupport.thresholdGrid(ctx.params.int("grid"))
+        var planes: [[Float]] = [], truths: [[Bool]] = [], curves: [[Double]] = []
+        for i in 0..<n {
+            try ctx.cancellation.check()
+            let plane = MetricSupport.mapPlane(ctx.saliency.map, i)
+            let truth = try MetricSupport.truthMask(ctx.groundTruth, i, h: h, w: w, metric: name)
+            planes.append(plane); truths.append(truth)
+            curves.append(grid.map { IoUMetric.iou(MetricSupport.binarized(plane, fraction: $0), truth) })
+        }
+        var values: [Double], thresholds: [Double]
+        switch ctx.params.string("mode") ?? "fraction" {
+        case "top_percent":
+            let p = ctx.params.float("top_percent")
+            values = (0..<n).map { i in
+                let order = MetricSupport.pixelOrder(planes[i], descending: true)
+                let keep = max(1, Int((p / 100 * Double(order.count)).rounded()))
+                var m = [Bool](repeating: false, count: order.count)
+                for q in order.prefix(keep) { m[q] = true }
+                return IoUMetric.iou(m, truths[i])
+            }
+            thresholds = [Double](repeating: .nan, count: n)
+        case "best":
+            var bestK = 0, bestMean = -Double.infinity
+            for k in grid.indices {
+                let vals = curves.map { $0[k] }.filter { !$0.isNaN }
+                let mean = vals.isEmpty ? -Double.infinity : vals.reduce(0, +) / Double(vals.count)
+                if mean > bestMean { bestMean = mean; bestK = k }
+            }
+            values = curves.map { $0[bestK] }
+            thresholds = [Double](repeating: grid[bestK], count: n)
+        default:
+            let t = ctx.params.float("threshold")
+            values = (0..<n).map { IoUMetric.iou(MetricSupport.binarized(planes[$0], fraction: t), truths[$0]) }
+            thresholds = [Double](repeating: t, count: n)
+        }
+        return MetricResult(values: values,
+                            curves: curves.map { c in zip(grid, c).map { (x: $0, y: $1) } },
+                            extras: ["threshold": thresholds,
+                                     "auc": curves.map { MetricSupport.trapezoid(grid, $0.map { $0.isNaN ? 0 : $0 }) }])
+    }
+
+    /// |a ∧ b| / |a ∨ b|; NaN when both are empty.
+    static func iou(_ a: [Bool], _ b: [Bool]) -> Double {
+        var inter = 0, union = 0
+        for k in a.indices {
+            if a[k] && b[k] { inter += 1 }
+            if a[k] || b[k] { union += 1 }
+        }
+        return union == 0 ? .nan : Double(inter) / Double(union)
+    }
+}
