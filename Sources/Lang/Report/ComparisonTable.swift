@@ -1,0 +1,50 @@
+import Plugins
+
+extension ResultTable {
+    /// The comparison table: one row per image x model x method x metric (when `perImage`),
+    /// then one aggregate row per model x method x metric with n, mean, std and the 95%
+    /// confidence interval of the mean.
+    public init(scores: ComparisonScores, perImage: Bool = true) {
+        self.init(columns: ["image", "model", "method", "metric", "value", "n", "std", "ci95_low", "ci95_high"])
+        if perImage {
+            for r in scores.rows {
+                append([.number(Double(r.image)), .text(r.model), .text(r.method), .text(r.metric), .number(r.value), .empty, .empty, .empty, .empty])
+            }
+        }
+        for g in ResultTable.groups(scores) {
+            let a = aggregate(g.values)
+            append([.text("mean"), .text(g.model), .text(g.method), .text(g.metric), .number(a.mean), .number(Double(a.n)),
+                    .number(a.std), .number(a.ci95Low), .number(a.ci95High)])
+        }
+    }
+
+    /// Summary: one row per model x method, one column per metric (mean), plus ms per map.
+    public init(summaryOf scores: ComparisonScores) {
+        let groups = ResultTable.groups(scores)
+        var metrics: [String] = []
+        for g in groups where !metrics.contains(g.metric) { metrics.append(g.metric) }
+        self.init(columns: ["model", "method"] + metrics + ["ms/map"])
+        var pairs: [(String, String)] = []
+        for g in groups where !pairs.contains(where: { $0 == (g.model, g.method) }) { pairs.append((g.model, g.method)) }
+        for (model, method) in pairs {
+            var row: [Cell] = [.text(model), .text(method)]
+            for m in metrics {
+                let values = groups.first { $0.model == model && $0.method == method && $0.metric == m }?.values
+                row.append(values.map { .number(aggregate($0).mean) } ?? .empty)
+            }
+            row.append(scores.seconds["\(model)/\(method)"].map { .number(($0 * 1000 * 100).rounded() / 100) } ?? .empty)
+            append(row)
+        }
+    }
+
+    /// Rows grouped by model x method x metric, in first-appearance order.
+    static func groups(_ scores: ComparisonScores) -> [(model: String, method: String, metric: String, values: [Double])] {
+        var order: [String] = [], byKey: [String: (String, String, String, [Double])] = [:]
+        for r in scores.rows {
+            let key = "\(r.model)\u{1}\(r.method)\u{1}\(r.metric)"
+            if byKey[key] == nil { order.append(key); byKey[key] = (r.model, r.method, r.metric, []) }
+            byKey[key]!.3.append(r.value)
+        }
+        return order.map { let g = byKey[$0]!; return (g.0, g.1, g.2, g.3) }
+    }
+}

@@ -1,0 +1,135 @@
+import Dispatch
+import Runtime
+
+/// A comparison: every method on every model over the same images, then every metric on
+/// every map. This is what `explain(models, data, [methods])` and `metric([metrics], maps)`
+/// do in the language with lists, and what a pipeline's explain/metric steps lower to.
+public struct ComparisonMaps: Sendable {
+    public struct Entry: Sendable {
+        public var model: String
+        public var method: String
+        public var saliency: SaliencyMap
+    }
+    /// The explained images [N, C, H, W] (one batch shared by every model and method).
+    public var images: Tensor
+    public var labels: [Int]?
+    public var groundTruth: GroundTruth
+    public var entries: [Entry]
+    public var seed: UInt64
+    /// Models by name, so metrics can re-run them.
+    public var models: [String: Graph]
+}
+
+public struct MethodSpec: Sendable {
+    public var name: String
+    public var params: [String: ParamValue]
+    public init(_ name: String, params: [String: ParamValue] = [:]) { self.name = name; self.params = params }
+}
+
+public enum Comparison {
+    /// Explains `images` with every method on every model. Progress counts maps done.
+    public static func explainAll(models: [(name: String, graph: Graph)], methods: [MethodSpec], images: Tensor, labels: [Int]? = nil,
+                                  groundTruth: GroundTruth = GroundTruth(), target: Target = .predicted, score: ScoreKind = .logit,
+                                  seed: UInt64 = 0, registry: Registry = .shared, batchSize: Int = 16,
+                                  cancellation: CancellationToken = .never,
+                                  progress: (@Sendable (String, Int, Int) -> Void)? = nil) throws -> ComparisonMaps {
+        let explainers = try methods.map { try registry.explainer($0.name) }
+        let n = images.shape[0]
+        var entries: [ComparisonMaps.Entry] = []
+        for (mi, m) in models.enumerated() {
+            for (k, spec) in methods.enumerated() {
+                try cancellation.check()
+                var parts: [SaliencyMap] = []
+                for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
+                    let idx = start..<min(start + batchSize, n)
+                    let batch = images.slice(axis: 0, idx)
+                    // The same seed for a (model, method) pair whatever else runs, so results do
+                    // not depend on the order or the subset of methods in the comparison.
+                    let s = seed &+ UInt64(start) &* 0x9E37_79B9 &+ UInt64(k &* 7919 &+ mi &* 104_729)
+                    parts.append(try explain(explainers[k], model: m.graph, images: batch, target: target, params: spec.params,
+                                             score: score, seed: s, cancellation: cancellation))
+                    progress?("\(m.name) / \(spec.name)", idx.upperBound, n)
+                }
+                entries.append(.init(model: m.name, method: spec.name, saliency: merge(parts)))
+            }
+        }
+        return ComparisonMaps(images: images, labels: labels, groundTruth: groundTruth, entries: entries, seed: seed,
+                              models: Dictionary(models.map { ($0.name, $0.graph) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Concatenates per-batch maps of one (model, method) pair.
+    static func merge(_ parts: [SaliencyMap]) -> SaliencyMap {
+        guard var first = parts.first else { preconditionFailure("no maps to merge") }
+        guard parts.count > 1 else { return first }
+        first.map = Tensor.concat(parts.map(\.map), axis: 0)
+        if parts.allSatisfy({ $0.attribution != nil }) { first.attribution = Tensor.concat(parts.map { $0.attribution! }, axis: 0) }
+        first.targets = parts.flatMap(\.targets)
+        first.targetNames = parts.allSatisfy { $0.targetNames != nil } ? parts.flatMap { $0.targetNames! } : nil
+        first.seconds = parts.map(\.seconds).reduce(0, +)
+        var scalars: [String: [Double]] = [:], curves: [String: [[Double]]] = [:]
+        for p in parts {
+            for (k, v) in p.scalars { scalars[k, default: []] += v }
+            for (k, v) in p.curves { curves[k, default: []] += v }
+        }
+        first.scalars = scalars
+        first.curves = curves
+        return first
+    }
+
+    /// One row per image x model x method x metric, then aggregate rows (mean, std, 95% CI)
+    /// per model x method x metric. Curves are returned alongside for reports.
+    public static func score(_ maps: ComparisonMaps, metrics: [MethodSpec], registry: Registry = .shared,
+                             cancellation: CancellationToken = .never,
+                             progress: (@Sendable (String, Int, Int) -> Void)? = nil) throws -> ComparisonScores {
+        let ms = try metrics.map { try registry.metric($0.name) }
+        var rows: [ComparisonScores.Row] = []
+        var curves: [ComparisonScores.CurveKey: [[(x: Double, y: Double)]]] = [:]
+        let total = maps.entries.count * metrics.count
+        var done = 0
+        for e in maps.entries {
+            guard let model = maps.models[e.model] else { continue }
+            let explainer = try? registry.explainer(e.method)
+            for (k, spec) in metrics.enumerated() {
+                try cancellation.check()
+                let r = try evaluate(ms[k], model: model, images: maps.images, saliency: e.saliency, params: spec.params,
+                                     groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k), cancellation: cancellation,
+                                     explainer: explainer)
+                for (i, v) in r.values.enumerated() {
+                    rows.append(.init(image: i, model: e.model, method: e.method, metric: spec.name, value: v))
+                }
+                if let c = r.curves { curves[.init(model: e.model, method: e.method, metric: spec.name)] = c }
+                done += 1
+                progress?("\(e.model) / \(e.method) / \(spec.name)", done, total)
+            }
+        }
+        return ComparisonScores(rows: rows, curves: curves, seconds: Dictionary(maps.entries.map { ("\($0.model)/\($0.method)", $0.saliency.secondsPerMap) }, uniquingKeysWith: { a, _ in a }))
+    }
+}
+
+public struct ComparisonScores: Sendable {
+    public struct Row: Sendable, Equatable {
+        public var image: Int, model: String, method: String, metric: String, value: Double
+        public init(image: Int, model: String, method: String, metric: String, value: Double) {
+            self.image = image; self.model = model; self.method = method; self.metric = metric; self.value = value
+        }
+    }
+    public struct CurveKey: Hashable, Sendable {
+        public var model: String, method: String, metric: String
+        public init(model: String, method: String, metric: String) { self.model = model; self.method = method; self.metric = metric }
+    }
+    public var rows: [Row]
+    public var curves: [CurveKey: [[(x: Double, y: Double)]]]
+    /// Seconds per map by "model/method".
+    public var seconds: [String: Double]
+
+    public init(rows: [Row], curves: [CurveKey: [[(x: Double, y: Double)]]], seconds: [String: Double]) {
+        self.rows = rows; self.curves = curves; self.seconds = seconds
+    }
+
+    /// Mean curve over images (curves are sampled at the same x for every image of a metric).
+    public func meanCurve(_ key: CurveKey) -> [(x: Double, y: Double)]? {
+        guard let cs = curves[key], let first = cs.first, cs.allSatisfy({ $0.count == first.count }) else { return nil }
+        return first.indices.map { j in (first[j].x, cs.map { $0[j].y }.reduce(0, +) / Double(cs.count)) }
+    }
+
+}

@@ -1,0 +1,47 @@
+import Testing
+@testable import Plugins
+import Runtime
+
+/// A method whose map is the input's first channel times a constant: a deterministic map the
+/// comparison's bookkeeping can be checked against.
+struct ScaledInputExplainer: Explainer {
+    let name: String
+    let factor: Float
+    let summary = "test"
+    let reference = "none"
+    func explain(_ ctx: inout ExplainContext) throws -> Explanation {
+        Explanation(map: ctx.images.slice(axis: 1, 0..<1) * factor)
+    }
+}
+
+@Suite("Comparisons")
+struct ComparisonTests {
+    @Test func everyMethodOnEveryModelThenEveryMetric() throws {
+        let registry = Registry(builtins: false)
+        registry.register(ScaledInputExplainer(name: "a", factor: 1))
+        registry.register(ScaledInputExplainer(name: "b", factor: -1))
+        registry.register(PNGSizeMetric())
+        registry.register(TimeMetric())
+        let m1 = try Architectures.lenet5Caffe(seed: 1), m2 = try Architectures.lenet5Caffe(seed: 2)
+        var rng = RandomGenerator(seed: 1)
+        let x = Tensor.uniform([5, 1, 28, 28], rng: &rng)
+        let maps = try Comparison.explainAll(models: [("m1", m1), ("m2", m2)], methods: [MethodSpec("a"), MethodSpec("b")],
+                                             images: x, registry: registry, batchSize: 2)
+        #expect(maps.entries.map { "\($0.model)/\($0.method)" } == ["m1/a", "m1/b", "m2/a", "m2/b"])
+        // Batches of 2, 2, 1 are merged back in order.
+        expectMapsEqual(maps.entries[1].saliency.map, -x)
+        #expect(maps.entries[0].saliency.targets.count == 5)
+        let scores = try Comparison.score(maps, metrics: [MethodSpec("png_size"), MethodSpec("time")], registry: registry)
+        #expect(scores.rows.count == 4 * 2 * 5)
+        // Min-max normalised, a and -a give the same PNG up to inversion: sizes are close but real.
+        #expect(scores.rows.filter { $0.metric == "png_size" }.allSatisfy { $0.value > 60 })
+        #expect(throws: PluginError.self) {
+            try Comparison.explainAll(models: [("m1", m1)], methods: [MethodSpec("c")], images: x, registry: registry)
+        }
+    }
+}
+
+func expectMapsEqual(_ a: Tensor, _ b: Tensor) {
+    #expect(a.shape == b.shape)
+    #expect(a.maxAbsDifference(b) == 0)
+}
