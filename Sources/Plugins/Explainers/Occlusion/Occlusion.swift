@@ -8,7 +8,7 @@ import Runtime
 ///
 /// Window placement follows Captum: ceil((H - window) / stride) + 1 positions per axis,
 /// starting at multiples of the stride, the last one clipped at the border, so every pixel is
-/// covered. Defaults, chosen where the paper gives none for general sizes: window = 8 pixels
+/// covered (when stride <= window; with a larger stride, pixels between windows get 0). Defaults, chosen where the paper gives none for general sizes: window = 8 pixels
 /// at 224 scaled with the image (round(8 * min(H, W) / 224), at least 2; 2 at 28x28), stride =
 /// the window (non-overlapping; pass a smaller stride for smoother maps at quadratic cost),
 /// occluding value 0 (Captum's default baseline; in a normalised input space 0 is the mean).
@@ -31,17 +31,24 @@ public struct OcclusionExplainer: Explainer {
     }
     public var capabilities: Capabilities { [.batched] }
 
+    /// The default window for an image of h x w: 8 at 224, proportional, at least 2.
+    public static func defaultWindow(height h: Int, width w: Int) -> Int {
+        Swift.max(2, Int((8 * Double(Swift.min(h, w)) / 224).rounded()))
+    }
+
     /// Start positions along an axis of length n (Captum's shift counts, last one clipped).
-    static func starts(_ n: Int, window: Int, stride: Int) -> [Int] {
+    public static func starts(_ n: Int, window: Int, stride: Int) -> [Int] {
         let count = n <= window ? 1 : Int(ceil(Double(n - window) / Double(stride))) + 1
-        return (0..<count).map { $0 * stride }
+        // With stride > window the ceil can place a last start past the border; drop it
+        // (pixels between windows then stay uncovered and get 0).
+        return (0..<count).map { $0 * stride }.filter { $0 < n }
     }
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
         let x = ctx.images
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let window = ctx.params["window"] == nil ? Swift.max(2, Int((8 * Double(Swift.min(h, w)) / 224).rounded())) : ctx.params.int("window")
+        let window = ctx.params["window"] == nil ? Self.defaultWindow(height: h, width: w) : ctx.params.int("window")
         let stride = ctx.params["stride"] == nil ? window : ctx.params.int("stride")
         let value = Float(ctx.params.float("value"))
         let ys = Self.starts(h, window: window, stride: stride), xs = Self.starts(w, window: window, stride: stride)
