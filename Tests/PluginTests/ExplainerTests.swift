@@ -246,6 +246,45 @@ struct ExplainerTests {
         }
     }
 
+    // MARK: Captum cross-check
+
+    /// Reference numbers from Captum 0.9.0 / PyTorch 2.13.0+cpu on the same network and
+    /// inputs (weights and images from the sin formulas of `TinyNets.captumNet`), target 2:
+    /// (element count, sum, sum of |.|, values at flat indices 0, 17, 100, 255, 431, 500, 700,
+    /// 863 taken modulo the count). Produced with Saliency(abs=False), InputXGradient,
+    /// GuidedBackprop, Deconvolution, IntegratedGradients(n_steps=8, riemann_trapezoid),
+    /// LayerGradCam(relu2, relu_attributions=True) + LayerAttribution.interpolate(bilinear),
+    /// GuidedGradCam(relu2, interpolate_mode="bilinear"), and Occlusion(window (3,3,3),
+    /// strides (3,2,2), baseline 0). The suite does not need torch.
+    static let captum: [String: (Int, Double, Double, [Double])] = [
+        "gradient": (864, -0.02531426, 1.45997, [-0.0001611178, 0.0003802734, 0.003329976, 0.002934226, -0.000554087, 0.0002730953, 0.002772303, -0.001374393]),
+        "input_x_gradient": (864, -0.08991251, 0.7047498, [-8.055892e-05, 0.0001914324, 0.0005935047, 0.001616821, -0.0004661353, 0.000183878, 0.002749561, -6.497098e-05]),
+        "guided_backprop": (864, 0.2576085, 4.924803, [0.005768216, 0.002679201, -0.008319879, -0.003131984, 0, -0.002671115, 0, 0]),
+        "deconvnet": (864, 0.0450086, 1.696204, [0.006846639, -0.001883744, -4.707968e-05, -9.073006e-07, 0, 3.851148e-06, 0, 0]),
+        "integrated_gradients": (864, -0.06666895, 0.6068387, [-0.0001371183, 0.0003610682, 0.0005270143, 0.002630756, -0.000641529, 0.0002556314, 0.001664902, -6.755583e-05]),
+        "gradcam": (288, 0.008491258, 0.008491258, [0, 0, 0.0005552473, 0, 0, 0, 0.0001850824, 0]),
+        "guided_gradcam": (864, 1.237181e-05, 0.0001507004, [0, 0, -4.619591e-06, -5.796752e-07, 0, -0, 0, 0]),
+        "occlusion": (864, 0.1265981, 1.778094, [-0.004080325, -0.003325164, -0.0009686947, 0.002270818, -0.0005757511, 0.003946766, 0.004411429, 0.003884315]),
+    ]
+
+    @Test(arguments: ["gradient", "input_x_gradient", "guided_backprop", "deconvnet", "integrated_gradients", "gradcam", "guided_gradcam", "occlusion"])
+    func agreesWithCaptum(_ name: String) throws {
+        let (g, x) = try TinyNets.captumNet()
+        let params: [String: ParamValue] = name == "integrated_gradients" ? ["steps": .int(8)]
+            : name == "occlusion" ? ["window": .int(3), "stride": .int(2)] : [:]
+        let s = try run(name, g, x, target: .index(2), params: params)
+        let v = (name == "gradcam" ? s.map : s.attribution!).scalars.map(Double.init)
+        let (count, sum, absSum, picks) = Self.captum[name]!
+        func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 2e-7 + 2e-4 * abs(b) }
+        #expect(v.count == count)
+        // The signed sum cancels, so float32 accumulation order shows relative to sum |.|.
+        #expect(abs(v.reduce(0, +) - sum) <= 1e-4 * absSum, "\(name) sum \(v.reduce(0, +)) vs Captum \(sum)")
+        #expect(close(v.map(abs).reduce(0, +), absSum), "\(name) sum|.| \(v.map(abs).reduce(0, +)) vs Captum \(absSum)")
+        for (k, i) in [0, 17, 100, 255, 431, 500, 700, 863].enumerated() {
+            #expect(close(v[i % count], picks[k]), "\(name)[\(i % count)] = \(v[i % count]) vs Captum \(picks[k])")
+        }
+    }
+
     // MARK: every registered explainer
 
     @Test(arguments: Registry.shared.explainers.map(\.name))
@@ -307,3 +346,43 @@ final class Counter: @unchecked Sendable {
     func bump() { lock.withLock { n += 1 } }
     var value: Int { lock.withLock { n } }
 }
+
+/* The script that produced ExplainerTests.captum (Python, torch 2.13.0+cpu, captum 0.9.0):
+
+import numpy as np, torch, torch.nn as nn
+from captum.attr import Saliency, InputXGradient, GuidedBackprop, Deconvolution, IntegratedGradients, LayerGradCam, LayerAttribution, GuidedGradCam, Occlusion
+torch.set_default_dtype(torch.float32)
+def formula(n, a, b, s):
+    return torch.tensor((np.sin(np.arange(n) * a + b) * s).astype(np.float32))
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1); self.relu1 = nn.ReLU(); self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(4, 6, 3, padding=1); self.relu2 = nn.ReLU()
+        self.gap = nn.AdaptiveAvgPool2d(1); self.flatten = nn.Flatten(); self.fc = nn.Linear(6, 5)
+    def forward(self, x):
+        return self.fc(self.flatten(self.gap(self.relu2(self.conv2(self.pool1(self.relu1(self.conv1(x))))))))
+m = Net().eval()
+with torch.no_grad():
+    for p, (a, b, s) in [(m.conv1.weight, (0.9, 0.1, 0.4)), (m.conv1.bias, (1.1, 0.5, 0.05)), (m.conv2.weight, (0.7, 0.3, 0.25)),
+                         (m.conv2.bias, (1.3, 1.0, 0.05)), (m.fc.weight, (1.3, 0.2, 0.6)), (m.fc.bias, (2.0, 0.7, 0.1))]:
+        p.copy_(formula(p.numel(), a, b, s).reshape(p.shape))
+x = (0.5 + formula(2 * 3 * 12 * 12, 0.37, 0.0, 0.5)).reshape(2, 3, 12, 12)
+t = 2
+out = {}
+out["logits"] = m(x).detach()
+out["gradient"] = Saliency(m).attribute(x, target=t, abs=False)
+out["input_x_gradient"] = InputXGradient(m).attribute(x, target=t)
+out["guided_backprop"] = GuidedBackprop(m).attribute(x, target=t)
+out["deconvnet"] = Deconvolution(m).attribute(x, target=t)
+out["integrated_gradients"] = IntegratedGradients(m).attribute(x, target=t, n_steps=8, method="riemann_trapezoid")
+gc = LayerGradCam(m, m.relu2).attribute(x, target=t, relu_attributions=True)
+out["gradcam"] = LayerAttribution.interpolate(gc, (12, 12), interpolate_mode="bilinear")
+out["guided_gradcam"] = GuidedGradCam(m, m.relu2).attribute(x, target=t, interpolate_mode="bilinear")
+out["occlusion"] = Occlusion(m).attribute(x, sliding_window_shapes=(3, 3, 3), strides=(3, 2, 2), baselines=0, target=t)
+idx = [0, 17, 100, 255, 431, 500, 700, 863]
+for k, v in out.items():
+    v = v.detach().double().flatten()
+    picks = ", ".join(f"{float(v[i % v.numel()]):.7g}" for i in idx)
+    print(f'"{k}": ({v.numel()}, {float(v.sum()):.7g}, {float(v.abs().sum()):.7g}, [{picks}]),')
+*/

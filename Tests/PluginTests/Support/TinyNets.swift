@@ -1,3 +1,4 @@
+import Foundation
 import Runtime
 
 /// Hand-set tiny networks whose saliency is known in closed form.
@@ -87,5 +88,35 @@ enum TinyNets {
         var rng = RandomGenerator(seed: seed)
         try g.setWeight("fc.weight", Tensor.normal([3, 4], std: 4, rng: &rng))
         return g
+    }
+}
+
+extension TinyNets {
+    /// sin-formula values, computed in Double and rounded to Float (as numpy float64 -> float32).
+    static func formula(_ n: Int, _ a: Double, _ b: Double, _ s: Double) -> [Float] {
+        (0..<n).map { Float(Foundation.sin(Double($0) * a + b) * s) }
+    }
+
+    /// The network and inputs of the Captum cross-check (same formulas in the Python script
+    /// that produced the reference numbers): conv(3->4, 3x3, pad 1) ReLU maxpool 2,
+    /// conv(4->6, 3x3, pad 1) ReLU, GAP, flatten, fc(6->5); two 3x12x12 images.
+    static func captumNet() throws -> (Graph, Tensor) {
+        let b = GraphBuilder(name: "captum-net", inputShape: [3, 12, 12])
+        try b.conv(name: "conv1", out: 4, kernel: 3, padding: 1)
+        try b.relu(name: "relu1")
+        try b.maxPool(name: "pool1", kernel: 2)
+        try b.conv(name: "conv2", out: 6, kernel: 3, padding: 1)
+        try b.relu(name: "relu2")
+        try b.globalAvgPool(name: "gap")
+        try b.flatten(name: "flatten")
+        try b.linear(name: "fc", out: 5)
+        let g = try b.build()
+        for (name, shape, a, bb, s) in [("conv1.weight", [4, 3, 3, 3], 0.9, 0.1, 0.4), ("conv1.bias", [4], 1.1, 0.5, 0.05),
+                                        ("conv2.weight", [6, 4, 3, 3], 0.7, 0.3, 0.25), ("conv2.bias", [6], 1.3, 1.0, 0.05),
+                                        ("fc.weight", [5, 6], 1.3, 0.2, 0.6), ("fc.bias", [5], 2.0, 0.7, 0.1)] {
+            try g.setWeight(name, Tensor(shape: shape, data: formula(shape.reduce(1, *), a, bb, s)))
+        }
+        let x = Tensor(shape: [2, 3, 12, 12], data: formula(2 * 3 * 144, 0.37, 0, 0.5).map { 0.5 + $0 })
+        return (g, x)
     }
 }
