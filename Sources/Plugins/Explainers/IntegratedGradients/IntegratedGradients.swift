@@ -39,20 +39,27 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
     for (ci, r) in ranges.enumerated() {
         try ctx.cancellation.check()
         // Interpolated inputs of this chunk, built straight into one buffer.
-        let xs = x.scalars, bs = baseline.scalars
-        let batch = Tensor(shape: [r.count] + Array(x.shape.dropFirst())) { out in
-            for (j, item) in r.enumerated() {
-                let (k, i) = (item / m, item % m)
-                let a = alphas[k]
-                for e in 0..<per { out[j * per + e] = bs[i * per + e] + a * (xs[i * per + e] - bs[i * per + e]) }
+        let batch = x.withUnsafeBufferPointer { xp in
+            baseline.withUnsafeBufferPointer { bp in
+                Tensor(shape: [r.count] + Array(x.shape.dropFirst())) { out in
+                    for (j, item) in r.enumerated() {
+                        let (k, i) = (item / m, item % m)
+                        let a = alphas[k]
+                        let (src, base, dst) = (xp.baseAddress! + i * per, bp.baseAddress! + i * per, out.baseAddress! + j * per)
+                        for e in 0..<per { dst[e] = base[e] + a * (src[e] - base[e]) }
+                    }
+                }
             }
         }
         let g = try inputGradient(ctx, batch, targets: r.map { targets[($0 % m) % targets.count] }).grad
         g.withUnsafeBufferPointer { gp in
-            for (j, item) in r.enumerated() {
-                let (k, i) = (item / m, item % m)
-                let w = weights[k]
-                for e in 0..<per { total[i * per + e] += w * gp[j * per + e] }
+            total.withUnsafeMutableBufferPointer { tp in
+                for (j, item) in r.enumerated() {
+                    let (k, i) = (item / m, item % m)
+                    let w = weights[k]
+                    let (src, dst) = (gp.baseAddress! + j * per, tp.baseAddress! + i * per)
+                    for e in 0..<per { dst[e] += w * src[e] }
+                }
             }
         }
         ctx.progress?(ci + 1, ranges.count)

@@ -56,30 +56,36 @@ public struct OcclusionExplainer: Explainer {
         let base = try scoresNoGrad(ctx, x, targets: ctx.targets)
         var drop = [Float](repeating: 0, count: n * h * w), count = [Float](repeating: 0, count: n * h * w)
         let plane = h * w, per = c * plane
-        let src = x.scalars
         let ranges = chunks(windows.count * n, ctx.params.int("batch_size"))
         for (ci, r) in ranges.enumerated() {
             try ctx.cancellation.check()
-            let batch = Tensor(shape: [r.count, c, h, w]) { b in
-                for (j, item) in r.enumerated() {
-                    let (wi, i) = (item / n, item % n)
-                    let (y0, x0) = windows[wi]
-                    let dst = b.baseAddress! + j * per
-                    dst.update(from: src.withUnsafeBufferPointer { $0.baseAddress! + i * per }, count: per)
-                    for ch in 0..<c {
-                        for yy in y0..<Swift.min(y0 + window, h) {
-                            for xx in x0..<Swift.min(x0 + window, w) { dst[ch * plane + yy * w + xx] = value }
+            let batch = x.withUnsafeBufferPointer { xp in
+                Tensor(shape: [r.count, c, h, w]) { b in
+                    for (j, item) in r.enumerated() {
+                        let (wi, i) = (item / n, item % n)
+                        let (y0, x0) = windows[wi]
+                        let dst = b.baseAddress! + j * per
+                        dst.update(from: xp.baseAddress! + i * per, count: per)
+                        for ch in 0..<c {
+                            for yy in y0..<Swift.min(y0 + window, h) {
+                                for xx in x0..<Swift.min(x0 + window, w) { dst[ch * plane + yy * w + xx] = value }
+                            }
                         }
                     }
                 }
             }
             let s = try scoresNoGrad(ctx, batch, targets: chunkTargets(r, ctx.targets))
-            for (j, item) in r.enumerated() {
-                let (wi, i) = (item / n, item % n)
-                let (y0, x0) = windows[wi]
-                let d = base[i] - s[j]
-                for yy in y0..<Swift.min(y0 + window, h) {
-                    for xx in x0..<Swift.min(x0 + window, w) { drop[i * plane + yy * w + xx] += d; count[i * plane + yy * w + xx] += 1 }
+            drop.withUnsafeMutableBufferPointer { dp in
+                count.withUnsafeMutableBufferPointer { cp in
+                    for (j, item) in r.enumerated() {
+                        let (wi, i) = (item / n, item % n)
+                        let (y0, x0) = windows[wi]
+                        let d = base[i] - s[j]
+                        for yy in y0..<Swift.min(y0 + window, h) {
+                            let row = i * plane + yy * w
+                            for xx in x0..<Swift.min(x0 + window, w) { dp[row + xx] += d; cp[row + xx] += 1 }
+                        }
+                    }
                 }
             }
             ctx.progress?(ci + 1, ranges.count)

@@ -58,7 +58,6 @@ public struct RISEExplainer: Explainer {
         let batchSize = ctx.params.int("batch_size")
         let perChunk = Swift.max(1, batchSize / n)
         let plane = h * w, per = c * plane
-        let src = x.scalars
         var saliency = Tensor.zeros([n, plane])
         let maskChunks = chunks(total, perChunk)
         for (ci, mr) in maskChunks.enumerated() {
@@ -67,11 +66,14 @@ public struct RISEExplainer: Explainer {
             // Masked copies, mask-major: item j * n + i = image i under mask j.
             let masked = Tensor(shape: [mr.count * n, c, h, w]) { b in
                 m.withUnsafeBufferPointer { mp in
-                    for j in 0..<mr.count {
-                        for i in 0..<n {
-                            let dst = b.baseAddress! + (j * n + i) * per, mask = mp.baseAddress! + j * plane
-                            for ch in 0..<c {
-                                for e in 0..<plane { dst[ch * plane + e] = src[i * per + ch * plane + e] * mask[e] }
+                    x.withUnsafeBufferPointer { xp in
+                        for j in 0..<mr.count {
+                            for i in 0..<n {
+                                let dst = b.baseAddress! + (j * n + i) * per, mask = mp.baseAddress! + j * plane
+                                for ch in 0..<c {
+                                    let src = xp.baseAddress! + i * per + ch * plane, d = dst + ch * plane
+                                    for e in 0..<plane { d[e] = src[e] * mask[e] }
+                                }
                             }
                         }
                     }

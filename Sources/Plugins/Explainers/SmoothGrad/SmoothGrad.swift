@@ -29,24 +29,31 @@ enum NoiseTunnel {
         let n = x.shape[0], per = x.count / Swift.max(n, 1)
         let sigmas = perImageRange(x).map { Float(ctx.params.float("noise")) * ($0.max - $0.min) }
         var sum = [Double](repeating: 0, count: x.count), sumSq = [Double](repeating: 0, count: variance ? x.count : 0)
-        let xs = x.scalars
         let ranges = chunks(samples * n, batchSize)
         for (ci, r) in ranges.enumerated() {
             try ctx.cancellation.check()
-            let noisy = Tensor(shape: [r.count] + Array(x.shape.dropFirst())) { b in
-                for (j, item) in r.enumerated() {
-                    let i = item % n, s = sigmas[i]
-                    for e in 0..<per { b[j * per + e] = xs[i * per + e] + s * ctx.rng.nextNormal() }
+            let noisy = x.withUnsafeBufferPointer { xp in
+                Tensor(shape: [r.count] + Array(x.shape.dropFirst())) { b in
+                    for (j, item) in r.enumerated() {
+                        let i = item % n, s = sigmas[i]
+                        let (src, dst) = (xp.baseAddress! + i * per, b.baseAddress! + j * per)
+                        for e in 0..<per { dst[e] = src[e] + s * ctx.rng.nextNormal() }
+                    }
                 }
             }
             let a = try base.attribute(ctx, noisy, targets: chunkTargets(r, ctx.targets), igSteps: steps, batchSize: batchSize)
             a.withUnsafeBufferPointer { ap in
-                for (j, item) in r.enumerated() {
-                    let i = item % n
-                    for e in 0..<per {
-                        let v = Double(ap[j * per + e])
-                        sum[i * per + e] += v
-                        if variance { sumSq[i * per + e] += v * v }
+                sum.withUnsafeMutableBufferPointer { sp in
+                    sumSq.withUnsafeMutableBufferPointer { qp in
+                        for (j, item) in r.enumerated() {
+                            let i = item % n
+                            let (src, s1) = (ap.baseAddress! + j * per, sp.baseAddress! + i * per)
+                            for e in 0..<per { s1[e] += Double(src[e]) }
+                            if variance {
+                                let s2 = qp.baseAddress! + i * per
+                                for e in 0..<per { let v = Double(src[e]); s2[e] += v * v }
+                            }
+                        }
                     }
                 }
             }
