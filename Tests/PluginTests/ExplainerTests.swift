@@ -246,6 +246,20 @@ struct ExplainerTests {
         }
     }
 
+    @Test func riseIsNormalisedByMaskCountAndKeepProbability() throws {
+        // A constant score b for every masked copy gives b * mean_i M_i(x) / p ~ b everywhere
+        // (E[M] = p): checks the 1 / (N p) normalisation for several p.
+        let g = try TinyNets.gapHead(h: 8, w: 8, fc: [Float](repeating: 0, count: 6))
+        var rng = RandomGenerator(seed: 8)
+        let x = Tensor.uniform([1, 2, 8, 8], rng: &rng)
+        for p in [0.5, 0.25] {
+            let s = try run("rise", g, x, target: .index(2), params: ["masks": .int(2000), "grid": .int(3), "p": .float(p)])
+            let mean = s.map.scalars.reduce(0, +) / Float(s.map.count)
+            #expect(abs(mean - 1) < 0.05, "p = \(p): mean saliency \(mean)")
+            #expect(s.map.scalars.allSatisfy { abs($0 - 1) < 0.2 })
+        }
+    }
+
     // MARK: Captum cross-check
 
     /// Reference numbers from Captum 0.9.0 / PyTorch 2.13.0+cpu on the same network and
