@@ -1,4 +1,10 @@
 extension Registry {
     /// Built-in explanation methods, in the order `:methods` lists them.
-    static var builtinExplainers: [any Explainer] { [] }
+    static var builtinExplainers: [any Explainer] {
+        [
+            GradientExplainer(), InputXGradientExplainer(), DeconvnetExplainer(), GuidedBackpropExplainer(),
+            ActivationExplainer(), CAMExplainer(), GradCAMExplainer(), GuidedGradCAMExplainer(),
+            IntegratedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
+        ]
+    }
 }

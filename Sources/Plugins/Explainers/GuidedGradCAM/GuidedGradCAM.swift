@@ -1,0 +1,32 @@
+import Runtime
+
+/// Guided Grad-CAM (Selvaraju et al. 2017, sec. 3.1): the guided-backprop attribution
+/// multiplied elementwise by the upsampled Grad-CAM map.
+///
+/// Choices: as the paper ("fuse ... via element-wise multiplication") and Captum's
+/// `GuidedGradCam`, the product is per channel: attribution [N, C, H, W] = guided backprop
+/// [N, C, H, W] * Grad-CAM [N, 1, H, W]. The Grad-CAM factor is upsampled bilinearly as in
+/// the paper (Captum's default `interpolate_mode` is "nearest"; pass through our gradcam if
+/// you need that exact variant). Map: channel max of |attribution|, the guided-backprop map
+/// reduction, so guided_gradcam = guided_backprop map weighted by Grad-CAM.
+public struct GuidedGradCAMExplainer: Explainer {
+    public init() {}
+    public var name: String { "guided_gradcam" }
+    public var summary: String { "guided backprop * upsampled Grad-CAM; map = channel max of |attr|" }
+    public var reference: String {
+        "Selvaraju, Cogswell, Das, Vedantam, Parikh, Batra, Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization, ICCV 2017"
+    }
+    public var parameters: [ParamSpec] { [layerSpec] }
+    public var capabilities: Capabilities { [.needsGradients, .layerChoice, .batched] }
+
+    public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
+        try ctx.cancellation.check()
+        let layer = try resolveLayer(ctx, plugin: name)
+        let cam = try upsampleToInput(GradCAMExplainer.lowResolution(ctx, layer: layer, plugin: name), ctx.images)
+        try ctx.cancellation.check()
+        let gbp = try inputGradient(ctx, ctx.images, targets: ctx.targets, reluRule: .guided).grad
+        let a = Autograd.noGrad { gbp * cam }
+        ctx.progress?(1, 1)
+        return Explanation(map: channelMaxAbs(a), attribution: a)
+    }
+}
