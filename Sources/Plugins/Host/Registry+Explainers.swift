@@ -5,6 +5,8 @@ extension Registry {
             GradientExplainer(), InputXGradientExplainer(), DeconvnetExplainer(), GuidedBackpropExplainer(),
             ActivationExplainer(), CAMExplainer(), GradCAMExplainer(), GuidedGradCAMExplainer(),
             IntegratedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
+            // Research methods (shared/papers/).
+            NoiseMaskExplainer(),
         ]
     }
 }
