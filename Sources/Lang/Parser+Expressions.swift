@@ -84,7 +84,7 @@ extension Parser {
         next()
         switch t.kind {
         case .symbol("("):
-            return Expr(.call(left, try arguments(open: t)), t.loc)
+            return Expr(.call(left, try arguments(open: t)), left.loc)
         case .symbol("."):
             let n = next()
             switch n.kind {

@@ -30,7 +30,9 @@ public struct Parser {
             let sorted = p.diagnostics.enumerated().sorted { a, b in
                 (a.element.loc.line, a.element.loc.column, a.offset) < (b.element.loc.line, b.element.loc.column, b.offset)
             }.map(\.element)
-            throw ScriptError(sorted, source: source)
+            // One error per line: the first (often a lexical error) explains the rest.
+            var seen = Set<Int>()
+            throw ScriptError(sorted.filter { seen.insert($0.loc.line).inserted }, source: source)
         }
         return Program(statements: stmts, source: source)
     }
@@ -106,7 +108,7 @@ public struct Parser {
                 try endOfStatement()
             } catch let f as Failure {
                 diagnostics.append(f.diagnostic)
-                synchronize()
+                synchronize(atTopLevel: !untilBrace)
             } catch { fatalError("parser threw \(error)") }
         }
         return out
@@ -121,14 +123,16 @@ public struct Parser {
         }
     }
 
-    /// Skips to the start of the next line (at block level) so parsing can resume.
-    mutating func synchronize() {
+    /// Skips to the start of the next line so parsing can resume. Inside a block a '}'
+    /// also stops the skip (it closes the block); at top level it belongs to the broken
+    /// statement (`fn f(x { ... }`) and is skipped with it.
+    mutating func synchronize(atTopLevel: Bool) {
         nesting = 0
         while true {
             switch tokens[pos].kind {
             case .eof: return
             case .newline: pos += 1; return
-            case .symbol("}"): return
+            case .symbol("}") where !atTopLevel: return
             default: pos += 1
             }
         }
