@@ -60,8 +60,9 @@ extension Session {
             else if !inString {
                 if c == ")" || c == "]" { depth += 1 }
                 else if c == "(" || c == "[" {
+                    // An open list is transparent: metric(["del| still completes metrics.
+                    if depth == 0 && c == "[" { i -= 1; continue }
                     if depth == 0 {
-                        guard c == "(" else { return nil }
                         var e = i
                         while e > 0, chars[e - 1] == " " { e -= 1 }
                         var b = e
