@@ -18,4 +18,6 @@ static inline FILE *sal_stderr(void) { return stderr; }
 static inline void sal_set_signal_event_hook(rl_hook_func_t *f) { rl_signal_event_hook = f; }
 static inline void sal_set_done(int v) { rl_done = v; }
 static inline void sal_set_catch_sigwinch(int v) { rl_catch_sigwinch = v; }
+static inline void sal_set_catch_signals(int v) { rl_catch_signals = v; }
+static inline void sal_set_getc_function(rl_getc_func_t *f) { rl_getc_function = f; }
 #endif

@@ -7,7 +7,7 @@ import Plugins
 func runREPL() -> Int32 {
     let term = Terminal()
     let session = Session(cancellation: interruptToken, display: { term.draw($0) })
-    signal(SIGINT) { _ in interruptToken.cancel() }
+    installInterruptHandler()
     var reader: LineReader = term.stdinIsTTY ? ReadlineReader(session: session) : PlainReader()
     if term.stdinIsTTY {
         print("saliency-repl \(LangModule.version): :help for commands, Ctrl-D to quit")
@@ -34,7 +34,10 @@ func runREPL() -> Int32 {
         case .incomplete:
             // End of input inside an unfinished cell: report what is missing.
             if let e = session.parseError(code) { term.error(e) }
-        case let .error(e): term.error(e)
+        case let .error(e):
+            // After Ctrl-C the terminal shows "^C" with no newline.
+            if e.contains("cancelled") && term.stdinIsTTY { print("") }
+            term.error(e)
         case .quit: return 0
         }
         interruptToken.reset()
