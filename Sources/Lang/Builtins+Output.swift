@@ -89,7 +89,7 @@ extension Builtins {
                 guard case let .model(m) = v else { throw LangError.message("cannot save \(v.typeName) as .onnx; it takes models") }
                 try m.graph.saveONNX(path: p)
             case "html":
-                let html = try HTMLReport.page(title: (p as NSString).lastPathComponent, body: HTMLReport.value(v))
+                let html = try NotebookHTML.page(title: (p as NSString).lastPathComponent, body: NotebookHTML.value(v))
                 try writeFileAtomically(Array(html.utf8), to: p)
             default:
                 throw LangError.message("cannot save to '.\(ext)' files; use .png, .npy, .csv, .json, .md, .onnx or .html")

@@ -159,15 +159,15 @@ public final class Session {
 
     /// Every cell's code, outputs (text, tables, images as inline PNG) and value.
     public func notebookHTML(title: String) throws -> String {
-        var body = "<h1>\(HTMLReport.escape(title))</h1>\n"
+        var body = "<h1>\(NotebookHTML.escape(title))</h1>\n"
         for c in cells {
-            body += "<div class=\"cell\"><span class=\"prompt\">In [\(c.number)]:</span><pre>\(HTMLReport.escape(c.code))</pre>\n"
-            for o in c.outputs { body += try HTMLReport.item(o) + "\n" }
+            body += "<div class=\"cell\"><span class=\"prompt\">In [\(c.number)]:</span><pre>\(NotebookHTML.escape(c.code))</pre>\n"
+            for o in c.outputs { body += try NotebookHTML.item(o) + "\n" }
             if let v = c.value {
-                body += "<span class=\"out\">Out[\(c.number)]:</span>\n" + (try HTMLReport.value(v)) + "\n"
+                body += "<span class=\"out\">Out[\(c.number)]:</span>\n" + (try NotebookHTML.value(v)) + "\n"
             }
             body += "</div>\n"
         }
-        return HTMLReport.page(title: title, body: body)
+        return NotebookHTML.page(title: title, body: body)
     }
 }

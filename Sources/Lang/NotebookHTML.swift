@@ -3,7 +3,7 @@ import Runtime
 
 /// Self-contained HTML (images inline as base64 PNG): `save(value, "x.html")` and the
 /// REPL's `:save notebook.html` both write through here.
-public enum HTMLReport {
+public enum NotebookHTML {
     public static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
