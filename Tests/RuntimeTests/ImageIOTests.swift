@@ -337,6 +337,11 @@ struct ImageIOTests {
         expectValues(g3, [-0.5, 0.5, -0.5, 0.5, -0.5, 0.5])
         #expect(throws: IOError.self) { try imageTensor(fromPNG: dir + "/rgb.png", mean: [0, 0]) }
         #expect(throws: IOError.self) { try imageTensor(fromPNG: dir + "/rgb.png", std: [0]) }
+        // Resizing 1x2 -> 2x4 is bilinear with PyTorch's half-pixel rule: columns 1, .75, .25, 0 of red.
+        let big = try imageTensor(fromPNG: dir + "/rgb.png", size: [2, 4])
+        #expect(big.shape == [1, 3, 2, 4])
+        expectValues(big.slice(axis: 1, 0..<1), [1, 0.75, 0.25, 0, 1, 0.75, 0.25, 0], tolerance: 1e-6)
+        #expect(throws: IOError.self) { try imageTensor(fromPNG: dir + "/rgb.png", size: [0, 4]) }
     }
 
     @Test func colormapEndpoints() {

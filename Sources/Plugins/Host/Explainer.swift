@@ -90,16 +90,20 @@ public struct ExplainContext {
         self.score = score; self.rng = rng; self.cancellation = cancellation; self.progress = progress
     }
 
+    /// Logits, probabilities or log-probabilities for every class, as `score` asks.
+    public func scoreValues(_ logits: Tensor) -> Tensor {
+        switch score {
+        case .logit: return logits
+        case .prob: return logits.softmax(axis: 1)
+        case .logprob: return logits.logSoftmax(axis: 1)
+        }
+    }
+
     /// The explained score of each image's target class from logits [N, classes], summed over
     /// the batch (so one backward pass gives every image's gradient).
     public func targetScore(_ logits: Tensor, targets: [Int]? = nil) -> Tensor {
         let t = targets ?? self.targets
-        let values: Tensor
-        switch score {
-        case .logit: values = logits
-        case .prob: values = logits.softmax(axis: 1)
-        case .logprob: values = logits.logSoftmax(axis: 1)
-        }
+        let values = scoreValues(logits)
         let n = logits.shape[0], c = logits.shape[1]
         var onehot = [Float](repeating: 0, count: n * c)
         for i in 0..<n { onehot[i * c + t[i % t.count]] = 1 }
@@ -109,12 +113,7 @@ public struct ExplainContext {
     /// Per-image target scores (no gradient), [N].
     public func targetScores(_ logits: Tensor, targets: [Int]? = nil) -> [Float] {
         let t = targets ?? self.targets
-        let values: Tensor
-        switch score {
-        case .logit: values = logits
-        case .prob: values = logits.softmax(axis: 1)
-        case .logprob: values = logits.logSoftmax(axis: 1)
-        }
+        let values = scoreValues(logits)
         let c = logits.shape[1]
         return (0..<logits.shape[0]).map { values[flat: $0 * c + t[$0 % t.count]] }
     }

@@ -140,7 +140,8 @@ public struct Params: Sendable, Equatable, CustomStringConvertible {
         return Params(out)
     }
 
-    static func check(_ v: ParamValue, spec: ParamSpec, plugin: String) throws -> ParamValue {
+    /// Checks one value against its spec (type, range, choices), converting int <-> float where exact.
+    public static func check(_ v: ParamValue, spec: ParamSpec, plugin: String) throws -> ParamValue {
         func wrong() -> PluginError { .wrongType(plugin: plugin, name: spec.name, expected: spec.type.description, got: typeName(v)) }
         var value = v
         switch (spec.type, v) {

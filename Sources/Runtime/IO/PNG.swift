@@ -158,9 +158,18 @@ public func writePNG(_ image: Tensor, path: String) throws {
 ///   luma (0.299 R + 0.587 G + 0.114 B); false replicates gray to 3 channels.
 /// - mean, std: per-channel normalisation (x - mean) / std, each with 1 entry (applied to
 ///   all channels) or C entries; std entries must be non-zero.
-public func imageTensor(fromPNG path: String, gray: Bool? = nil, mean: [Float]? = nil,
+public func imageTensor(fromPNG path: String, size: [Int]? = nil, gray: Bool? = nil, mean: [Float]? = nil,
                         std: [Float]? = nil) throws -> Tensor {
-    let img = try readPNG(path: path)
+    var img = try readPNG(path: path)
+    if let size {
+        // Bilinear resize (PyTorch's F.interpolate numerics, align_corners=False) before normalising.
+        guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 <= 16_384 }) else {
+            throw IOError(path: path, message: "size must be [height, width] with positive entries, got \(size)")
+        }
+        if [img.shape[1], img.shape[2]] != size {
+            img = img.reshaped([1] + img.shape).upsampleBilinear(size: size).reshaped([img.shape[0]] + size)
+        }
+    }
     var c = img.shape[0]
     let h = img.shape[1], w = img.shape[2], plane = h * w
     var values = img.scalars

@@ -1,0 +1,75 @@
+import Testing
+@testable import Plugins
+import Runtime
+
+/// A net whose two logits read only a known 3x3 block of an 8x8 gray image (through a
+/// Flatten + Gemm whose weights are zero elsewhere): the mask must keep the block and drop
+/// the rest, since only the block moves the features and every kept pixel costs.
+func regionNet() throws -> (Graph, [Int]) {
+    let b = GraphBuilder(name: "region", inputShape: [1, 8, 8], seed: 1)
+    try b.flatten(name: "flatten")
+    try b.linear(name: "fc", out: 2)
+    let g = try b.build()
+    var rng = RandomGenerator(seed: 3)
+    var w = [Float](repeating: 0, count: 2 * 64)
+    let region = [2, 3, 4].flatMap { r in [4, 5, 6].map { c in r * 8 + c } }
+    for o in 0..<2 { for i in region { w[o * 64 + i] = (o == 0 ? 1 : -1) * (0.5 + rng.nextUniform()) } }
+    try g.setWeight("fc.weight", Tensor(shape: [2, 64], data: w))
+    return (g, region)
+}
+
+@Suite("Noise Mask")
+struct NoiseMaskTests {
+    let explainer = NoiseMaskExplainer()
+
+    @Test func keepsTheRegionTheOutputDependsOnAndDropsTheRest() throws {
+        let (g, region) = try regionNet()
+        var rng = RandomGenerator(seed: 5)
+        let x = Tensor.uniform([2, 1, 8, 8], rng: &rng)
+        let r = try explain(explainer, model: g, images: x, params: ["max_iterations": .int(800), "lr": .float(0.05)], seed: 11)
+        #expect(r.map.shape == [2, 1, 8, 8])
+        for i in 0..<2 {
+            let m = r.map.select(axis: 0, i).scalars
+            let inside = region.map { m[$0] }.reduce(0, +) / Float(region.count)
+            let outside = (0..<64).filter { !region.contains($0) }.map { m[$0] }.reduce(0, +) / Float(64 - region.count)
+            #expect(inside > 0.6, "image \(i): mean mask inside the region \(inside)")
+            #expect(outside < 0.15, "image \(i): mean mask outside the region \(outside)")
+        }
+        // The record carries the two terms per iteration; preservation falls from ~init.
+        let pres = r.curves["preservation"]![0]
+        #expect(pres.first! > 0.9 && pres.last! < 0.5)
+        #expect(r.curves["loss_term"]![0].count == pres.count)
+        #expect(r.scalars["beta0"]!.allSatisfy { $0 > 0 })
+    }
+
+    @Test func seededAndCancellable() throws {
+        let (g, _) = try regionNet()
+        let x = Tensor.full([1, 1, 8, 8], 0.5)
+        let params: [String: ParamValue] = ["max_iterations": .int(20)]
+        let a = try explain(explainer, model: g, images: x, params: params, seed: 4)
+        let b = try explain(explainer, model: g, images: x, params: params, seed: 4)
+        #expect(a.map.scalars == b.map.scalars)
+        let c = try explain(explainer, model: g, images: x, params: params, seed: 5)
+        #expect(a.map.scalars != c.map.scalars)
+        let token = CancellationToken()
+        token.cancel()
+        #expect(throws: PluginError.cancelled) {
+            try explain(explainer, model: g, images: x, params: params, seed: 4, cancellation: token)
+        }
+    }
+
+    @Test func worksOnAnyLayerAndStopsWhenStalled() throws {
+        let g = try Architectures.lenet5Caffe(seed: 2)
+        var rng = RandomGenerator(seed: 6)
+        let x = Tensor.uniform([1, 1, 28, 28], rng: &rng)
+        for layer in ["conv2", "pool2", "fc1"] {
+            let r = try explain(explainer, model: g, images: x,
+                                params: ["layer": .string(layer), "max_iterations": .int(30), "window": .int(5), "tolerance": .float(0.5)], seed: 1)
+            #expect(r.map.shape == [1, 1, 28, 28])
+            // A loose tolerance stops well before the cap.
+            #expect(r.scalars["iterations"]![0] < 30)
+        }
+        #expect(throws: GraphError.self) { try explain(explainer, model: g, images: x, params: ["layer": .string("conv9")]) }
+        #expect(NoiseMaskExplainer.defaultLayer(g) == "fc2")
+    }
+}
