@@ -90,7 +90,7 @@ extension Builtins {
                 let order = (0..<c).sorted { probs[i * c + $0] > probs[i * c + $1] || (probs[i * c + $0] == probs[i * c + $1] && $0 < $1) }
                 for k in order.prefix(top) {
                     let name = m.graph.labels.flatMap { k < $0.count ? $0[k] : nil } ?? String(k)
-                    let row: [Value] = [.number(Double(k)), .string(name), .number((Double(probs[i * c + k]) * 1e4).rounded() / 1e4)]
+                    let row: [Value] = [.number(Double(k)), .string(name), .number(Double(probs[i * c + k]))]
                     rows.append(n > 1 ? [.number(Double(i))] + row : row)
                 }
             }

@@ -50,7 +50,7 @@ public struct Lexer {
             if c == "#" { while let d = peek(), d != "\n" { _ = advance() }; continue }
             if c == "\n" { _ = advance(); out.append(Token(kind: .newline, loc: start, text: "\\n")); continue }
             if c == " " || c == "\t" || c == "\r" { _ = advance(); continue }
-            if c.isNumber { out.append(number(start)); continue }
+            if c.isASCII && c.isNumber { out.append(number(start)); continue }
             if c.isLetter || c == "_" {
                 var s = ""
                 while let d = peek(), d.isLetter || d.isNumber || d == "_" { s.append(advance()) }
@@ -81,15 +81,15 @@ public struct Lexer {
 
     mutating func number(_ start: SourceLocation) -> Token {
         var s = ""
-        while let d = peek(), d.isNumber || d == "_" { let c = advance(); if c != "_" { s.append(c) } }
+        while let d = peek(), (d.isASCII && d.isNumber) || d == "_" { let c = advance(); if c != "_" { s.append(c) } }
         // "0..<n": the dot belongs to the range operator, not to the number.
-        if peek() == ".", let d = peek(1), d.isNumber {
+        if peek() == ".", let d = peek(1), d.isASCII && d.isNumber {
             s.append(advance())
-            while let d = peek(), d.isNumber { s.append(advance()) }
+            while let d = peek(), d.isASCII && d.isNumber { s.append(advance()) }
         }
-        if let e = peek(), e == "e" || e == "E", let d = peek(1), d.isNumber || ((d == "-" || d == "+") && (peek(2)?.isNumber ?? false)) {
+        if let e = peek(), e == "e" || e == "E", let d = peek(1), (d.isASCII && d.isNumber) || ((d == "-" || d == "+") && (peek(2).map { $0.isASCII && $0.isNumber } ?? false)) {
             s.append(advance()); s.append(advance())
-            while let d = peek(), d.isNumber { s.append(advance()) }
+            while let d = peek(), d.isASCII && d.isNumber { s.append(advance()) }
         }
         return Token(kind: .number(Double(s) ?? 0), loc: start, text: s)
     }

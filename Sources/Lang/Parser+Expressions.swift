@@ -21,6 +21,10 @@ extension Parser {
     }
 
     mutating func expression(_ minimum: Precedence = .lowest) throws -> Expr {
+        // Deeply nested input ("((((...") must be an error, not a stack overflow.
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Parser.maxDepth else { throw failure("expression nested too deeply (more than \(Parser.maxDepth) levels)", at: peek()) }
         var left = try prefix()
         while true {
             let t = peek()

@@ -10,6 +10,9 @@ public struct Parser {
     var pos = 0
     /// Depth of (), [] and record braces: newlines are insignificant while > 0.
     var nesting = 0
+    /// Recursion depth of expressions and blocks.
+    var depth = 0
+    static let maxDepth = 200
     let source: SourceText
     public private(set) var diagnostics: [Diagnostic] = []
 
@@ -27,12 +30,11 @@ public struct Parser {
         var p = Parser(source)
         let stmts = p.parseStatements(untilBrace: false)
         if !p.diagnostics.isEmpty {
-            let sorted = p.diagnostics.enumerated().sorted { a, b in
-                (a.element.loc.line, a.element.loc.column, a.offset) < (b.element.loc.line, b.element.loc.column, b.offset)
-            }.map(\.element)
-            // One error per line: the first (often a lexical error) explains the rest.
+            // One error per line, the first found (lexical errors come first and usually
+            // explain the parse errors after them), then in source order.
             var seen = Set<Int>()
-            throw ScriptError(sorted.filter { seen.insert($0.loc.line).inserted }, source: source)
+            let kept = p.diagnostics.filter { seen.insert($0.loc.line).inserted }
+            throw ScriptError(kept.sorted { ($0.loc.line, $0.loc.column) < ($1.loc.line, $1.loc.column) }, source: source)
         }
         return Program(statements: stmts, source: source)
     }
@@ -140,6 +142,9 @@ public struct Parser {
 
     mutating func block() throws -> [Stmt] {
         let open = try expect("{", "'{' to open a block")
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Parser.maxDepth else { throw failure("blocks nested too deeply (more than \(Parser.maxDepth) levels)", at: open) }
         let saved = nesting
         nesting = 0
         defer { nesting = saved }

@@ -1,6 +1,7 @@
 import Foundation
 import Lang
 import Plugins
+import Runtime
 
 /// The interactive loop: numbered cells, continuation prompts, Ctrl-C cancels the running
 /// cell (SIGINT sets the shared token that loops and plugins poll), Ctrl-D leaves.
@@ -10,7 +11,7 @@ func runREPL() -> Int32 {
     installInterruptHandler()
     var reader: LineReader = term.stdinIsTTY ? ReadlineReader(session: session) : PlainReader()
     if term.stdinIsTTY {
-        print("saliency-repl \(LangModule.version): :help for commands, Ctrl-D to quit")
+        print("saliency-repl \(saliencyVersion): :help for commands, Ctrl-D to quit")
     }
     while true {
         let number = session.nextNumber

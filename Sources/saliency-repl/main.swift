@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Lang
+import Runtime
 
 struct SaliencyREPL: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,6 +28,7 @@ struct SaliencyREPL: ParsableCommand {
           $ saliency-repl exec examples/basics.sal
           $ echo 'print(1 + 2)' | saliency-repl
         """,
+        version: saliencyVersion,
         subcommands: [Interactive.self, Exec.self],
         defaultSubcommand: Interactive.self)
 }

@@ -108,3 +108,27 @@ struct DiagnosticTests {
         }
     }
 }
+
+/// Hostile input ends in diagnostics, never in a crash.
+struct RobustnessTests {
+    @Test func deepNestingIsAnError() {
+        let deep = String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000)
+        #expect(errorText(deep).contains("nested too deeply"))
+        let blocks = String(repeating: "if true {\n", count: 500) + String(repeating: "}\n", count: 500)
+        #expect(errorText(blocks).contains("nested too deeply"))
+    }
+
+    @Test func garbageNeverCrashes() {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("let fn for in if else return ()[]{}.,:=+-*/%<>!|\"\\#\n 0123456789abcxyz_..<|>")
+        for _ in 0..<300 {
+            let text = String((0..<Int.random(in: 0...60, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+            _ = try? Parser.parse(SourceText(file: "fuzz", text: text))
+            _ = Session.isIncomplete(text)
+        }
+    }
+
+    @Test func unicodeDigitsAreNotNumbers() {
+        #expect(errorText("let x = ²").contains("unexpected character '²'"))
+    }
+}

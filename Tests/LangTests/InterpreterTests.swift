@@ -5,7 +5,7 @@ import Runtime
 import Foundation
 
 struct InterpreterTests {
-    func value(_ code: String) throws -> Value { try Interpreter(registry: testRegistry()).run(code) }
+    func value(_ code: String) throws -> Value { try Interpreter(registry: langTestRegistry()).run(code) }
 
     @Test func arithmeticPrecedenceAndLogic() throws {
         #expect(try value("1 + 2 * 3 - 4 / 2").summary == "5")
@@ -87,7 +87,7 @@ struct InterpreterTests {
     }
 
     @Test func sessionsKeepVariablesAcrossRuns() throws {
-        let i = Interpreter(registry: testRegistry())
+        let i = Interpreter(registry: langTestRegistry())
         try i.run("let a = 2")
         #expect(try i.run("a * 21").summary == "42")
         try i.run("seed(7)")

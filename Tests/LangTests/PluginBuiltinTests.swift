@@ -7,7 +7,7 @@ import Runtime
 /// explain / metric / dataset / show / save through test plugins in a fresh registry.
 struct PluginBuiltinTests {
     @Test func explainOnADatasetImage() throws {
-        let i = Interpreter(registry: testRegistry())
+        let i = Interpreter(registry: langTestRegistry())
         let v = try i.run("""
         let d = dataset("test_squares", limit: 3)
         let m = model("lenet5")
@@ -27,7 +27,7 @@ struct PluginBuiltinTests {
     }
 
     @Test func aListOfMethodsGivesARecordAndMetricsATable() throws {
-        let i = Interpreter(registry: testRegistry())
+        let i = Interpreter(registry: langTestRegistry())
         let maps = try i.run("""
         let d = dataset("test_squares", limit: 2)
         let m = model("lenet5")
@@ -60,7 +60,7 @@ struct PluginBuiltinTests {
 
     @Test func cancellationStopsAPluginAndTheSessionGoesOn() throws {
         let token = CancellationToken()
-        let i = Interpreter(registry: testRegistry(), cancellation: token)
+        let i = Interpreter(registry: langTestRegistry(), cancellation: token)
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { token.cancel() }
         let r = run("let m = model(\"lenet5\")\nexplain(m, zeros([1, 1, 28, 28]), \"test_slow\")", interpreter: i)
         #expect(r.error?.description.contains("error: explain: cancelled") == true)
@@ -70,7 +70,7 @@ struct PluginBuiltinTests {
 
     @Test func cancellationStopsScriptLoops() {
         let token = CancellationToken()
-        let i = Interpreter(registry: testRegistry(), cancellation: token)
+        let i = Interpreter(registry: langTestRegistry(), cancellation: token)
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { token.cancel() }
         let r = run("let n = 0\nfor k in 0..<1000000000 { n = n + 1 }", interpreter: i)
         #expect(r.error?.description.contains("error: cancelled") == true)
@@ -80,7 +80,7 @@ struct PluginBuiltinTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lang-save-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let i = Interpreter(registry: testRegistry())
+        let i = Interpreter(registry: langTestRegistry())
         i.baseDirectory = dir.path
         let r = run("""
         let d = dataset("test_squares", limit: 2)

@@ -7,7 +7,7 @@ import Runtime
 struct SessionTests {
     func session() -> (Session, Box) {
         let box = Box()
-        let s = Session(registry: testRegistry(), display: { item in if case let .text(t) = item { box.lines.append(t) } })
+        let s = Session(registry: langTestRegistry(), display: { item in if case let .text(t) = item { box.lines.append(t) } })
         return (s, box)
     }
     final class Box { var lines: [String] = [] }

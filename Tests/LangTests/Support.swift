@@ -83,7 +83,7 @@ struct SquaresProvider: DatasetProvider {
     }
 }
 
-func testRegistry() -> Registry {
+func langTestRegistry() -> Registry {
     let r = Registry(builtins: false)
     r.register(AbsExplainer())
     r.register(SlowExplainer())
@@ -94,7 +94,7 @@ func testRegistry() -> Registry {
 }
 
 /// Runs a script; returns the printed lines and the error, if any.
-func run(_ text: String, file: String = "t.sal", registry: Registry = testRegistry(), interpreter: Interpreter? = nil) -> (lines: [String], error: ScriptError?) {
+func run(_ text: String, file: String = "t.sal", registry: Registry = langTestRegistry(), interpreter: Interpreter? = nil) -> (lines: [String], error: ScriptError?) {
     var lines: [String] = []
     let interp = interpreter ?? Interpreter(registry: registry)
     interp.output = { item in
@@ -108,7 +108,7 @@ func run(_ text: String, file: String = "t.sal", registry: Registry = testRegist
 }
 
 /// The rendered error of a script that must fail.
-func errorText(_ text: String, registry: Registry = testRegistry()) -> String {
+func errorText(_ text: String, registry: Registry = langTestRegistry()) -> String {
     let r = run(text, registry: registry)
     #expect(r.error != nil, "expected an error")
     return r.error?.description ?? ""
