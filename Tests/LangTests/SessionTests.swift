@@ -96,3 +96,35 @@ struct SessionTests {
         #expect(TerminalImage.color(wide, maxColumns: 100).split(separator: "\n").allSatisfy { $0.components(separatedBy: "\u{2580}").count - 1 == 100 })
     }
 }
+
+struct SessionFileCommandTests {
+    @Test func loadSaveAndTime() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("session-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = dir.appendingPathComponent("lib.sal").path
+        try "fn triple(x) { return 3 * x }\nprint(\"loaded\")\n".write(toFile: script, atomically: true, encoding: .utf8)
+        final class Box: @unchecked Sendable { var lines: [String] = [] }
+        let box = Box()
+        let s = Session(registry: langTestRegistry(), display: { if case let .text(t) = $0 { box.lines.append(t) } })
+        _ = s.run(":load \(script)")
+        #expect(box.lines == ["loaded"])
+        guard case let .value(_, v?) = s.run("triple(14)") else { Issue.record("triple"); return }
+        #expect(v.summary == "42")
+        guard case let .value(_, t?) = s.run(":time triple(2)") else { Issue.record(":time"); return }
+        #expect(t.summary == "6")
+        #expect(box.lines.last?.hasPrefix("time: ") == true)
+        let sal = dir.appendingPathComponent("nb.sal").path, html = dir.appendingPathComponent("nb.html").path
+        _ = s.run(":save \(sal)")
+        _ = s.run(":save \(html)")
+        // The saved script reruns the session in a fresh interpreter.
+        let rerun = Interpreter(registry: langTestRegistry())
+        var printed: [String] = []
+        rerun.output = { if case let .text(t) = $0 { printed.append(t) } }
+        try rerun.run(try String(contentsOfFile: sal, encoding: .utf8))
+        #expect(printed.first == "loaded")
+        #expect(try String(contentsOfFile: html, encoding: .utf8).contains("triple(14)"))
+        guard case .error(let e) = s.run(":save nb.txt") else { Issue.record("bad extension"); return }
+        #expect(e.contains(".html"))
+    }
+}
