@@ -43,10 +43,18 @@ extension Builtins {
         }
     }
 
+    /// Checks images against the model's declared input (dynamic dimensions, -1 or 0, match anything).
     static func checkInput(_ images: Tensor, for m: ModelValue) throws {
-        let expected = Array(m.inputShape.dropFirst())
-        guard expected.isEmpty || Array(images.shape.dropFirst()) == expected else {
-            throw LangError.message("the model expects images of shape \(formatShape(expected)), got \(formatShape(Array(images.shape.dropFirst()))); load(path, size: ...) resizes")
+        guard let declared = m.graph.inputs.first?.shape, declared.count == images.rank else {
+            if let d = m.graph.inputs.first?.shape, !d.isEmpty {
+                throw LangError.message("the model expects input of rank \(d.count), got \(formatShape(images.shape))")
+            }
+            return
+        }
+        let fits = zip(declared.dropFirst(), images.shape.dropFirst()).allSatisfy { $0 <= 0 || $0 == $1 }
+        guard fits else {
+            let expected = declared.dropFirst().map { $0 <= 0 ? "?" : String($0) }.joined(separator: ", ")
+            throw LangError.message("the model expects images of shape [\(expected)], got \(formatShape(Array(images.shape.dropFirst()))); load(path, size: ...) resizes")
         }
     }
 

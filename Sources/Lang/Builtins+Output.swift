@@ -22,9 +22,12 @@ extension Builtins {
     /// tensors, and records of maps (a montage: one row per image, one column per method).
     public static func picture(_ v: Value, over: Value? = nil) throws -> (Tensor, String)? {
         switch v {
-        case let .image(i): return (displayable(i.tensor), i.source)
+        case let .image(i) where i.tensor.rank == 4 && [1, 3].contains(i.tensor.shape[1]): return (displayable(i.tensor), i.source)
         case let .saliency(m):
             let base = try over.map { try batch($0, what: "over").images }
+            if let b = base, ![1, 3].contains(b.shape[1]) || b.shape[2] != m.map.map.shape[2] || b.shape[3] != m.map.map.shape[3] {
+                throw LangError.arguments("'over' must be gray or RGB images of the map's size \(m.map.map.shape[2])x\(m.map.map.shape[3]), got \(formatShape(b.shape))")
+            }
             var cells: [Tensor] = []
             for k in 0..<m.map.count {
                 let plane = m.map.map.slice(axis: 0, k..<(k + 1))
@@ -50,8 +53,9 @@ extension Builtins {
             }
             guard let f = first else { return nil }
             let n = columns.map(\.count).min() ?? 0
-            let rows = (0..<n).map { k in [displayable(f.images.slice(axis: 0, k..<(k + 1)))] + columns.map { $0[k] } }
-            return (montage(rows: rows, rowLabels: rows.indices.map { _ in "" }, columnLabels: ["input"] + r.keys), r.keys.joined(separator: ", "))
+            let drawable = [1, 3].contains(f.images.shape[1])
+            let rows = (0..<n).map { k in (drawable ? [displayable(f.images.slice(axis: 0, k..<(k + 1)))] : []) + columns.map { $0[k] } }
+            return (montage(rows: rows, rowLabels: rows.indices.map { _ in "" }, columnLabels: (drawable ? ["input"] : []) + r.keys), r.keys.joined(separator: ", "))
         default: return nil
         }
     }

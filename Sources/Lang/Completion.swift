@@ -39,10 +39,16 @@ extension Session {
         }
         if start == 0, word.isEmpty, chars.first == ":" { return (0, Session.commands.map(\.0)) }
         if start > 0, chars[start - 1] == "." {
+            // Walk back over a dotted chain (maps.gradcam.) and look it up without running
+            // anything: names and fields only, never calls.
             var b = start - 1
-            while b > 0, chars[b - 1].isLetter || chars[b - 1].isNumber || chars[b - 1] == "_" { b -= 1 }
-            let base = String(chars[b..<(start - 1)])
-            guard let v = interpreter.globals.lookup(base) else { return (start, []) }
+            while b > 0, chars[b - 1].isLetter || chars[b - 1].isNumber || chars[b - 1] == "_" || chars[b - 1] == "." { b -= 1 }
+            let path = String(chars[b..<(start - 1)]).split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard let first = path.first, var v = interpreter.globals.lookup(first) else { return (start, []) }
+            for field in path.dropFirst() {
+                guard let next = try? interpreter.member(v, field, at: SourceLocation(file: "", line: 0, column: 0)) else { return (start, []) }
+                v = next
+            }
             return (start, Interpreter.memberNames(of: v).filter { $0.hasPrefix(word) })
         }
         let vars = interpreter.globals.allNames.filter { $0 != "_" && $0 != "Out" }

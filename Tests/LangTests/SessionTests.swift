@@ -73,6 +73,8 @@ struct SessionTests {
         #expect(s.completions(line: "print(ma", cursor: 8) == (6, ["maps", "max"]))
         #expect(s.completions(line: "maps.gr", cursor: 7) == (5, ["gradcam", "grad"]))
         #expect(s.completions(line: "m.la", cursor: 4).candidates == ["labels"])
+        _ = s.run("let cfg = {inner: {alpha: 1, beta: 2}}")
+        #expect(s.completions(line: "print(cfg.inner.al", cursor: 18) == (16, ["alpha"]))
         #expect(s.completions(line: "explain(m, x, \"test_", cursor: 20) == (15, ["test_abs", "test_slow"]))
         #expect(s.completions(line: "metric([\"test_m", cursor: 15).candidates == ["test_mean"])
         #expect(s.completions(line: "dataset(\"te", cursor: 11).candidates == ["test_squares"])
