@@ -36,6 +36,11 @@ func installInterruptHandler() {
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0
     sigaction(SIGINT, &action, nil)
+    // A parent may hand us SIGINT blocked (spawned from a process that blocks it): unblock.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 struct ReadlineReader: LineReader {

@@ -12,24 +12,60 @@ struct REPLTmuxTests {
         let tmux: String
         init(tmux: String, command: String) throws {
             self.tmux = tmux
-            try run(["new-session", "-d", "-s", name, "-x", "120", "-y", "40", command])
+            try startServer(["new-session", "-d", "-s", name, "-x", "120", "-y", "40", command])
         }
-        deinit { _ = try? run(["kill-session", "-t", name]) }
+        deinit { _ = try? run(["kill-server"], capture: false) }
 
-        @discardableResult func run(_ args: [String]) throws -> String {
+        /// `new-session` forks the tmux server, which lives on. Foundation's Process notices a
+        /// child's exit through an inherited socket, which the server would keep open (so
+        /// waitUntilExit never returned); spawn it directly with stdio on /dev/null and every
+        /// other descriptor closed, then wait for the client.
+        func startServer(_ args: [String]) throws {
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+            let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }.filter { $0 > 2 }
+            for fd in open where fcntl(fd, F_GETFD) >= 0 { posix_spawn_file_actions_addclose(&actions, fd) }
+            let argv = ([tmux, "-L", name] + args).map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            // Default signal handling and an empty mask, as a shell would give it.
+            var attr = posix_spawnattr_t()
+            posix_spawnattr_init(&attr)
+            defer { posix_spawnattr_destroy(&attr) }
+            var empty = sigset_t(), all = sigset_t()
+            sigemptyset(&empty); sigfillset(&all)
+            posix_spawnattr_setsigmask(&attr, &empty)
+            posix_spawnattr_setsigdefault(&attr, &all)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+            var pid: pid_t = 0
+            guard posix_spawn(&pid, tmux, &actions, &attr, argv, environ) == 0 else { throw CocoaError(.fileReadUnknown) }
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+
+        /// Runs tmux on a private server socket (-L) so tests never touch the user's sessions.
+        @discardableResult func run(_ args: [String], capture: Bool = true) throws -> String {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: tmux)
-            p.arguments = args
+            p.arguments = ["-L", name] + args
+            p.standardInput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            guard capture else {
+                p.standardOutput = FileHandle.nullDevice
+                try p.run()
+                p.waitUntilExit()
+                return ""
+            }
             let out = Pipe()
             p.standardOutput = out
-            p.standardError = Pipe()
             try p.run()
             let data = out.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
             return String(decoding: data, as: UTF8.self)
         }
-        func keys(_ k: String...) throws { try run(["send-keys", "-t", name] + k) }
-        func type(_ text: String) throws { try run(["send-keys", "-t", name, "-l", text]) }
+        func keys(_ k: String...) throws { try run(["send-keys", "-t", name] + k, capture: false) }
+        func type(_ text: String) throws { try run(["send-keys", "-t", name, "-l", text], capture: false) }
         var screen: String { (try? run(["capture-pane", "-p", "-t", name])) ?? "" }
 
         /// Waits until the screen contains `text`, up to `timeout` seconds.
