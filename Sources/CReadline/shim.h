@@ -13,4 +13,11 @@ static inline const char *sal_line_buffer(void) { return rl_line_buffer; }
 static inline int sal_point(void) { return rl_point; }
 static inline FILE *sal_stdout(void) { return stdout; }
 static inline FILE *sal_stderr(void) { return stderr; }
+// Ctrl-C at the prompt: readline calls the signal event hook when a read is interrupted;
+// the REPL clears the line and finishes the read from there.
+static inline void sal_set_signal_event_hook(rl_hook_func_t *f) { rl_signal_event_hook = f; }
+static inline void sal_set_done(int v) { rl_done = v; }
+static inline void sal_set_catch_sigwinch(int v) { rl_catch_sigwinch = v; }
+static inline void sal_set_catch_signals(int v) { rl_catch_signals = v; }
+static inline void sal_set_getc_function(rl_getc_func_t *f) { rl_getc_function = f; }
 #endif

@@ -1,3 +1,55 @@
+import ArgumentParser
+import Foundation
 import Lang
+import Runtime
 
-print("saliency-repl \(LangModule.version): the language and REPL arrive with the language issue; run `saliency-bench runtime` for the runtime benchmark.")
+struct SaliencyREPL: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "saliency-repl",
+        abstract: "Explain CNN image classifiers with saliency maps: a notebook-style REPL and a script runner.",
+        discussion: """
+        MODES
+          saliency-repl
+              The interactive notebook: numbered cells, tab completion, inline
+              pictures, :help for commands, Ctrl-C cancels a running cell.
+          saliency-repl exec FILE [ARGS]
+              Runs a .sal script; ARGS are in the list `args`. Exit codes:
+              0 ok, 65 script error (nothing ran), 70 runtime error.
+
+        EXAMPLES
+          $ saliency-repl
+          In [1]: let m = model("lenet5")
+          In [2]: let x = load("digit.png", size: 28, gray: true)
+          In [3]: predict(m, x, top: 3)
+          In [4]: let maps = explain(m, x, ["gradient", "gradcam"], layer: "conv2")
+          In [5]: show(maps)
+          In [6]: :save notebook.html
+
+          $ saliency-repl exec examples/basics.sal
+          $ echo 'print(1 + 2)' | saliency-repl
+        """,
+        version: saliencyVersion,
+        subcommands: [Interactive.self, Exec.self],
+        defaultSubcommand: Interactive.self)
+}
+
+struct Interactive: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "repl", abstract: "The interactive notebook (the default).")
+    func run() throws {
+        let code = runREPL()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a .sal script non-interactively.")
+    @ArgumentParser.Argument(help: "The script to run.") var script: String
+    @ArgumentParser.Argument(parsing: .captureForPassthrough, help: "Arguments for the script (the list `args`).") var args: [String] = []
+
+    func run() throws {
+        let code = execScript(script, args: args)
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+SaliencyREPL.main()

@@ -1,0 +1,145 @@
+import Foundation
+import Plugins
+import Runtime
+
+extension Builtins {
+    /// The image [C, H, W] of the first item of a batch, rescaled to [0, 1] when its values
+    /// fall outside (normalised model inputs) so it can be drawn.
+    static func displayable(_ t: Tensor) -> Tensor {
+        var x = t
+        if x.rank == 4 { x = x.slice(axis: 0, 0..<1).reshaped(Array(x.shape.dropFirst())) }
+        if x.rank == 2 { x = x.reshaped([1] + x.shape) }
+        let s = x.scalars
+        if let lo = s.min(), let hi = s.max(), lo < 0 || hi > 1 {
+            let r = hi - lo
+            x = Tensor(shape: x.shape, data: s.map { r > 0 ? ($0 - lo) / r : 0 })
+        }
+        return x
+    }
+
+    /// A value as an RGB picture [3, H, W] with a caption, when it has one: images,
+    /// saliency maps (jet; over an image when given; one column per image), image-like
+    /// tensors, and records of maps (a montage: one row per image, one column per method).
+    public static func picture(_ v: Value, over: Value? = nil) throws -> (Tensor, String)? {
+        switch v {
+        case let .image(i) where i.tensor.rank == 4 && [1, 3].contains(i.tensor.shape[1]): return (displayable(i.tensor), i.source)
+        case let .saliency(m):
+            let base = try over.map { try batch($0, what: "over").images }
+            if let b = base, ![1, 3].contains(b.shape[1]) || b.shape[2] != m.map.map.shape[2] || b.shape[3] != m.map.map.shape[3] {
+                throw LangError.arguments("'over' must be gray or RGB images of the map's size \(m.map.map.shape[2])x\(m.map.map.shape[3]), got \(formatShape(b.shape))")
+            }
+            var cells: [Tensor] = []
+            for k in 0..<m.map.count {
+                let plane = m.map.map.slice(axis: 0, k..<(k + 1))
+                if let b = base {
+                    cells.append(overlay(displayable(b.slice(axis: 0, (k % b.shape[0])..<(k % b.shape[0] + 1))), map: plane, colormap: .jet))
+                } else {
+                    cells.append(renderMap(plane, colormap: .jet))
+                }
+            }
+            let caption = "\(m.map.method) target " + (m.map.targetNames ?? m.map.targets.map(String.init)).joined(separator: ", ")
+            return (cells.count == 1 ? cells[0] : montage(rows: [cells], rowLabels: [""], columnLabels: cells.indices.map(String.init)), caption)
+        case let .tensor(t) where (t.rank == 3 || t.rank == 4) && [1, 3].contains(t.shape[t.rank - 3]):
+            return (displayable(t), "tensor\(formatShape(t.shape))")
+        case let .tensor(t) where t.rank == 2 && t.count > 0:
+            return (renderMap(t, colormap: .jet), "tensor\(formatShape(t.shape))")
+        case let .record(r) where !r.keys.isEmpty && r.pairs.allSatisfy({ if case .saliency = $0.1 { return true }; return false }):
+            var columns: [[Tensor]] = []
+            var first: MapValue? = nil
+            for (_, v) in r.pairs {
+                guard case let .saliency(m) = v else { continue }
+                first = first ?? m
+                columns.append((0..<m.map.count).map { k in renderMap(m.map.map.slice(axis: 0, k..<(k + 1)), colormap: .jet) })
+            }
+            guard let f = first else { return nil }
+            let n = columns.map(\.count).min() ?? 0
+            let drawable = [1, 3].contains(f.images.shape[1])
+            let rows = (0..<n).map { k in (drawable ? [displayable(f.images.slice(axis: 0, k..<(k + 1)))] : []) + columns.map { $0[k] } }
+            return (montage(rows: rows, rowLabels: rows.indices.map { _ in "" }, columnLabels: (drawable ? ["input"] : []) + r.keys), r.keys.joined(separator: ", "))
+        default: return nil
+        }
+    }
+
+    static let outputs: [Builtin] = [
+        Builtin("show", [BuiltinParam("value"), BuiltinParam("over", optional: true)],
+                doc: "Draws images and saliency maps (over: an image to overlay the map on), tables as text, other values as one line.") { a in
+            let v = a.values["value"]!
+            if let (pic, caption) = try picture(v, over: a["over"]) {
+                a.interpreter.output(.image(pic, caption: caption))
+            } else if case let .table(t) = v {
+                a.interpreter.output(.table(t))
+            } else {
+                a.interpreter.output(.text(v.printed))
+            }
+            return .none
+        },
+        Builtin("save", [BuiltinParam("value"), BuiltinParam("path")],
+                doc: "Saves by extension: .png (images, maps, records of maps), .npy (tensors), .csv/.json/.md (tables), .onnx (models), .html (a report).") { a in
+            let v = a.values["value"]!
+            let p = try a.path("path")
+            let ext = (p as NSString).pathExtension.lowercased()
+            switch ext {
+            case "png":
+                guard let (pic, _) = try picture(v) else { throw LangError.message("cannot save \(v.typeName) as .png") }
+                try writePNG(pic, path: p)
+            case "npy":
+                guard let t = v.asTensor else { throw LangError.message("cannot save \(v.typeName) as .npy; it takes tensors, images and maps") }
+                try writeNPY(t, path: p)
+            case "csv", "json", "md":
+                let t = try makeTable(v)
+                let text = ext == "csv" ? t.csv : ext == "json" ? t.json : t.markdown
+                try writeFileAtomically(Array(text.utf8), to: p)
+            case "onnx":
+                guard case let .model(m) = v else { throw LangError.message("cannot save \(v.typeName) as .onnx; it takes models") }
+                try m.graph.saveONNX(path: p)
+            case "html":
+                let html = try NotebookHTML.page(title: (p as NSString).lastPathComponent, body: NotebookHTML.value(v))
+                try writeFileAtomically(Array(html.utf8), to: p)
+            default:
+                throw LangError.message("cannot save to '.\(ext)' files; use .png, .npy, .csv, .json, .md, .onnx or .html")
+            }
+            return .none
+        },
+    ]
+}
+
+extension Table {
+    public var csv: String {
+        func cell(_ v: Value) -> String {
+            let s = v.printed
+            return s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        return ([columns.map { cell(.string($0)) }] + rows.map { $0.map(cell) }).map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+
+    public var json: String {
+        func enc(_ v: Value) -> String {
+            switch v {
+            case let .number(n): return n.isFinite ? formatNumber(n) : "null"
+            case let .bool(b): return b ? "true" : "false"
+            case .none: return "null"
+            case let .list(l): return "[" + l.map(enc).joined(separator: ", ") + "]"
+            default:
+                let s = v.printed
+                let escaped = s.unicodeScalars.map { c -> String in
+                    switch c {
+                    case "\"": return "\\\""
+                    case "\\": return "\\\\"
+                    case "\n": return "\\n"
+                    case _ where c.value < 0x20: return String(format: "\\u%04x", c.value)
+                    default: return String(c)
+                    }
+                }.joined()
+                return "\"" + escaped + "\""
+            }
+        }
+        return "[\n" + rows.map { r in "  {" + columns.indices.map { i in enc(.string(columns[i])) + ": " + enc(i < r.count ? r[i] : .none) }.joined(separator: ", ") + "}" }.joined(separator: ",\n") + "\n]\n"
+    }
+
+    public var markdown: String {
+        func cell(_ v: Value) -> String { v.printed.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+        var lines = ["| " + columns.joined(separator: " | ") + " |", "|" + columns.map { _ in " --- |" }.joined()]
+        for r in rows { lines.append("| " + r.map(cell).joined(separator: " | ") + " |") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

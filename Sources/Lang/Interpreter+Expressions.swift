@@ -1,0 +1,241 @@
+import Foundation
+import Plugins
+import Runtime
+
+extension Interpreter {
+    func evaluate(_ e: Expr, _ env: Environment) throws -> Value {
+        switch e.kind {
+        case let .number(n): return .number(n)
+        case let .string(s): return .string(s)
+        case let .bool(b): return .bool(b)
+        case let .name(n):
+            if let v = env.lookup(n) { return v }
+            if let b = Builtins.table[n] { return .builtin(b) }
+            throw Diagnostic(.runtime, e.loc, unknownNameMessage(n, env))
+        case let .list(items): return .list(try items.map { try evaluate($0, env) })
+        case let .record(fields):
+            var r = Record()
+            for (k, v) in fields { r[k] = try evaluate(v, env) }
+            return .record(r)
+        case let .unary(op, x):
+            let v = try evaluate(x, env)
+            switch (op, v) {
+            case let (.neg, .number(n)): return .number(-n)
+            case (.neg, _):
+                guard let t = v.asTensor else { throw Diagnostic(.runtime, e.loc, "cannot negate \(v.typeName)") }
+                return .tensor(-t)
+            case let (.not, .bool(b)): return .bool(!b)
+            case (.not, _): throw Diagnostic(.runtime, e.loc, "'not' needs a bool, got \(v.typeName)")
+            }
+        case let .binary(.and, a, b):
+            guard try truthy(try evaluate(a, env), at: a.loc, what: "left side of 'and'") else { return .bool(false) }
+            return .bool(try truthy(try evaluate(b, env), at: b.loc, what: "right side of 'and'"))
+        case let .binary(.or, a, b):
+            if try truthy(try evaluate(a, env), at: a.loc, what: "left side of 'or'") { return .bool(true) }
+            return .bool(try truthy(try evaluate(b, env), at: b.loc, what: "right side of 'or'"))
+        case let .binary(op, a, b):
+            return try binary(op, try evaluate(a, env), try evaluate(b, env), at: e.loc)
+        case let .range(a, b):
+            let (lo, hi) = try rangeBounds(a, b, env)
+            guard hi - lo <= 10_000_000 else { throw Diagnostic(.runtime, e.loc, "range \(lo)..<\(hi) is too long to make a list; iterate it with 'for' instead") }
+            return .list(lo < hi ? (lo..<hi).map { .number(Double($0)) } : [])
+        case let .call(callee, args):
+            if case .name("time") = callee.kind, env.lookup("time") == nil { return try timeCall(args, e.loc, env) }
+            let f = try evaluate(callee, env)
+            var values: [(String?, Value, SourceLocation)] = []
+            for a in args { values.append((a.label, try evaluate(a.value, env), a.loc)) }
+            return try call(f, values, at: e.loc)
+        case let .member(base, field):
+            return try member(try evaluate(base, env), field, at: e.loc)
+        case let .index(base, i):
+            return try index(try evaluate(base, env), try evaluate(i, env), at: i.loc)
+        }
+    }
+
+    func unknownNameMessage(_ n: String, _ env: Environment) -> String {
+        "unknown name '\(n)'" + (closestName(to: n, in: env.allNames + Builtins.names).map { "; did you mean '\($0)'?" } ?? "")
+    }
+
+    /// `time(expr)` evaluates its argument and reports the wall time (a special form: the
+    /// argument must be timed, not evaluated before the call).
+    func timeCall(_ args: [Argument], _ loc: SourceLocation, _ env: Environment) throws -> Value {
+        guard args.count == 1, args[0].label == nil else {
+            throw Diagnostic(.runtime, loc, "wrong arguments to time: expected one expression", notes: [Builtins.table["time"]!.signature])
+        }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let v = try evaluate(args[0].value, env)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        output(.text(String(format: "time: %.1f ms", ms)))
+        return v
+    }
+
+    // MARK: operators
+
+    func binary(_ op: BinaryOp, _ a: Value, _ b: Value, at loc: SourceLocation) throws -> Value {
+        switch (op, a, b) {
+        case let (_, .number(x), .number(y)):
+            switch op {
+            case .add: return .number(x + y)
+            case .sub: return .number(x - y)
+            case .mul: return .number(x * y)
+            case .div: return .number(x / y)
+            case .mod: return .number(x.truncatingRemainder(dividingBy: y))
+            case .eq: return .bool(x == y)
+            case .ne: return .bool(x != y)
+            case .lt: return .bool(x < y)
+            case .le: return .bool(x <= y)
+            case .gt: return .bool(x > y)
+            case .ge: return .bool(x >= y)
+            case .and, .or: break
+            }
+        case let (.add, .string(x), y): return .string(x + y.printed)
+        case let (.add, x, .string(y)) where !(x.asTensor != nil && !isNumber(x)): return .string(x.printed + y)
+        case let (.add, .list(x), .list(y)): return .list(x + y)
+        case let (.lt, .string(x), .string(y)): return .bool(x < y)
+        case let (.gt, .string(x), .string(y)): return .bool(x > y)
+        case (.eq, _, _) where a.asTensor == nil || b.asTensor == nil || (isNumber(a) && isNumber(b)): return .bool(equal(a, b))
+        case (.ne, _, _) where a.asTensor == nil || b.asTensor == nil: return .bool(!equal(a, b))
+        default: break
+        }
+        guard let x = a.asTensor, let y = b.asTensor else {
+            throw Diagnostic(.runtime, loc, "cannot apply '\(op.rawValue)' to \(a.typeName) and \(b.typeName)")
+        }
+        guard let shape = broadcastShape(x.shape, y.shape) else {
+            throw Diagnostic(.runtime, loc, "shapes \(formatShape(x.shape)) and \(formatShape(y.shape)) do not broadcast for '\(op.rawValue)'")
+        }
+        _ = shape
+        switch op {
+        case .add: return .tensor(x + y)
+        case .sub: return .tensor(x - y)
+        case .mul: return .tensor(x * y)
+        case .div: return .tensor(x / y)
+        case .gt: return .tensor(x.greater(y))
+        case .ge: return .tensor(x.greaterEqual(y))
+        case .lt: return .tensor(y.greater(x))
+        case .le: return .tensor(y.greaterEqual(x))
+        case .eq: return .bool(x.shape == y.shape && x.scalars == y.scalars)
+        case .ne: return .bool(!(x.shape == y.shape && x.scalars == y.scalars))
+        case .mod, .and, .or: throw Diagnostic(.runtime, loc, "'\(op.rawValue)' is not defined for tensors")
+        }
+    }
+
+    func isNumber(_ v: Value) -> Bool { if case .number = v { return true }; return false }
+
+    func equal(_ a: Value, _ b: Value) -> Bool {
+        switch (a, b) {
+        case (.none, .none): return true
+        case let (.number(x), .number(y)): return x == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case let (.record(x), .record(y)): return x.keys == y.keys && x.keys.allSatisfy { equal(x[$0]!, y[$0]!) }
+        default:
+            if let x = a.asTensor, let y = b.asTensor { return x.shape == y.shape && x.scalars == y.scalars }
+            return false
+        }
+    }
+
+    // MARK: calls
+
+    func call(_ f: Value, _ args: [(String?, Value, SourceLocation)], at loc: SourceLocation) throws -> Value {
+        if cancellation.isCancelled { throw Diagnostic(.runtime, loc, "cancelled") }
+        switch f {
+        case let .builtin(b): return try callBuiltin(b, args, at: loc)
+        case let .function(fn): return try callFunction(fn, args, at: loc)
+        default: throw Diagnostic(.runtime, loc, "\(f.typeName) is not callable")
+        }
+    }
+
+    func callFunction(_ fn: UserFunction, _ args: [(String?, Value, SourceLocation)], at loc: SourceLocation) throws -> Value {
+        let d = fn.decl
+        let note = ["fn " + d.signature]
+        let scope = Environment(parent: fn.closure)
+        var given: [String: Value] = [:]
+        var positional = 0
+        for (label, v, aloc) in args {
+            if let l = label {
+                guard d.parameters.contains(where: { $0.name == l }) else {
+                    throw Diagnostic(.runtime, aloc, "\(d.name) has no parameter '\(l)'" + (closestName(to: l, in: d.parameters.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""), notes: note)
+                }
+                guard given[l] == nil else { throw Diagnostic(.runtime, aloc, "argument '\(l)' of \(d.name) given twice", notes: note) }
+                given[l] = v
+            } else {
+                guard positional < d.parameters.count else {
+                    throw Diagnostic(.runtime, aloc, "\(d.name) takes \(d.parameters.count) argument\(d.parameters.count == 1 ? "" : "s"), got \(args.count)", notes: note)
+                }
+                given[d.parameters[positional].name] = v
+                positional += 1
+            }
+        }
+        for p in d.parameters {
+            if let v = given[p.name] { scope.define(p.name, v); continue }
+            guard let def = p.defaultValue else { throw Diagnostic(.runtime, loc, "missing argument '\(p.name)' in call to \(d.name)", notes: note) }
+            scope.define(p.name, try evaluate(def, fn.closure))
+        }
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Interpreter.maxDepth else { throw Diagnostic(.runtime, loc, "too many nested calls (more than \(Interpreter.maxDepth)) in \(d.name): is the recursion missing a base case?") }
+        for s in d.body {
+            if case .returned(let v) = try execute(s, scope) { return v }
+        }
+        return .none
+    }
+
+    func callBuiltin(_ b: Builtin, _ args: [(String?, Value, SourceLocation)], at loc: SourceLocation) throws -> Value {
+        let note = [b.signature]
+        var values: [String: Value] = [:]
+        var rest: [Value] = []
+        var extra: [(String, Value)] = []
+        var positional = 0
+        for (label, v, aloc) in args {
+            if let l = label {
+                if b.params.contains(where: { $0.name == l }) {
+                    guard values[l] == nil else { throw Diagnostic(.runtime, aloc, "wrong arguments to \(b.name): '\(l)' given twice", notes: note) }
+                    values[l] = v
+                } else if b.extraNamed {
+                    extra.append((l, v))
+                } else {
+                    throw Diagnostic(.runtime, aloc, "wrong arguments to \(b.name): no parameter '\(l)'" + (closestName(to: l, in: b.params.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""), notes: note)
+                }
+            } else if positional < b.params.count {
+                values[b.params[positional].name] = v
+                positional += 1
+            } else if b.variadic {
+                rest.append(v)
+            } else {
+                throw Diagnostic(.runtime, aloc, "wrong arguments to \(b.name): too many arguments (\(args.count))", notes: note)
+            }
+        }
+        for p in b.params where values[p.name] == nil {
+            if let d = p.defaultValue { values[p.name] = d }
+            else if p.optional { values[p.name] = Value.none }
+            else { throw Diagnostic(.runtime, loc, "wrong arguments to \(b.name): missing '\(p.name)'", notes: note) }
+        }
+        do {
+            return try b.impl(CallArguments(values: values, rest: rest, extra: extra, interpreter: self, loc: loc, name: b.name))
+        } catch let d as Diagnostic {
+            throw d
+        } catch let e as ScriptError {
+            throw e.diagnostics.first ?? Diagnostic(.runtime, loc, "\(b.name) failed")
+        } catch LangError.arguments(let m) {
+            throw Diagnostic(.runtime, loc, "wrong arguments to \(b.name): \(m)", notes: note)
+        } catch PluginError.cancelled {
+            throw Diagnostic(.runtime, loc, "\(b.name): cancelled")
+        } catch {
+            throw Diagnostic(.runtime, loc, "\(b.name): \(error)")
+        }
+    }
+}
+
+/// NumPy broadcasting, checked before calling the runtime (whose ops trap on mismatches).
+func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+    let r = Swift.max(a.count, b.count)
+    var out = [Int](repeating: 1, count: r)
+    for i in 0..<r {
+        let da = i < r - a.count ? 1 : a[i - (r - a.count)]
+        let db = i < r - b.count ? 1 : b[i - (r - b.count)]
+        guard da == db || da == 1 || db == 1 else { return nil }
+        out[i] = da == 1 ? db : da
+    }
+    return out
+}
