@@ -22,6 +22,7 @@ extension Builtins {
     /// tensors, and records of maps (a montage: one row per image, one column per method).
     public static func picture(_ v: Value, over: Value? = nil) throws -> (Tensor, String)? {
         switch v {
+        case let .comparison(c): return (c.montageImage(), "\(c.name): inputs and maps (jet overlays)")
         case let .image(i) where i.tensor.rank == 4 && [1, 3].contains(i.tensor.shape[1]): return (displayable(i.tensor), i.source)
         case let .saliency(m):
             let base = try over.map { try batch($0, what: "over").images }
@@ -92,6 +93,8 @@ extension Builtins {
             case "onnx":
                 guard case let .model(m) = v else { throw LangError.message("cannot save \(v.typeName) as .onnx; it takes models") }
                 try m.graph.saveONNX(path: p)
+            case "html" where isComparison(v):
+                try comparisonReport(v, interpreter: a.interpreter).write(to: p)
             case "html":
                 let html = try NotebookHTML.page(title: (p as NSString).lastPathComponent, body: NotebookHTML.value(v))
                 try writeFileAtomically(Array(html.utf8), to: p)

@@ -5,7 +5,7 @@ import Runtime
 /// The one table of builtins: `help`, `:help`, tab completion and argument checking all
 /// read it. Families are defined in Builtins+*.swift.
 public enum Builtins {
-    public static let all: [Builtin] = core + tensors + models + explaining + outputs
+    public static let all: [Builtin] = core + tensors + models + explaining + comparing + outputs
     public static let table: [String: Builtin] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     public static let names: [String] = all.map(\.name)
 
@@ -77,6 +77,10 @@ public enum Builtins {
     static func makeTable(_ v: Value) throws -> Table {
         switch v {
         case let .table(t): return t
+        case let .comparison(c): return c.table
+        case let .list(items) where !items.isEmpty && items.allSatisfy({ if case .comparison = $0 { return true }; return false }):
+            let tables = items.map { if case let .comparison(c) = $0 { return c.table }; return Table(columns: [], rows: []) }
+            return Table(columns: tables[0].columns, rows: tables.flatMap(\.rows))
         case let .list(items):
             var columns: [String] = []
             var records: [Record] = []

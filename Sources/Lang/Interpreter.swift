@@ -19,6 +19,10 @@ public final class Interpreter {
     public let cancellation: CancellationToken
     /// Seed for explain/metric calls that do not pass `seed:` (set with `seed(n)`).
     public var seed: UInt64 = 0
+    /// No progress bars (pipelines' --quiet; they are also off when stderr is not a terminal).
+    public var quiet = false
+    /// The pipeline being run, for reports (nil in scripts and the REPL).
+    public var pipeline: Pipeline?
     public var output: (OutputItem) -> Void
     /// Directory relative paths in scripts resolve against ("" = current directory).
     public var baseDirectory: String = ""

@@ -87,6 +87,8 @@ public enum Value: Sendable {
     case saliency(MapValue)
     case table(Table)
     case dataset(DatasetValue)
+    /// Several methods (and models) on the same images, possibly scored: see `compare`.
+    case comparison(ComparisonValue)
     case function(UserFunction)
     case builtin(Builtin)
 
@@ -105,6 +107,7 @@ public enum Value: Sendable {
         case .saliency: return "a saliency map"
         case .table: return "a table"
         case .dataset: return "a dataset"
+        case .comparison: return "a comparison"
         case .function, .builtin: return "a function"
         }
     }
@@ -163,6 +166,7 @@ extension Value {
             return "saliency \(m.map.method) \(formatShape(m.map.map.shape)) target \(t)\(names), " + String(format: "%.1f ms", m.map.seconds * 1000)
         case let .table(t): return "table \(t.rows.count) rows x \(t.columns.count) columns (\(t.columns.joined(separator: ", ")))"
         case let .dataset(d): return "dataset \(d.dataset.name) \(d.split): \(d.dataset.count) examples, \(d.dataset.classNames.count) classes"
+        case let .comparison(c): return c.summary
         case let .function(f): return "fn " + f.decl.signature
         case let .builtin(b): return "builtin " + b.signature
         }
@@ -173,6 +177,7 @@ extension Value {
         switch self {
         case let .string(s): return s
         case let .table(t): return t.rendered()
+        case let .comparison(c): return c.summary + "\n" + c.summaryTable.rendered()
         default: return summary
         }
     }

@@ -15,6 +15,9 @@ struct SaliencyREPL: ParsableCommand {
           saliency-repl exec FILE [ARGS]
               Runs a .sal script; ARGS are in the list `args`. Exit codes:
               0 ok, 65 script error (nothing ran), 70 runtime error.
+          saliency-repl run PIPELINE.yaml [--set params.NAME=VALUE] [--out DIR] [--dry-run]
+              Runs a YAML pipeline (load, model, explain, metric, save) and
+              prints the summary table; --dry-run validates and prints the plan.
 
         EXAMPLES
           $ saliency-repl
@@ -26,10 +29,11 @@ struct SaliencyREPL: ParsableCommand {
           In [6]: :save notebook.html
 
           $ saliency-repl exec examples/basics.sal
+          $ saliency-repl run examples/quick.yaml --out out/quick
           $ echo 'print(1 + 2)' | saliency-repl
         """,
         version: saliencyVersion,
-        subcommands: [Interactive.self, Exec.self],
+        subcommands: [Interactive.self, Exec.self, Run.self],
         defaultSubcommand: Interactive.self)
 }
 

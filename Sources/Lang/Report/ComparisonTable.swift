@@ -1,39 +1,39 @@
 import Plugins
 
-extension ResultTable {
+extension Table {
     /// The comparison table: one row per image x model x method x metric (when `perImage`),
     /// then one aggregate row per model x method x metric with n, mean, std and the 95%
     /// confidence interval of the mean.
     public init(scores: ComparisonScores, perImage: Bool = true) {
-        self.init(columns: ["image", "model", "method", "metric", "value", "n", "std", "ci95_low", "ci95_high"])
+        self.init(columns: ["image", "model", "method", "metric", "value", "n", "std", "ci95_low", "ci95_high"], rows: [])
         if perImage {
             for r in scores.rows {
-                append([.number(Double(r.image)), .text(r.model), .text(r.method), .text(r.metric), .number(r.value), .empty, .empty, .empty, .empty])
+                rows.append([.number(Double(r.image)), .string(r.model), .string(r.method), .string(r.metric), .number(r.value), .none, .none, .none, .none])
             }
         }
-        for g in ResultTable.groups(scores) {
+        for g in Table.groups(scores) {
             let a = aggregate(g.values)
-            append([.text("mean"), .text(g.model), .text(g.method), .text(g.metric), .number(a.mean), .number(Double(a.n)),
-                    .number(a.std), .number(a.ci95Low), .number(a.ci95High)])
+            rows.append([.string("mean"), .string(g.model), .string(g.method), .string(g.metric), .number(a.mean), .number(Double(a.n)),
+                         .number(a.std), .number(a.ci95Low), .number(a.ci95High)])
         }
     }
 
     /// Summary: one row per model x method, one column per metric (mean), plus ms per map.
     public init(summaryOf scores: ComparisonScores) {
-        let groups = ResultTable.groups(scores)
+        let groups = Table.groups(scores)
         var metrics: [String] = []
         for g in groups where !metrics.contains(g.metric) { metrics.append(g.metric) }
-        self.init(columns: ["model", "method"] + metrics + ["ms/map"])
+        self.init(columns: ["model", "method"] + metrics + ["ms/map"], rows: [])
         var pairs: [(String, String)] = []
         for g in groups where !pairs.contains(where: { $0 == (g.model, g.method) }) { pairs.append((g.model, g.method)) }
         for (model, method) in pairs {
-            var row: [Cell] = [.text(model), .text(method)]
+            var row: [Value] = [.string(model), .string(method)]
             for m in metrics {
                 let values = groups.first { $0.model == model && $0.method == method && $0.metric == m }?.values
-                row.append(values.map { .number(aggregate($0).mean) } ?? .empty)
+                row.append(values.map { .number(aggregate($0).mean) } ?? .none)
             }
-            row.append(scores.seconds["\(model)/\(method)"].map { .number(($0 * 1000 * 100).rounded() / 100) } ?? .empty)
-            append(row)
+            row.append(scores.seconds["\(model)/\(method)"].map { .number(($0 * 1000 * 100).rounded() / 100) } ?? .none)
+            rows.append(row)
         }
     }
 

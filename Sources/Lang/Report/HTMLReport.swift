@@ -24,12 +24,12 @@ public struct HTMLReport {
         sections.append("<table class=\"kv\">\(rows.joined())</table>")
     }
 
-    public mutating func table(_ t: ResultTable) {
+    public mutating func table(_ t: Table) {
         let head = "<tr>" + t.columns.map { "<th>\(HTMLReport.escape($0))</th>" }.joined() + "</tr>"
         let body = t.rows.map { r in
             "<tr>" + r.map { cell -> String in
-                if case .number = cell { return "<td class=\"num\">\(HTMLReport.escape(cell.description))</td>" }
-                return "<td>\(HTMLReport.escape(cell.description))</td>"
+                if case .number = cell { return "<td class=\"num\">\(HTMLReport.escape(cell.printed))</td>" }
+                return "<td>\(HTMLReport.escape(cell.isNone ? "" : cell.printed))</td>"
             }.joined() + "</tr>"
         }.joined(separator: "\n")
         sections.append("<table>\n\(head)\n\(body)\n</table>")
@@ -61,7 +61,7 @@ public struct HTMLReport {
         svg += "<text x=\"\(w / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\" font-size=\"12\">\(HTMLReport.escape(xLabel))</text>"
         svg += "<text x=\"12\" y=\"\(h / 2)\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 12 \(h / 2))\">\(HTMLReport.escape(yLabel))</text>"
         for (v, anchor) in [(y0, h - pad), (y1, pad)] {
-            svg += "<text x=\"\(pad - 4)\" y=\"\(anchor + 4)\" text-anchor=\"end\" font-size=\"10\">\(ResultTable.format(v))</text>"
+            svg += "<text x=\"\(pad - 4)\" y=\"\(anchor + 4)\" text-anchor=\"end\" font-size=\"10\">\(formatNumber(v))</text>"
         }
         for (k, s) in series.enumerated() {
             let color = palette[k % palette.count]

@@ -1,0 +1,106 @@
+import Foundation
+import Plugins
+import Runtime
+
+/// Comparisons: several methods (and models) over the same images, then metrics. A YAML
+/// pipeline's explain and metric steps lower to exactly these calls.
+extension Builtins {
+    /// `gradcam`, `{gradcam: {layer: "conv5"}}` or `{method: "gradcam", layer: "conv5"}`, or a list of these.
+    static func pluginSpecs(_ v: Value, what: String) throws -> [MethodSpec] {
+        func one(_ v: Value) throws -> MethodSpec {
+            switch v {
+            case let .string(s): return MethodSpec(s)
+            case let .record(r) where r.keys.count == 1:
+                let name = r.keys[0]
+                var params: [(String, Value)] = []
+                switch r[name]! {
+                case let .record(p): params = p.pairs
+                case .none: break
+                default: throw LangError.arguments("the parameters of \(what) '\(name)' must be a record, got \(r[name]!.typeName)")
+                }
+                return MethodSpec(name, params: try pluginParams(params))
+            case let .record(r) where r[what] != nil:
+                guard case let .string(name)? = r[what] else { throw LangError.arguments("'\(what)' must be a name") }
+                return MethodSpec(name, params: try pluginParams(r.pairs.filter { $0.0 != what }))
+            default:
+                throw LangError.arguments("a \(what) is a name, {name: {parameters}} or {\(what): name, parameters...}; got \(v.typeName)")
+            }
+        }
+        if case let .list(items) = v {
+            guard !items.isEmpty else { throw LangError.arguments("the list of \(what)s is empty") }
+            return try items.map(one)
+        }
+        return [try one(v)]
+    }
+
+    static func models(_ v: Value) throws -> [(name: String, graph: Graph)] {
+        let items: [Value]
+        if case let .list(l) = v { items = l } else { items = [v] }
+        guard !items.isEmpty else { throw LangError.arguments("the list of models is empty") }
+        var seen: [String: Int] = [:]
+        return try items.map { item in
+            guard case let .model(m) = item else { throw LangError.arguments("'models' must be a model or a list of models, got \(item.typeName)") }
+            var name = (m.source as NSString).lastPathComponent
+            if name.hasSuffix(".onnx") { name = String(name.dropLast(5)) }
+            seen[name, default: 0] += 1
+            if seen[name]! > 1 { name += "#\(seen[name]!)" }
+            return (name, m.graph)
+        }
+    }
+
+    static let comparing: [Builtin] = [
+        Builtin("compare", [BuiltinParam("models"), BuiltinParam("x"), BuiltinParam("methods"), BuiltinParam("target", optional: true),
+                            BuiltinParam("score", default: .string("logit")), BuiltinParam("seed", optional: true),
+                            BuiltinParam("batch", default: .number(16)), BuiltinParam("name", default: .string("comparison"))],
+                doc: "Every method on every model over the same images (a dataset, images or a tensor): a comparison to score and save.") { a in
+            let ms = try models(a.values["models"]!)
+            let (images, truth) = try batch(a.values["x"]!)
+            var labels: [Int]? = nil
+            if case let .dataset(d)? = a.values["x"] { labels = try (0..<d.dataset.count).map { try d.dataset.example($0).label } }
+            for m in ms { try checkInput(images, for: ModelValue(graph: m.graph, source: m.name)) }
+            let specs = try pluginSpecs(a.values["methods"]!, what: "method")
+            let scoreName = try a.string("score")
+            guard let score = ScoreKind(rawValue: scoreName) else {
+                throw LangError.arguments("score must be one of \(ScoreKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(scoreName)\"")
+            }
+            let batchSize = try a.int("batch")
+            guard batchSize >= 1 else { throw LangError.arguments("batch must be >= 1") }
+            let name = try a.string("name")
+            let bar = ProgressBar("explain \(name)", total: ms.count * specs.count * images.shape[0], quiet: a.interpreter.quiet)
+            let done = Counter()
+            let maps = try Comparison.explainAll(models: ms, methods: specs, images: images, labels: labels,
+                                                 groundTruth: GroundTruth(masks: truth.masks, boxes: truth.boxes, labels: labels),
+                                                 target: try target(a.values["target"]), score: score, seed: try seed(a),
+                                                 registry: a.interpreter.registry, batchSize: batchSize,
+                                                 cancellation: a.interpreter.cancellation) { _, _, _ in bar.update(done.add(1)) }
+            bar.finish()
+            return .comparison(ComparisonValue(name: name, maps: maps, scores: nil))
+        },
+        Builtin("score", [BuiltinParam("comparison"), BuiltinParam("metrics")],
+                doc: "Scores every map of a comparison with every metric: per-image values, mean, std and 95% CI (table(c) shows them).") { a in
+            guard case var .comparison(c)? = a.values["comparison"] else {
+                throw LangError.arguments("'comparison' must be the result of compare(...), got \(a.values["comparison"]!.typeName)")
+            }
+            let specs = try pluginSpecs(a.values["metrics"]!, what: "metric")
+            let bar = ProgressBar("metric \(c.name)", total: c.maps.entries.count * specs.count, quiet: a.interpreter.quiet)
+            let scores = try Comparison.score(c.maps, metrics: specs, registry: a.interpreter.registry,
+                                              cancellation: a.interpreter.cancellation) { _, done, _ in bar.update(done) }
+            bar.finish()
+            if var old = c.scores {
+                old.rows += scores.rows
+                old.curves.merge(scores.curves) { _, b in b }
+                c.scores = old
+            } else {
+                c.scores = scores
+            }
+            return .comparison(c)
+        },
+    ]
+}
+
+/// A thread-safe counter for progress callbacks.
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func add(_ n: Int) -> Int { lock.lock(); defer { lock.unlock() }; value += n; return value }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import Plugins
+import Runtime
+
+/// Runs a validated pipeline through the language: each step is lowered to the same call a
+/// script would make (`dataset(...)`, `model(...)`, `compare(...)`, `score(...)`,
+/// `save(...)`), with source locations pointing into the YAML file, so runtime errors show
+/// the pipeline's own line and caret.
+public struct PipelineRunner {
+    public let pipeline: Pipeline
+    public var outputDirectory: String
+    public var quiet: Bool
+
+    public init(pipeline: Pipeline, outputDirectory: String, quiet: Bool = false) {
+        self.pipeline = pipeline; self.outputDirectory = outputDirectory; self.quiet = quiet
+    }
+
+    var pipelineDirectory: String { (pipeline.file as NSString).deletingLastPathComponent }
+
+    func loc(_ p: YAMLPosition) -> SourceLocation { SourceLocation(file: p.file, line: p.line, column: p.column) }
+
+    /// A literal YAML value as an expression: numbers, booleans, strings, lists, records.
+    func literal(_ v: YAMLValue) -> Expr {
+        switch v {
+        case let .scalar(s, p, quoted):
+            if !quoted, let d = Double(s) { return Expr(.number(d), loc(p)) }
+            if !quoted, s == "true" || s == "false" { return Expr(.bool(s == "true"), loc(p)) }
+            return Expr(.string(s), loc(p))
+        case let .list(items, p): return Expr(.list(items.map(literal)), loc(p))
+        case let .map(pairs, p): return Expr(.record(pairs.map { ($0.key, literal($0.value)) }), loc(p))
+        }
+    }
+
+    func reference(_ v: YAMLValue) -> Expr {
+        switch v {
+        case let .scalar(s, p, _): return Expr(.name(s), loc(p))
+        case let .list(items, p): return Expr(.list(items.map(reference)), loc(p))
+        default: return literal(v)
+        }
+    }
+
+    func path(_ v: YAMLValue, under base: String) -> Expr {
+        guard case let .scalar(s, p, _) = v else { return literal(v) }
+        let full = s.hasPrefix("/") || base.isEmpty ? s : (base as NSString).appendingPathComponent(s)
+        return Expr(.string(full), loc(p))
+    }
+
+    func call(_ name: String, _ positional: [Expr], _ named: [(String, Expr)], at p: YAMLPosition) -> Expr {
+        let l = loc(p)
+        let args = positional.map { Argument(label: nil, value: $0, loc: $0.loc) } + named.map { Argument(label: $0.0, value: $0.1, loc: $0.1.loc) }
+        return Expr(.call(Expr(.name(name), l), args), l)
+    }
+
+    /// The statement one step lowers to.
+    public func lower(_ step: PipelineStep) -> Stmt {
+        let p = step.position
+        let expr: Expr
+        switch step.kind {
+        case .load:
+            if let d = step.arg("dataset") {
+                var named: [(String, Expr)] = []
+                for key in ["split", "limit", "size", "gray"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
+                if case let .map(pairs, _)? = step.arg("options") { named += pairs.map { ($0.key, literal($0.value)) } }
+                expr = call("dataset", [literal(d)], named, at: p)
+            } else {
+                var named: [(String, Expr)] = []
+                for key in ["size", "gray"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
+                expr = call("load", [path(step.arg("path")!, under: pipelineDirectory)], named, at: p)
+            }
+        case .model:
+            expr = call("model", [path(step.arg("path")!, under: pipelineDirectory)], [], at: p)
+        case .explain:
+            var named: [(String, Expr)] = [("name", Expr(.string(step.binding ?? "explain\(step.index)"), loc(p)))]
+            for key in ["target", "score"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
+            named.append(("seed", Expr(.number(Double(pipeline.seed)), loc(p))))
+            expr = call("compare", [reference((step.arg("models") ?? step.arg("model"))!), reference(step.arg("data")!), literal(step.arg("methods")!)],
+                        named, at: p)
+        case .metric:
+            expr = call("score", [reference(step.arg("maps")!), literal(step.arg("metrics")!)], [], at: p)
+        case .save:
+            expr = call("save", [reference(step.arg("value")!), path(step.arg("path")!, under: outputDirectory)], [], at: p)
+        }
+        if let name = step.binding { return Stmt(.letBinding(name, expr), loc(p)) }
+        return Stmt(.expression(expr), loc(p))
+    }
+
+    /// What `--dry-run` prints: the steps and how much work they are.
+    public func plan() -> String {
+        var lines = ["pipeline \(pipeline.name) (\(pipeline.file)), seed \(pipeline.seed), \(pipeline.steps.count) steps:"]
+        var images: [String: String] = [:], maps: [String: (count: String, methods: Int, models: Int)] = [:]
+        var totalMaps = 0, totalEvals = 0, exact = true
+        for s in pipeline.steps {
+            var line = "  [\(s.index + 1)] \(s.kind.rawValue)"
+            switch s.kind {
+            case .load:
+                let limit: String
+                if case let .scalar(l, _, _)? = s.arg("limit") { limit = l } else { limit = "all" }
+                if case let .scalar(d, _, _)? = s.arg("dataset") { line += " dataset \(d) (\(limit) examples)" } else { line += " file" }
+                if let b = s.binding { images[b] = s.arg("dataset") == nil ? "1" : limit }
+            case .model:
+                if case let .scalar(m, _, _)? = s.arg("path") { line += " \(m)" }
+            case .explain:
+                let methods: Int, models: Int
+                if case let .list(l, _)? = s.arg("methods") { methods = l.count } else { methods = 1 }
+                if case let .list(l, _)? = s.arg("models") ?? s.arg("model") { models = l.count } else { models = 1 }
+                var n = "?"
+                if case let .scalar(d, _, _)? = s.arg("data") { n = images[d] ?? "?" }
+                line += ": \(methods) method(s) x \(models) model(s) x \(n) image(s)"
+                if let k = Int(n) { totalMaps += methods * models * k } else { exact = false }
+                if let b = s.binding { maps[b] = (n, methods, models) }
+            case .metric:
+                let metrics: Int
+                if case let .list(l, _)? = s.arg("metrics") { metrics = l.count } else { metrics = 1 }
+                if case let .scalar(m, _, _)? = s.arg("maps"), let info = maps[m] {
+                    line += ": \(metrics) metric(s) on \(info.methods * info.models) method/model pair(s) x \(info.count) image(s)"
+                    if let k = Int(info.count) { totalEvals += metrics * info.methods * info.models * k } else { exact = false }
+                }
+            case .save:
+                if case let .scalar(p, _, _)? = s.arg("path") { line += " -> \((outputDirectory as NSString).appendingPathComponent(p))" }
+            }
+            if let b = s.binding { line += "  as \(b)" }
+            lines.append(line)
+        }
+        lines.append("\(exact ? "" : "at least ")\(totalMaps) saliency maps, \(totalEvals) metric evaluations (per image)")
+        return lines.joined(separator: "\n")
+    }
+
+    /// Runs every step in order. Returns the scored comparisons (for the final summary).
+    @discardableResult
+    public func run(interpreter: Interpreter, log: (String) -> Void = { print($0) }) throws -> [ComparisonValue] {
+        if let t = pipeline.threads { Threads.set(t) }
+        interpreter.seed = pipeline.seed
+        interpreter.quiet = quiet
+        interpreter.pipeline = pipeline
+        try FileManager.default.createDirectory(atPath: outputDirectory.isEmpty ? "." : outputDirectory, withIntermediateDirectories: true)
+        let source = SourceText(file: pipeline.file, text: pipeline.source)
+        var scored: [String: ComparisonValue] = [:], order: [String] = []
+        for step in pipeline.steps {
+            let t0 = Date()
+            let stmt = lower(step)
+            do {
+                _ = try interpreter.execute(stmt, interpreter.globals)
+            } catch let d as Diagnostic {
+                throw ScriptError([d], source: source)
+            }
+            var note = ""
+            if let b = step.binding, case let .comparison(c)? = interpreter.globals.lookup(b) {
+                note = ": " + c.summary
+                if c.scores != nil { if scored[b] == nil { order.append(b) }; scored[b] = c }
+            }
+            log("[\(step.index + 1)/\(pipeline.steps.count)] \(step.kind.rawValue)\(step.binding.map { " \($0)" } ?? "")\(note) (\(String(format: "%.1f", Date().timeIntervalSince(t0))) s)")
+        }
+        return order.map { scored[$0]! }
+    }
+}
