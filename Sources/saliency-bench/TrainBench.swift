@@ -17,6 +17,8 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Mini-batch size (default: the recipe's).") var batchSize: Int?
     @Option(help: "Learning rate (default: the recipe's).") var lr: Double?
     @Option(help: "Training examples (default: the recipe's).") var trainCount: Int?
+    @Option(help: "Optimizer, sgd or adam (default: the recipe's).") var optimizer: String?
+    @Option(help: "Learning-rate schedule, none, step or cosine (default: the recipe's).") var schedule: String?
     @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
     @Option(help: "Threads for GEMM and parallel loops (default: all cores).") var threads: Int?
     @Option(help: "Output folder for <model>.onnx.") var out: String = "models"
@@ -31,13 +33,14 @@ struct TrainBench: ParsableCommand {
         let graph = try recipe.build(seed)
         graph.labels = data.train.classNames
         let nEpochs = epochs ?? recipe.epochs, batch = batchSize ?? recipe.batchSize, rate = lr ?? recipe.learningRate
+        let opt = optimizer ?? recipe.optimizer, sched = schedule ?? recipe.schedule
         print("training \(recipe.name): \(data.train.name) (\(data.train.count) train, \(data.validation.count) validation, \(data.test.count) test), "
-            + "\(nEpochs) epochs, batch \(batch), \(recipe.optimizer) lr \(rate), schedule \(recipe.schedule), seed \(seed), \(Threads.count) threads")
+            + "\(nEpochs) epochs, batch \(batch), \(opt) lr \(rate), schedule \(sched), seed \(seed), \(Threads.count) threads")
         let report = try train(graph, on: data.train, validation: data.validation, epochs: nEpochs, batchSize: batch,
-                               learningRate: rate, optimizer: recipe.optimizer, momentum: 0.9, weightDecay: recipe.weightDecay,
-                               schedule: recipe.schedule, seed: seed) { r in
+                               learningRate: rate, optimizer: opt, momentum: 0.9, weightDecay: recipe.weightDecay,
+                               schedule: sched, seed: seed) { r in
             print("epoch \(r.epoch + 1)/\(nEpochs): loss \(fmt(r.loss, 4)), train acc \(fmt(100 * r.trainAccuracy, 2))%, "
-                + "validation acc \(fmt(100 * (r.validationAccuracy ?? .nan), 2))%, lr \(r.learningRate), \(fmt(r.seconds, 1)) s")
+                + "validation acc \(fmt(100 * (r.validationAccuracy ?? .nan), 2))%, lr \(String(format: "%.2e", r.learningRate)), \(fmt(r.seconds, 1)) s")
             fflush(nil)
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -46,7 +49,7 @@ struct TrainBench: ParsableCommand {
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         graph.metadata["dataset"] = data.test.name
         graph.metadata["test_accuracy"] = String(format: "%.4f", testAcc)
-        graph.metadata["recipe"] = "saliency-bench train \(recipe.name) --epochs \(nEpochs) --batch-size \(batch) --lr \(rate) --seed \(seed)"
+        graph.metadata["recipe"] = "saliency-bench train \(recipe.name) --epochs \(nEpochs) --batch-size \(batch) --lr \(rate) --optimizer \(opt) --schedule \(sched) --seed \(seed)" + (trainCount.map { " --train-count \($0)" } ?? "")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let path = out + "/" + recipe.name + ".onnx"
         try graph.saveONNX(path: path)
@@ -72,7 +75,7 @@ struct TrainRecipe {
 
     static var all: [TrainRecipe] { [
         // Fashion-MNIST: the first 55k training images train, the last 5k validate.
-        TrainRecipe(name: "lenet-fmnist", epochs: 4, batchSize: 64, learningRate: 1e-3, optimizer: "adam", schedule: "step",
+        TrainRecipe(name: "lenet-fmnist", epochs: 4, batchSize: 64, learningRate: 1e-3, optimizer: "adam", schedule: "cosine",
                     build: { try ModelZoo.lenet5NICE(classes: 10, seed: $0) },
                     data: { n in
                         let full = try FashionMNISTDataset(split: "train")
