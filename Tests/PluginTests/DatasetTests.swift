@@ -74,12 +74,28 @@ import Runtime
                 }
             }
         }
-        // double-12c: the petal mask is elongated and away from the flower centre, unlike the
-        // centre disk: its box is not square-ish around the same point.
-        let ds = try An8FlowerDataset(variant: .double12c, split: "train", size: 64, count: 12, seed: 0)
-        let centre = try ds.example(0), petal = try ds.example(6)
-        #expect(centre.label == 0 && petal.label == 6)
-        #expect(maskPixels(centre.mask!) > 0 && maskPixels(petal.mask!) > 0)
+        // double-12c: the part carrying the colour differs by shape: the centre's mask is a
+        // disk (isotropic), a petal's an ellipse (elongated), whatever the rotation.
+        let ds = try An8FlowerDataset(variant: .double12c, split: "train", size: 64, count: 48, seed: 0)
+        for i in 0..<ds.count {
+            let ex = try ds.example(i)
+            let ratio = elongation(ex.mask!)
+            if ex.label < 6 { #expect(ratio < 1.3, "centre mask of example \(i) has elongation \(ratio)") }
+            else { #expect(ratio > 1.8, "petal mask of example \(i) has elongation \(ratio)") }
+        }
+    }
+
+    /// Square root of the ratio of the principal second moments of a mask's pixels.
+    func elongation(_ mask: Tensor) -> Double {
+        let (h, w) = (mask.shape[1], mask.shape[2]), m = mask.scalars
+        var pts: [(Double, Double)] = []
+        for y in 0..<h { for x in 0..<w where m[y * w + x] > 0.5 { pts.append((Double(x), Double(y))) } }
+        let n = Double(pts.count), mx = pts.map(\.0).reduce(0, +) / n, my = pts.map(\.1).reduce(0, +) / n
+        var sxx = 0.0, syy = 0.0, sxy = 0.0
+        for (x, y) in pts { sxx += (x - mx) * (x - mx); syy += (y - my) * (y - my); sxy += (x - mx) * (y - my) }
+        let tr = (sxx + syy) / n, det = (sxx * syy - sxy * sxy) / (n * n)
+        let disc = (tr * tr / 4 - det).squareRoot()
+        return ((tr / 2 + disc) / Swift.max(tr / 2 - disc, 1e-9)).squareRoot()
     }
 
     @Test func shapesLocBoxesContainTheirMasks() throws {
