@@ -171,16 +171,4 @@ import Runtime
         #expect(throws: PluginError.self) { try ImageFolderDataset(path: root + "/missing") }
         #expect(throws: PluginError.self) { try ImageFolderProvider().open(split: "train", params: Params()) }
     }
-
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SAL_DUMP"] != nil)) func dump() throws {
-        var rows: [[Tensor]] = []
-        for v in An8FlowerDataset.Variant.allCases {
-            let ds = try An8FlowerDataset(variant: v, size: 112, count: 24)
-            rows.append(try (0..<12).map { try ds.example($0).image })
-            rows.append(try (0..<12).map { let m = try ds.example($0).mask!; return Tensor.concat([m, m, m], axis: 0) })
-        }
-        let sh = try ShapesLocDataset(size: 64, count: 16)
-        rows.append(try (0..<8).map { try sh.example($0).image })
-        try writePNG(montage(rows: rows, rowLabels: rows.map { _ in "" }, columnLabels: [], cellSize: 112), path: "/tmp/ds.png")
-    }
 }
