@@ -56,4 +56,5 @@ struct Exec: ParsableCommand {
     }
 }
 
+Threads.tuneAllocator()
 SaliencyREPL.main()
