@@ -79,6 +79,8 @@ public struct PipelineValidator {
         if let p = root["plugins"] {
             if case let .list(items, _) = p { plugins = items.compactMap { stringValue($0, "plugins") } }
             else { error(p.position, "plugins", "plugins must be a list of library paths, found \(p.kindName)") }
+            // Said plainly rather than ignored: a run must not silently lack the methods it names.
+            if !plugins.isEmpty { error(p.position, "plugins", "loading plugin libraries is not supported yet; remove 'plugins:'") }
         }
 
         var steps: [PipelineStep] = []
