@@ -228,14 +228,4 @@ extension Interpreter {
 }
 
 /// NumPy broadcasting, checked before calling the runtime (whose ops trap on mismatches).
-func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
-    let r = Swift.max(a.count, b.count)
-    var out = [Int](repeating: 1, count: r)
-    for i in 0..<r {
-        let da = i < r - a.count ? 1 : a[i - (r - a.count)]
-        let db = i < r - b.count ? 1 : b[i - (r - b.count)]
-        guard da == db || da == 1 || db == 1 else { return nil }
-        out[i] = da == 1 ? db : da
-    }
-    return out
-}
+func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? { Tensor.broadcastShape(a, b) }

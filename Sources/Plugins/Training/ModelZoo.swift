@@ -69,20 +69,7 @@ public enum ModelZoo {
         try b.relu(name: "relu")
         var inChannels = widths[0]
         for (stage, width) in widths.enumerated() {
-            let p = "layer\(stage + 1).0", stride = stage == 0 ? 1 : 2
-            let input = b.current
-            try b.conv(input, name: "\(p).conv1", out: width, kernel: 3, stride: stride, padding: 1, bias: false)
-            try b.batchNorm(name: "\(p).bn1")
-            try b.relu(name: "\(p).relu1")
-            try b.conv(name: "\(p).conv2", out: width, kernel: 3, padding: 1, bias: false)
-            let main = try b.batchNorm(name: "\(p).bn2")
-            var shortcut = input
-            if stride != 1 || inChannels != width {
-                try b.conv(input, name: "\(p).downsample.0", out: width, kernel: 1, stride: stride, bias: false)
-                shortcut = try b.batchNorm(name: "\(p).downsample.1")
-            }
-            try b.sum(main, shortcut, name: "\(p).add")
-            try b.relu(name: "\(p).relu2")
+            try Architectures.basicBlock(b, prefix: "layer\(stage + 1).0", inChannels: inChannels, width: width, stride: stage == 0 ? 1 : 2)
             inChannels = width
         }
         try b.globalAvgPool(name: "avgpool")

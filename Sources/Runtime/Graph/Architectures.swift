@@ -38,7 +38,8 @@ public enum Architectures {
     }
 
     /// conv3x3-BN-ReLU-conv3x3-BN plus the (projected when the shape changes) identity, ReLU.
-    static func basicBlock(_ b: GraphBuilder, prefix p: String, inChannels: Int, width: Int, stride: Int) throws {
+    /// Node names follow torchvision: <prefix>.conv1, .bn1, ..., .downsample.0/1, .add.
+    public static func basicBlock(_ b: GraphBuilder, prefix p: String, inChannels: Int, width: Int, stride: Int) throws {
         let input = b.current
         try b.conv(input, name: "\(p).conv1", out: width, kernel: 3, stride: stride, padding: 1, bias: false)
         try b.batchNorm(name: "\(p).bn1")

@@ -39,6 +39,9 @@ enum Broadcast {
 }
 
 extension Tensor {
+    /// The NumPy broadcast of two shapes, or nil when they do not broadcast.
+    public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? { Broadcast.tryShape(a, b) }
+
     /// Sums a broadcast gradient back down to `target` shape.
     public func sumToShape(_ target: [Int]) -> Tensor {
         if shape == target { return self }
