@@ -18,17 +18,31 @@ extension Builtins {
                 case .none: break
                 default: throw LangError.arguments("the parameters of \(what) '\(name)' must be a record, got \(r[name]!.typeName)")
                 }
-                return MethodSpec(name, params: try pluginParams(params))
+                return try labelled(name, params)
             case let .record(r) where r[what] != nil:
                 guard case let .string(name)? = r[what] else { throw LangError.arguments("'\(what)' must be a name") }
-                return MethodSpec(name, params: try pluginParams(r.pairs.filter { $0.0 != what }))
+                return try labelled(name, r.pairs.filter { $0.0 != what })
             default:
                 throw LangError.arguments("a \(what) is a name, {name: {parameters}} or {\(what): name, parameters...}; got \(v.typeName)")
             }
         }
+        /// `label:` names the entry in tables and montages; the rest are the plugin's parameters.
+        func labelled(_ name: String, _ pairs: [(String, Value)]) throws -> MethodSpec {
+            var label: String? = nil
+            if let l = pairs.first(where: { $0.0 == "label" })?.1 {
+                guard case let .string(s) = l else { throw LangError.arguments("'label' of \(what) '\(name)' must be a string") }
+                label = s
+            }
+            return MethodSpec(name, params: try pluginParams(pairs.filter { $0.0 != "label" }), label: label)
+        }
         if case let .list(items) = v {
             guard !items.isEmpty else { throw LangError.arguments("the list of \(what)s is empty") }
-            return try items.map(one)
+            let specs = try items.map(one)
+            let names = specs.map(\.displayName)
+            if let dup = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
+                throw LangError.arguments("\(what) '\(dup)' appears twice; give each a different label: {\(dup): {label: \"...\", ...}}")
+            }
+            return specs
         }
         return [try one(v)]
     }

@@ -183,3 +183,29 @@ struct PipelineValidationTests {
         #expect(out.contains("p.yaml:4:39: error: unknown parameter 'm' in ${params.m}; did you mean 'n'?"))
     }
 }
+
+@Suite("Method labels")
+struct MethodLabelTests {
+    @Test func oneMethodSeveralTimesNeedsLabels() throws {
+        let ok = """
+        steps:
+          - model: {path: m.onnx, as: m}
+          - explain: {model: m, data: m, methods: [{gradcam: {layer: a, label: g-a}}, {gradcam: {layer: b, label: g-b}}]}
+        """
+        var v = PipelineValidator(registry: testRegistry())
+        _ = try v.validate(source: ok, file: "p.yaml")
+        let r = Registry(builtins: false)
+        r.register(FakeExplainer(name: "gradcam"))
+        let interp = Interpreter(registry: r, output: { _ in })
+        do {
+            try interp.run("let c = compare(model(\"lenet5\"), zeros([1, 1, 28, 28]), [{gradcam: {}}, {gradcam: {steps: 2}}])")
+            Issue.record("expected an error")
+        } catch let e as ScriptError {
+            #expect(e.description.contains("method 'gradcam' appears twice; give each a different label"))
+        }
+        try interp.run("let c = compare(model(\"lenet5\"), zeros([1, 1, 28, 28]), [{gradcam: {label: \"one\"}}, {gradcam: {steps: 2, label: \"two\"}}])")
+        guard case let .comparison(c)? = interp.globals.lookup("c") else { Issue.record("no comparison"); return }
+        #expect(c.maps.entries.map(\.method) == ["one", "two"])
+        #expect(c.maps.entries.map(\.saliency.method) == ["gradcam", "gradcam"])
+    }
+}

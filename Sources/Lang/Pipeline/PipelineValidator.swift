@@ -230,6 +230,10 @@ public struct PipelineValidator {
             self.error(p, path, "\(error)"); return
         }
         for (k, value, kp) in params {
+            if k == "label" {
+                if case .scalar = value { continue }
+                error(value.position, "\(path).label", "'label' must be a string, found \(value.kindName)"); continue
+            }
             guard let spec = schema.first(where: { $0.name == k }) else {
                 error(kp, "\(path).\(k)", "'\(name)' has no parameter '\(k)'" + suggestion(k, schema.map(\.name))); continue
             }

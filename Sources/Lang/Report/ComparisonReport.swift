@@ -34,6 +34,19 @@ extension Builtins {
             r.paragraph(c.summary)
             r.table(c.summaryTable)
             try r.image(c.montageImage(), caption: "rows: images (target class); columns: input, then each method's map over it (jet)")
+            if let diagnostics = c.diagnosticsTable {
+                r.paragraph("What the methods report about themselves (mean over images):")
+                r.table(diagnostics)
+            }
+            // Per-iteration curves methods record (Noise Mask's preservation and loss terms).
+            let curveNames = Set(c.maps.entries.flatMap { $0.saliency.curves.keys }).sorted()
+            for name in curveNames {
+                let series = c.maps.entries.compactMap { e -> (name: String, points: [(x: Double, y: Double)])? in
+                    guard let per = e.saliency.curves[name], let first = per.first, per.allSatisfy({ $0.count == first.count }) else { return nil }
+                    return (e.method, first.indices.map { j in (Double(j + 1), per.map { $0[j] }.reduce(0, +) / Double(per.count)) })
+                }
+                if !series.isEmpty { r.curves("\(name) per iteration (mean over images)", series: series, xLabel: "iteration", yLabel: name) }
+            }
             if let sc = c.scores {
                 let keys = Array(sc.curves.keys)
                 for metric in Set(keys.map(\.metric)).sorted() {

@@ -31,6 +31,19 @@ public struct ComparisonValue: Sendable {
         return table
     }
 
+    /// Mean of each per-image number the methods record (IG's completeness gap, Noise Mask's
+    /// final terms), one row per entry; nil when no method records any.
+    public var diagnosticsTable: Table? {
+        let keys = Set(maps.entries.flatMap { $0.saliency.scalars.keys }).sorted()
+        guard !keys.isEmpty else { return nil }
+        let multiModel = Set(maps.entries.map(\.model)).count > 1
+        return Table(columns: ["method"] + keys, rows: maps.entries.map { e in
+            [.string(multiModel ? "\(e.model)/\(e.method)" : e.method)] + keys.map { k in
+                e.saliency.scalars[k].map { v in .number(v.reduce(0, +) / Double(max(v.count, 1))) } ?? .none
+            }
+        })
+    }
+
     /// Images (rows, at most `maxRows`) x [input, one overlay per model/method] as one RGB picture.
     public func montageImage(maxRows: Int = 8) -> Tensor {
         let n = min(maps.images.shape[0], maxRows)

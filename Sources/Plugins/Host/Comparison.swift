@@ -7,6 +7,7 @@ import Runtime
 public struct ComparisonMaps: Sendable {
     public struct Entry: Sendable {
         public var model: String
+        /// The method's label in tables and montages (its name unless the spec gives a label).
         public var method: String
         public var saliency: SaliencyMap
     }
@@ -23,7 +24,13 @@ public struct ComparisonMaps: Sendable {
 public struct MethodSpec: Sendable {
     public var name: String
     public var params: [String: ParamValue]
-    public init(_ name: String, params: [String: ParamValue] = [:]) { self.name = name; self.params = params }
+    /// How tables and montages name this entry; lets one method appear several times with
+    /// different parameters (Noise Mask on six layers).
+    public var label: String?
+    public init(_ name: String, params: [String: ParamValue] = [:], label: String? = nil) {
+        self.name = name; self.params = params; self.label = label
+    }
+    public var displayName: String { label ?? name }
 }
 
 public enum Comparison {
@@ -48,9 +55,9 @@ public enum Comparison {
                     let s = seed &+ UInt64(start) &* 0x9E37_79B9 &+ UInt64(k &* 7919 &+ mi &* 104_729)
                     parts.append(try explain(explainers[k], model: m.graph, images: batch, target: target, params: spec.params,
                                              score: score, seed: s, cancellation: cancellation))
-                    progress?("\(m.name) / \(spec.name)", idx.upperBound, n)
+                    progress?("\(m.name) / \(spec.displayName)", idx.upperBound, n)
                 }
-                entries.append(.init(model: m.name, method: spec.name, saliency: merge(parts)))
+                entries.append(.init(model: m.name, method: spec.displayName, saliency: merge(parts)))
             }
         }
         return ComparisonMaps(images: images, labels: labels, groundTruth: groundTruth, entries: entries, seed: seed,
@@ -88,7 +95,7 @@ public enum Comparison {
         var done = 0
         for e in maps.entries {
             guard let model = maps.models[e.model] else { continue }
-            let explainer = try? registry.explainer(e.method)
+            let explainer = try? registry.explainer(e.saliency.method)
             for (k, spec) in metrics.enumerated() {
                 try cancellation.check()
                 let r = try evaluate(ms[k], model: model, images: maps.images, saliency: e.saliency, params: spec.params,
