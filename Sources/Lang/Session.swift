@@ -88,6 +88,7 @@ public final class Session {
         (":vars", ":vars           session variables and their values"),
         (":time", ":time expr      run expr and report its wall time"),
         (":load", ":load file.sal  run a script in this session"),
+        (":plugin", ":plugin file     load a plugin: a compiled library (.so, .dylib) or a .sal script"),
         (":save", ":save notebook.html | notebook.sal   export the session"),
         (":reset", ":reset          forget all variables and cells"),
         (":quit", ":quit           leave (Ctrl-D too)"),
@@ -126,6 +127,16 @@ public final class Session {
                 do { try interpreter.run(text, file: arg) } catch { return .error((error as? ScriptError)?.description ?? "\(error)") }
                 cells.append(Cell(number: nextNumber, code: "# :load \(arg)\n" + text, outputs: current, value: nil))
                 nextNumber += 1
+            case ":plugin":
+                guard !arg.isEmpty else { return .error(":plugin needs a file name (.so, .dylib or .sal)") }
+                current = []
+                defer { interpreter.cancellation.reset() }
+                let loaded: PluginLoader.Loaded
+                do { loaded = try PluginLoader.load(arg, into: interpreter) } catch let e as ScriptError { return .error(e.description) }
+                // Recorded as a cell so a saved notebook script reloads the plugin.
+                cells.append(Cell(number: nextNumber, code: "load_plugin(\"\(arg)\")", outputs: current, value: nil))
+                nextNumber += 1
+                say(loaded.summary)
             case ":save":
                 guard !arg.isEmpty else { return .error(":save needs a file name ending in .html or .sal") }
                 if arg.hasSuffix(".html") {

@@ -5,7 +5,7 @@ import Plugins
 
 /// Runs a script file: output to stdout, diagnostics to stderr; sysexits codes
 /// (65 parse/static error, nothing ran; 70 runtime error).
-func execScript(_ path: String, args: [String]) -> Int32 {
+func execScript(_ path: String, args: [String], plugins: [String] = []) -> Int32 {
     let term = Terminal()
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
         term.error("error: cannot read script '\(path)'")
@@ -15,6 +15,7 @@ func execScript(_ path: String, args: [String]) -> Int32 {
     signal(SIGINT) { _ in interruptToken.cancel() }
     interp.baseDirectory = (path as NSString).deletingLastPathComponent
     interp.define("args", .list(args.map { .string($0) }))
+    guard loadPlugins(plugins, into: interp, term: term) else { return 65 }
     do {
         try interp.run(text, file: path)
         return 0

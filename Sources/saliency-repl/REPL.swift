@@ -5,10 +5,11 @@ import Runtime
 
 /// The interactive loop: numbered cells, continuation prompts, Ctrl-C cancels the running
 /// cell (SIGINT sets the shared token that loops and plugins poll), Ctrl-D leaves.
-func runREPL() -> Int32 {
+func runREPL(plugins: [String] = []) -> Int32 {
     let term = Terminal()
     let session = Session(cancellation: interruptToken, display: { term.draw($0) })
     installInterruptHandler()
+    guard loadPlugins(plugins, into: session.interpreter, term: term, announce: term.stdinIsTTY) else { return 65 }
     var reader: LineReader = term.stdinIsTTY ? ReadlineReader(session: session) : PlainReader()
     if term.stdinIsTTY {
         print("saliency-repl \(saliencyVersion): :help for commands, Ctrl-D to quit")

@@ -16,6 +16,7 @@ struct Run: ParsableCommand {
           saliency-repl run examples/quick.yaml --out out/quick
           saliency-repl run examples/demo.yaml --set params.n=8 --out out/demo
           saliency-repl run examples/demo.yaml --dry-run
+          saliency-repl run my.yaml --plugin examples/swift-plugin/.build/debug/libSmoothGradSquared.so
         """)
 
     @ArgumentParser.Argument(help: "The pipeline file (.yaml).") var pipeline: String
@@ -23,6 +24,7 @@ struct Run: ParsableCommand {
     @Option(help: "Directory for outputs (default: out/<pipeline name>).") var out: String?
     @Flag(help: "Validate and print the plan (steps, maps and metric evaluations) without running.") var dryRun = false
     @Flag(help: "No progress bars.") var quiet = false
+    @OptionGroup var plugins: PluginOptions
 
     func run() throws {
         let code = runPipeline()
@@ -43,7 +45,11 @@ struct Run: ParsableCommand {
             }
             sets[String(o[..<eq])] = String(o[o.index(after: eq)...])
         }
-        var validator = PipelineValidator(registry: .shared, overrides: sets)
+        // Plugins load before validation (the steps may name their methods); a pipeline's own
+        // `plugins:` load during validation, into the same interpreter.
+        let interp = Interpreter(cancellation: interruptToken, output: { term.draw($0) })
+        guard loadPlugins(plugins.paths, into: interp, term: term) else { return 65 }
+        var validator = PipelineValidator(registry: .shared, overrides: sets, pluginInterpreter: interp)
         let p: Pipeline
         do {
             p = try validator.validate(source: text, file: pipeline)
@@ -63,7 +69,6 @@ struct Run: ParsableCommand {
         // an interrupted run leaves complete files only.
         signal(SIGINT) { _ in interruptToken.cancel() }
         signal(SIGTERM) { _ in interruptToken.cancel() }
-        let interp = Interpreter(cancellation: interruptToken, output: { term.draw($0) })
         do {
             let scored = try runner.run(interpreter: interp, log: { line in if !quiet { print(line) }; fflush(sal_stdout()) })
             for c in scored {

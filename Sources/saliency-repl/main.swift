@@ -18,6 +18,9 @@ struct SaliencyREPL: ParsableCommand {
           saliency-repl run PIPELINE.yaml [--set params.NAME=VALUE] [--out DIR] [--dry-run]
               Runs a YAML pipeline (load, model, explain, metric, save) and
               prints the summary table; --dry-run validates and prints the plan.
+          --plugin PATH (repl, exec, run; repeatable)
+              Loads a plugin first: a compiled library (.so, .dylib) written
+              against saliency_plugin.h, or a .sal script.
 
         EXAMPLES
           $ saliency-repl
@@ -39,19 +42,21 @@ struct SaliencyREPL: ParsableCommand {
 
 struct Interactive: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "repl", abstract: "The interactive notebook (the default).")
+    @OptionGroup var plugins: PluginOptions
     func run() throws {
-        let code = runREPL()
+        let code = runREPL(plugins: plugins.paths)
         if code != 0 { throw ExitCode(code) }
     }
 }
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a .sal script non-interactively.")
+    @OptionGroup var plugins: PluginOptions
     @ArgumentParser.Argument(help: "The script to run.") var script: String
     @ArgumentParser.Argument(parsing: .captureForPassthrough, help: "Arguments for the script (the list `args`).") var args: [String] = []
 
     func run() throws {
-        let code = execScript(script, args: args)
+        let code = execScript(script, args: args, plugins: plugins.paths)
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -34,9 +34,21 @@ public struct PipelineValidator {
     public var overrides: [String: String]
     private var diagnostics: [PipelineDiagnostic] = []
 
-    public init(registry: Registry = .shared, overrides: [String: String] = [:]) {
+    /// Runs `.sal` plugins of `plugins:` (and receives compiled ones into its registry);
+    /// pass the interpreter that will run the pipeline so script plugins' functions live there.
+    public var pluginInterpreter: Interpreter?
+
+    public init(registry: Registry = .shared, overrides: [String: String] = [:], pluginInterpreter: Interpreter? = nil) {
         self.registry = registry
         self.overrides = overrides
+        self.pluginInterpreter = pluginInterpreter
+    }
+
+    mutating func interpreterForPlugins() -> Interpreter {
+        if let i = pluginInterpreter, i.registry === registry { return i }
+        let i = Interpreter(registry: registry)
+        pluginInterpreter = i
+        return i
     }
 
     public mutating func validate(source: String, file: String) throws -> Pipeline {
@@ -75,12 +87,25 @@ public struct PipelineValidator {
             }
             params[key] = .scalar(v, YAMLPosition(file: "--set \(k)", line: 1, column: 1), quoted: false)
         }
+        // Plugins load before the steps are checked: their methods must be known by then.
         var plugins: [String] = []
         if let p = root["plugins"] {
-            if case let .list(items, _) = p { plugins = items.compactMap { stringValue($0, "plugins") } }
-            else { error(p.position, "plugins", "plugins must be a list of library paths, found \(p.kindName)") }
-            // Said plainly rather than ignored: a run must not silently lack the methods it names.
-            if !plugins.isEmpty { error(p.position, "plugins", "loading plugin libraries is not supported yet; remove 'plugins:'") }
+            if case let .list(items, _) = p {
+                for (i, item) in items.enumerated() {
+                    guard let path = stringValue(item, "plugins[\(i)]") else { continue }
+                    let resolved = PluginLoader.resolve(path, relativeTo: (file as NSString).deletingLastPathComponent)
+                    do {
+                        try PluginLoader.load(resolved, into: interpreterForPlugins())
+                        plugins.append(resolved)
+                    } catch let e as ScriptError {
+                        error(item.position, "plugins[\(i)]", "plugin script '\(path)' failed:\n\(e.description)")
+                    } catch {
+                        self.error(item.position, "plugins[\(i)]", "\(error)")
+                    }
+                }
+            } else {
+                error(p.position, "plugins", "plugins must be a list of plugin paths (.so, .dylib or .sal), found \(p.kindName)")
+            }
         }
 
         var steps: [PipelineStep] = []

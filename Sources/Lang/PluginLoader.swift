@@ -1,0 +1,51 @@
+import Foundation
+import Plugins
+
+/// The one way plugins get loaded, whatever asks (`load_plugin(path)`, `:plugin`,
+/// `--plugin`, a pipeline's `plugins:`): the file's extension chooses how.
+///   - `.so` / `.dylib`: a compiled plugin (the C ABI of saliency_plugin.h), `NativePlugin.load`.
+///   - `.sal`: a script run in the interpreter (it registers methods with `register_method`).
+public enum PluginLoader {
+    public static let libraryExtensions = ["so", "dylib"]
+
+    /// What a load did: the file and the methods that became available.
+    public struct Loaded: Sendable, Equatable {
+        public var path: String
+        /// Methods the plugin declares (compiled) or that the script added (`.sal`).
+        public var methods: [String]
+        public var summary: String {
+            "loaded plugin \(path): " + (methods.isEmpty ? "no new methods" : "method\(methods.count == 1 ? "" : "s") " + methods.joined(separator: ", "))
+        }
+    }
+
+    /// Loads `path` (already resolved against whatever it is relative to) into the
+    /// interpreter's registry. Errors: `PluginError` for libraries and unknown kinds,
+    /// `ScriptError` from a `.sal` file (rendered with its own file:line:col).
+    @discardableResult
+    public static func load(_ path: String, into interpreter: Interpreter) throws -> Loaded {
+        let ext = (path as NSString).pathExtension.lowercased()
+        if libraryExtensions.contains(ext) {
+            return Loaded(path: path, methods: try NativePlugin.load(path, into: interpreter.registry))
+        }
+        guard ext == "sal" else {
+            throw PluginError.invalid("cannot load plugin '\(path)': a plugin is a shared library (.so, .dylib) or a script (.sal)")
+        }
+        guard FileManager.default.fileExists(atPath: path) else { throw PluginError.invalid("cannot load plugin '\(path)': no such file") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw PluginError.invalid("cannot load plugin '\(path)': cannot read it as UTF-8 text")
+        }
+        let before = Set(interpreter.registry.explainers.map(\.name))
+        // The script's own relative paths resolve against its directory, as with `exec`.
+        let base = interpreter.baseDirectory
+        interpreter.baseDirectory = (path as NSString).deletingLastPathComponent
+        defer { interpreter.baseDirectory = base }
+        try interpreter.run(text, file: path)
+        let added = interpreter.registry.explainers.map(\.name).filter { !before.contains($0) }
+        return Loaded(path: path, methods: added)
+    }
+
+    /// `path` relative to `directory` unless absolute ("" = the current directory).
+    public static func resolve(_ path: String, relativeTo directory: String) -> String {
+        path.hasPrefix("/") || directory.isEmpty ? path : (directory as NSString).appendingPathComponent(path)
+    }
+}
