@@ -98,7 +98,9 @@ public struct PipelineValidator {
                         try PluginLoader.load(resolved, into: interpreterForPlugins())
                         plugins.append(resolved)
                     } catch let e as ScriptError {
-                        error(item.position, "plugins[\(i)]", "plugin script '\(path)' failed:\n\(e.description)")
+                        // The script's first diagnostic line (file:line:col: message) keeps the caret on the YAML item.
+                        let first = e.description.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+                        error(item.position, "plugins[\(i)]", "plugin script failed: \(first)")
                     } catch {
                         self.error(item.position, "plugins[\(i)]", "\(error)")
                     }
