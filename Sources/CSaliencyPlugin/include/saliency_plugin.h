@@ -37,7 +37,9 @@
  *
  * THREADS. The host calls `explain` on the thread that runs the explanation; the plugin may
  * call host callbacks only from that thread and only during that call (the context is dead
- * afterwards). The host's forward and backward passes already use every core.
+ * afterwards). Keep `explain` reentrant (no mutable globals): two explanations may run at
+ * once on different threads, each with its own context. The host's forward and backward
+ * passes already use every core, so a plugin gains nothing from threads of its own.
  *
  * ERRORS. Functions return SAL_OK (0) or a nonzero SalStatus. When a host callback fails,
  * last_error(ctx) says why; the plugin should stop and return that status from `explain`
