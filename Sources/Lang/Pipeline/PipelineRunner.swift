@@ -87,6 +87,7 @@ public struct PipelineRunner {
     /// What `--dry-run` prints: the steps and how much work they are.
     public func plan() -> String {
         var lines = ["pipeline \(pipeline.name) (\(pipeline.file)), seed \(pipeline.seed), \(pipeline.steps.count) steps:"]
+        if !pipeline.plugins.isEmpty { lines.append("  plugins (loaded): " + pipeline.plugins.joined(separator: ", ")) }
         var images: [String: String] = [:], maps: [String: (count: String, methods: Int, models: Int)] = [:]
         var totalMaps = 0, totalEvals = 0, exact = true
         for s in pipeline.steps {

@@ -59,7 +59,9 @@ public enum NativePlugin {
         }
         if let e = state.error { throw fail(e) }
         guard status == Int32(SAL_OK.rawValue) else {
-            throw fail("\(SAL_PLUGIN_ENTRY_POINT) returned status \(status) (\(statusName(status)))")
+            // Plugins answer a host of another ABI version with SAL_ERR_INVALID (the example does).
+            let hint = status == Int32(SAL_ERR_INVALID.rawValue) ? "; if it was built for another plugin ABI: this saliency-repl speaks version \(SAL_PLUGIN_ABI_VERSION)" : ""
+            throw fail("\(SAL_PLUGIN_ENTRY_POINT) returned status \(status) (\(statusName(status)))" + hint)
         }
         guard !state.explainers.isEmpty else { throw fail("it registered no methods") }
         var fresh: [NativeExplainer] = []
