@@ -159,6 +159,14 @@ int32_t saliency_plugin_register(const SalHostAPI *host, SalRegistrar *reg) {
 }
 """#
 
+/// Collects progress reports (the callback is @Sendable).
+final class ProgressLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [[Int]] = []
+    func add(_ done: Int, _ total: Int) { lock.withLock { items.append([done, total]) } }
+    var all: [[Int]] { lock.withLock { items } }
+}
+
 private func lenet() throws -> Graph { try loadONNX(path: root + "/models/lenet-fmnist.onnx") }
 
 private func images(_ n: Int, seed: UInt64) -> Tensor {
@@ -217,7 +225,11 @@ struct NativePluginTests {
         #expect(worst <= 1e-4 * scale, "max difference \(worst) vs scale \(scale)")
 
         // The noise stream does not depend on the batch size; another seed changes the map.
-        let again = try explain(method, model: g, images: x, params: ["samples": .int(samples), "batch_size": .int(15)], seed: seed)
+        // Progress arrives once per gradient call (15 noisy copies in one batch: one call).
+        let reports = ProgressLog()
+        let again = try explain(method, model: g, images: x, params: ["samples": .int(samples), "batch_size": .int(15)], seed: seed,
+                                progress: { done, total in reports.add(done, total) })
+        #expect(reports.all == [[1, 1]])
         #expect(zip(again.map.scalars, got).allSatisfy { Swift.abs($0 - $1) <= 1e-5 * scale })
         let other = try explain(method, model: g, images: x, params: ["samples": .int(samples)], seed: seed + 1)
         #expect(other.map.scalars != got)
