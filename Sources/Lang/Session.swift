@@ -83,8 +83,8 @@ public final class Session {
 
     public static let commands: [(String, String)] = [
         (":help", ":help [name]    builtins, or one builtin/method/metric/dataset"),
-        (":methods", ":methods        registered explanation methods"),
-        (":metrics", ":metrics        registered metrics"),
+        (":methods", ":methods        registered explanation methods with their parameters"),
+        (":metrics", ":metrics        registered metrics with their parameters"),
         (":vars", ":vars           session variables and their values"),
         (":time", ":time expr      run expr and report its wall time"),
         (":load", ":load file.sal  run a script in this session"),
@@ -107,11 +107,9 @@ public final class Session {
                     say(try Builtins.helpText(.string(arg), registry: interpreter.registry))
                 }
             case ":methods":
-                let t = Table(columns: ["method", "summary"], rows: interpreter.registry.explainers.map { [.string($0.name), .string($0.summary)] })
-                say(t.rows.isEmpty ? "no methods are registered" : t.rendered())
+                say(PluginCatalog.text(interpreter.registry, kinds: [.methods]))
             case ":metrics":
-                let t = Table(columns: ["metric", "direction", "summary"], rows: interpreter.registry.metrics.map { [.string($0.name), .string($0.direction.rawValue), .string($0.summary)] })
-                say(t.rows.isEmpty ? "no metrics are registered" : t.rendered())
+                say(PluginCatalog.text(interpreter.registry, kinds: [.metrics]))
             case ":vars":
                 let vars = interpreter.globals.variables.filter { $0.0 != "_" && $0.0 != "Out" }
                 say(vars.isEmpty ? "no variables" : vars.map { "\($0.0) = \($0.1.summary)" }.joined(separator: "\n"))

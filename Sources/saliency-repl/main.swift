@@ -18,6 +18,8 @@ struct SaliencyREPL: ParsableCommand {
           saliency-repl run PIPELINE.yaml [--set params.NAME=VALUE] [--out DIR] [--dry-run]
               Runs a YAML pipeline (load, model, explain, metric, save) and
               prints the summary table; --dry-run validates and prints the plan.
+          saliency-repl methods [--metrics | --datasets | --all] [--json]
+              Lists the registered plugins with their parameters.
 
         EXAMPLES
           $ saliency-repl
@@ -33,7 +35,7 @@ struct SaliencyREPL: ParsableCommand {
           $ echo 'print(1 + 2)' | saliency-repl
         """,
         version: saliencyVersion,
-        subcommands: [Interactive.self, Exec.self, Run.self],
+        subcommands: [Interactive.self, Exec.self, Run.self, Methods.self],
         defaultSubcommand: Interactive.self)
 }
 
