@@ -49,6 +49,7 @@ public final class Interpreter {
     public func run(_ text: String, file: String = "<input>", predefined: [String] = []) throws -> Value {
         let source = SourceText(file: file, text: text)
         sources[file] = source
+        ScriptSources.remember(source)
         let program = try Parser.parse(source)
         try Resolver(known: Set(globals.allNames + Builtins.names + predefined)).check(program)
         do {
@@ -64,7 +65,7 @@ public final class Interpreter {
             }
             return last
         } catch let d as Diagnostic {
-            throw ScriptError([d], source: d.loc.file == file ? source : sources[d.loc.file] ?? source)
+            throw ScriptError([d], source: d.loc.file == file ? source : sourceText(for: d.loc.file) ?? source)
         }
     }
 

@@ -46,6 +46,24 @@ final class ScriptInterpreterHandle: @unchecked Sendable {
     }
 }
 
+/// Every script text any interpreter in the process ran, by file name: the fallback that
+/// lets an error inside a script method show its line and caret even when the method was
+/// defined by another interpreter (a plugin file run by a loader) than the one reporting.
+enum ScriptSources {
+    private static let book = SourceBook()
+    final class SourceBook: @unchecked Sendable {
+        let lock = NSLock()
+        var texts: [String: SourceText] = [:]
+    }
+    static func remember(_ s: SourceText) { book.lock.withLock { book.texts[s.file] = s } }
+    static func lookup(_ file: String) -> SourceText? { book.lock.withLock { book.texts[file] } }
+}
+
+extension Interpreter {
+    /// The text of `file` as this interpreter ran it, else as any interpreter did.
+    func sourceText(for file: String) -> SourceText? { sources[file] ?? ScriptSources.lookup(file) }
+}
+
 /// An `Explainer` whose `explain` is a user function. It holds the interpreter strongly: a
 /// plugin file may be run in a short-lived interpreter and its methods must keep working;
 /// the cost is that a session's registry keeps that session alive (one per process).

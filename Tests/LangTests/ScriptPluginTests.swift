@@ -145,6 +145,14 @@ struct ScriptPluginTests {
         // The same through compare (what pipelines lower to).
         let c = run("compare(model(\"lenet5\", seed: 1), ones([1, 1, 28, 28]), [\"broken\"])", file: "main2.sal", interpreter: interp)
         #expect(c.error?.description.hasPrefix("plugin.sal:3:22: error: a record has no field 'gian'") == true)
+
+        // A plugin file run by one interpreter (a loader), used from another sharing the registry.
+        let reg = langTestRegistry()
+        let file = "loaded-\(UUID().uuidString.prefix(8)).sal"
+        #expect(run(plugin, file: file, interpreter: Interpreter(registry: reg)).error == nil)
+        let other = run("explain(model(\"lenet5\", seed: 1), ones([1, 1, 28, 28]), \"broken\")", file: "main.sal", registry: reg)
+        #expect(other.error?.description.hasPrefix("\(file):3:22: error: a record has no field 'gian'; did you mean 'gain'?\n  let g = x * params.gian\n") == true,
+                "\(other.error?.description ?? "")")
     }
 
     @Test func reRegisteringReplacesAndBuiltinNamesWarn() {
