@@ -57,4 +57,29 @@ struct MethodsCLITests {
         let o = try #require(try JSONSerialization.jsonObject(with: Data(only.out.utf8)) as? [String: Any])
         #expect(Set(o.keys) == ["methods"])
     }
+
+    /// The REPL's :methods shows a method a cell registered, with its parameters; `exec`
+    /// reports an error inside a script method at its own line with a caret (exit 70).
+    @Test func scriptMethodsInTheREPLAndExec() throws {
+        let cell = "fn twice(model, x, target, params) { return x * params.k }\n"
+            + "register_method(\"twice\", twice, params: {k: {default: 2, min: 0, max: 5, doc: \"factor\"}}, summary: \"x times k\")\n"
+        let r = try runREPLBinary([], stdin: cell + ":methods\n")
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("method twice: x times k\n  script: fn twice(model, x, target, params) at In[1]:1:1\n  capabilities: gradients, batched\n  parameters:\n    k: float = 2.0 in 0...5\n        factor"), "\(r.out)")
+        #expect(r.out.contains("method gradient: "))
+
+        let path = try temporaryScript("""
+        fn broken(model, x, target, params) {
+          return x * params.nope
+        }
+        register_method("broken", broken)
+        print("registered")
+        explain(model("lenet5"), ones([1, 1, 28, 28]), "broken")
+        """, name: "broken.sal")
+        let e = try runREPLBinary(["exec", path])
+        #expect(e.code == 70)
+        #expect(e.out == "registered\n")
+        #expect(e.err.contains("broken.sal:2:21: error: a record has no field 'nope'"), "\(e.err)")
+        #expect(e.err.contains("  return x * params.nope\n                    ^\nnote: in script method 'broken' (fn broken(model, x, target, params) at \(path):1:1)"), "\(e.err)")
+    }
 }
