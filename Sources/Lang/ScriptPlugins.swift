@@ -263,6 +263,15 @@ extension Builtins {
             }
             return .tensor(gradient(of: y.reshaped([]), wrt: x))
         },
+        unary("relu", "Elementwise max(x, 0).") { $0.relu() },
+        Builtin("resize", [BuiltinParam("x"), BuiltinParam("size")],
+                doc: "Bilinear resize of [N, C, H, W] to size [h, w] (align_corners=False, PyTorch's F.interpolate), differentiable: a layer map to the input's size.") { a in
+            let t = try a.tensor("x")
+            guard t.rank == 4, t.count > 0 else { throw LangError.arguments("'x' must be [N, C, H, W], got \(formatShape(t.shape))") }
+            let hw = try a.shape("size")
+            guard hw.count == 2, hw.allSatisfy({ $0 >= 1 && $0 <= 8192 }) else { throw LangError.arguments("size must be [height, width] with sides in 1...8192, got \(formatShape(hw))") }
+            return .tensor(Array(t.shape[2...]) == hw ? t : t.upsampleBilinear(size: hw, alignCorners: false))
+        },
         Builtin("randn", [BuiltinParam("shape"), BuiltinParam("seed", default: .number(0))],
                 doc: "Standard normal noise of a shape from the seeded generator (the same seed gives the same tensor); in a script method use info.seed + i.") { a in
             let s = try a.number("seed")

@@ -202,6 +202,41 @@ struct ScriptPluginTests {
         }
     }
 
+    /// Layer access from script code: Grad-CAM written with activations, grad_wrt, axis
+    /// reductions and resize equals the built-in `gradcam` at the same layer.
+    @Test func scriptGradCAMEqualsTheBuiltin() throws {
+        let reg = Registry()
+        let interp = Interpreter(registry: reg)
+        let r = run("""
+        fn script_gradcam(model, x, target, params, info) {
+          let r = activations(model, x, params.layer)
+          let a = r[params.layer]
+          let g = grad_wrt(pick(r.logits, target, score: info.score), a)
+          let cam = relu(sum(a * mean(g, axes: [2, 3]), axes: [1]))
+          return resize(cam, [shape(x)[2], shape(x)[3]])
+        }
+        register_method("script_gradcam", script_gradcam, returns: "map",
+                        params: {layer: {type: "layer", default: "conv2", doc: "conv layer"}})
+        """, interpreter: interp)
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        #expect(try reg.explainer("script_gradcam").capabilities.contains(.layerChoice))
+        let g = try loadONNX(path: ScriptPluginTests.lenetPath)
+        let data = try reg.dataset("fashion-mnist").open(split: "test", params: Params.resolve([:], schema: reg.dataset("fashion-mnist").parameters, plugin: "fashion-mnist"))
+        let images = try data.batch(Array(0..<4)).images
+        for layer in ["conv1", "conv2"] {
+            let mine = try Plugins.explain(reg.explainer("script_gradcam"), model: g, images: images, params: ["layer": .string(layer)])
+            let builtin = try Plugins.explain(reg.explainer("gradcam"), model: g, images: images, params: ["layer": .string(layer)])
+            let scale = builtin.map.abs().max().item
+            #expect(scale > 0)
+            let diff = (mine.map - builtin.map).abs().max().item
+            #expect(diff <= 1e-5 * scale, "\(layer): max difference \(diff) (scale \(scale))")
+        }
+        #expect(errorText("sum(ones([2, 3]), axes: [2])").contains("axes of a rank-2 tensor are -2..<2, got 2"))
+        #expect(errorText("resize(ones([2, 3]), [4, 4])").contains("'x' must be [N, C, H, W], got [2, 3]"))
+        #expect(run("print(shape(mean(ones([2, 3, 4, 4]), axes: [-1, 2])), sum(ones([2, 3]), axes: 1))").lines
+            == ["[2, 3, 1, 1] tensor[2, 1] [3, 3]"])
+    }
+
     @Test func infoSeedMakesStochasticMethodsReproducible() {
         let r = run("""
         fn noisy(model, x, target, params, info) { return randn(shape(x), seed: info.seed) }
