@@ -83,8 +83,8 @@ public final class Session {
 
     public static let commands: [(String, String)] = [
         (":help", ":help [name]    builtins, or one builtin/method/metric/dataset"),
-        (":methods", ":methods        registered explanation methods with their parameters"),
-        (":metrics", ":metrics        registered metrics with their parameters"),
+        (":methods", ":methods        registered explanation methods"),
+        (":metrics", ":metrics        registered metrics"),
         (":vars", ":vars           session variables and their values"),
         (":time", ":time expr      run expr and report its wall time"),
         (":load", ":load file.sal  run a script in this session"),

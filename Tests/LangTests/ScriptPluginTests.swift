@@ -63,6 +63,8 @@ struct ScriptPluginTests {
         #expect(shown.last?.contains("    gain: float = 2.0 in 0...10\n        factor") == true)
         #expect(shown.last?.contains("method test_abs:") == true)
         #expect(s.completions(line: "explain(m, x, \"br", cursor: 17).candidates == ["bright"])
+        let line = "compare(m, x, [\"test_abs\", \"b"
+        #expect(s.completions(line: line, cursor: line.count).candidates == ["bright"])
     }
 
     @Test func parameterDefaultsAndValidation() {
