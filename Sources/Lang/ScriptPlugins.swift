@@ -5,8 +5,8 @@ import Runtime
 // Explanation methods written in the language.
 //
 //     fn grad_x_input(model, x, target, params) {
-//       let g = grad(fn (v) pick(logits(model, v), target), x)
-//       return g * x
+//       fn score(v) { return pick(logits(model, v), target) }
+//       return grad(score, x) * x
 //     }
 //     register_method("gxi", grad_x_input, summary: "gradient x input", returns: "attribution")
 //     explain(m, img, "gxi")
@@ -32,9 +32,11 @@ import Runtime
 /// This is safe because a script method only ever runs on the interpreter's own thread:
 /// the host calls `explain` synchronously from the `explain`/`compare`/`metric` builtin (or
 /// a pipeline step) that the interpreter is executing, and `Comparison` runs its methods one
-/// after another on the calling thread. The recursive lock keeps that true if some other
-/// code ever calls the method from another thread while a call is running (it waits), and
-/// is recursive because a script method may itself call `explain` with another script method.
+/// after another on the calling thread. The lock only serialises script-method calls with
+/// each other (should a future host run methods on worker threads, they would wait rather
+/// than race); it cannot guard against another thread calling while the interpreter runs
+/// ordinary code, which no host path does. It is recursive because a script method may
+/// itself call `explain` with another script method.
 final class ScriptInterpreterHandle: @unchecked Sendable {
     let interpreter: Interpreter
     private let lock = NSRecursiveLock()
@@ -150,7 +152,9 @@ extension Builtins {
                 (explain, compare, pipelines, help). params: {sigma: 0.5} or {sigma: {default: 0.5, min: 0, max: 10, doc: "..."}} \
                 (also type: "int" | "float" | "bool" | "string" | "layer" | "tensor" | "numbers", choices: [...]); fn returns \
                 [N, 1, H, W] (the map) or [N, C, H, W] (an attribution, map = channel max of |a|); returns: "map" | "attribution" \
-                says which. Registering a name again replaces that method; a built-in's name shadows it (with a warning).
+                says which. A fifth parameter gets {method, score, seed}. capabilities: ["gradients", "layer", "batched", \
+                "stochastic"] (default gradients, batched; "layer" is added for a layer parameter). Registering a name again \
+                replaces that method; a built-in's name shadows it (with a warning).
                 """) { a in
             let name = try a.string("name")
             guard isMethodName(name) else {
