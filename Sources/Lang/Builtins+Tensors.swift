@@ -17,8 +17,14 @@ extension Builtins {
         Builtin("shape", [BuiltinParam("x")], doc: "Shape of a tensor, image or map as a list.") { a in
             .list(try a.tensor("x").shape.map { .number(Double($0)) })
         },
-        Builtin("mean", [BuiltinParam("x")], doc: "Mean of all elements.") { a in reduced(try nonEmpty(a.tensor("x")).mean()) },
-        Builtin("sum", [BuiltinParam("x")], doc: "Sum of all elements (of a tensor, or of a list of numbers).") { a in
+        Builtin("mean", [BuiltinParam("x"), BuiltinParam("axes", optional: true)],
+                doc: "Mean of all elements; axes: [2, 3] averages over those axes only, keeping them with size 1.") { a in
+            if a["axes"] != nil { let t = try a.tensor("x"); return .tensor(try nonEmpty(t).mean(axes: try reductionAxes(a, rank: t.rank), keepDims: true)) }
+            return reduced(try nonEmpty(a.tensor("x")).mean())
+        },
+        Builtin("sum", [BuiltinParam("x"), BuiltinParam("axes", optional: true)],
+                doc: "Sum of all elements (of a tensor, or of a list of numbers); axes: [1] sums over those axes only, keeping them with size 1.") { a in
+            if a["axes"] != nil { let t = try a.tensor("x"); return .tensor(t.sum(axes: try reductionAxes(a, rank: t.rank), keepDims: true)) }
             if case let .list(l)? = a.values["x"] {
                 return .number(try l.reduce(0) { s, v in guard case let .number(n) = v else { throw LangError.arguments("sum of a list needs numbers, got \(v.typeName)") }; return s + n })
             }
@@ -72,6 +78,24 @@ extension Builtins {
             return .tensor(gradient(of: yt.reshaped([]), wrt: x))
         },
     ]
+
+    /// `axes:` as distinct axes of a tensor of `rank` (negative ones count from the end).
+    static func reductionAxes(_ a: CallArguments, rank: Int) throws -> [Int] {
+        let raw: [Value]
+        switch a.values["axes"]! {
+        case let .number(n): raw = [.number(n)]
+        case let .list(l): raw = l
+        case let v: throw LangError.arguments("axes must be a list of axis numbers, got \(v.typeName)")
+        }
+        let axes = try raw.map { v -> Int in
+            guard case let .number(x) = v, x == x.rounded(), x >= Double(-rank), x < Double(rank) else {
+                throw LangError.arguments("axes of a rank-\(rank) tensor are \(-rank)..<\(rank), got \(v.summary)")
+            }
+            return x < 0 ? Int(x) + rank : Int(x)
+        }
+        guard !axes.isEmpty, Set(axes).count == axes.count else { throw LangError.arguments("axes must be a non-empty list of distinct axes") }
+        return axes.sorted()
+    }
 
     static func nonEmpty(_ t: Tensor) throws -> Tensor {
         guard t.count > 0 else { throw LangError.message("the tensor is empty") }

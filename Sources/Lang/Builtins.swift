@@ -5,7 +5,7 @@ import Runtime
 /// The one table of builtins: `help`, `:help`, tab completion and argument checking all
 /// read it. Families are defined in Builtins+*.swift.
 public enum Builtins {
-    public static let all: [Builtin] = core + tensors + models + explaining + comparing + outputs + pluginLoading
+    public static let all: [Builtin] = core + tensors + models + explaining + comparing + outputs + pluginLoading + scriptPlugins
     public static let table: [String: Builtin] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     public static let names: [String] = all.map(\.name)
 
@@ -66,10 +66,9 @@ public enum Builtins {
         default: throw LangError.arguments("help takes a builtin or a name in quotes, got \(v.typeName)")
         }
         if let b = table[name] { return "\(b.signature)\n  \(b.doc)" }
-        func params(_ specs: [ParamSpec]) -> String { specs.isEmpty ? "" : "\n  parameters:\n" + specs.map { "    \($0.signature)\n        \($0.doc)" }.joined(separator: "\n") }
-        if let e = try? registry.explainer(name) { return "method \(e.name): \(e.summary)\n  \(e.reference)" + params(e.parameters) }
-        if let m = try? registry.metric(name) { return "metric \(m.name): \(m.summary)" + (m.direction == .neither ? "" : " (\(m.direction.rawValue))") + "\n  \(m.reference)" + params(m.parameters) }
-        if let d = try? registry.dataset(name) { return "dataset \(d.name): \(d.summary)" + params(d.parameters) }
+        if let e = try? registry.explainer(name) { return PluginCatalog.describe(e) }
+        if let m = try? registry.metric(name) { return PluginCatalog.describe(m) }
+        if let d = try? registry.dataset(name) { return PluginCatalog.describe(d) }
         let candidates = names + registry.explainers.map(\.name) + registry.metrics.map(\.name) + registry.datasets.map(\.name)
         throw LangError.message("no builtin, method, metric or dataset named '\(name)'" + (closestName(to: name, in: candidates).map { "; did you mean '\($0)'?" } ?? ""))
     }

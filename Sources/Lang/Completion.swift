@@ -22,8 +22,8 @@ extension Session {
             let reg = interpreter.registry
             let names: [String]?
             switch function {
-            case "explain": names = reg.explainers.map(\.name)
-            case "metric": names = reg.metrics.map(\.name)
+            case "explain", "compare": names = reg.explainers.map(\.name)
+            case "metric", "score": names = reg.metrics.map(\.name)
             case "dataset": names = reg.datasets.map(\.name)
             case "help": names = reg.explainers.map(\.name) + reg.metrics.map(\.name) + reg.datasets.map(\.name) + Builtins.names
             default: names = nil

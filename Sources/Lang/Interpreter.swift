@@ -28,6 +28,9 @@ public final class Interpreter {
     public var baseDirectory: String = ""
     var depth = 0
     static let maxDepth = 200
+    /// Every text run in this session by file name, so an error inside a function defined in
+    /// another file or cell (a script method called by explain) still shows its line and caret.
+    var sources: [String: SourceText] = [:]
 
     public init(registry: Registry = .shared, cancellation: CancellationToken = CancellationToken(),
                 output: @escaping (OutputItem) -> Void = { if case let .text(s) = $0 { print(s) } }) {
@@ -45,6 +48,8 @@ public final class Interpreter {
     @discardableResult
     public func run(_ text: String, file: String = "<input>", predefined: [String] = []) throws -> Value {
         let source = SourceText(file: file, text: text)
+        sources[file] = source
+        ScriptSources.remember(source)
         let program = try Parser.parse(source)
         try Resolver(known: Set(globals.allNames + Builtins.names + predefined)).check(program)
         do {
@@ -60,7 +65,7 @@ public final class Interpreter {
             }
             return last
         } catch let d as Diagnostic {
-            throw ScriptError([d], source: source)
+            throw ScriptError([d], source: d.loc.file == file ? source : sourceText(for: d.loc.file) ?? source)
         }
     }
 

@@ -108,11 +108,9 @@ public final class Session {
                     say(try Builtins.helpText(.string(arg), registry: interpreter.registry))
                 }
             case ":methods":
-                let t = Table(columns: ["method", "summary"], rows: interpreter.registry.explainers.map { [.string($0.name), .string($0.summary)] })
-                say(t.rows.isEmpty ? "no methods are registered" : t.rendered())
+                say(PluginCatalog.text(interpreter.registry, kinds: [.methods]))
             case ":metrics":
-                let t = Table(columns: ["metric", "direction", "summary"], rows: interpreter.registry.metrics.map { [.string($0.name), .string($0.direction.rawValue), .string($0.summary)] })
-                say(t.rows.isEmpty ? "no metrics are registered" : t.rendered())
+                say(PluginCatalog.text(interpreter.registry, kinds: [.metrics]))
             case ":vars":
                 let vars = interpreter.globals.variables.filter { $0.0 != "_" && $0.0 != "Out" }
                 say(vars.isEmpty ? "no variables" : vars.map { "\($0.0) = \($0.1.summary)" }.joined(separator: "\n"))

@@ -21,6 +21,8 @@ struct SaliencyREPL: ParsableCommand {
           --plugin PATH (repl, exec, run; repeatable)
               Loads a plugin first: a compiled library (.so, .dylib) written
               against saliency_plugin.h, or a .sal script.
+          saliency-repl methods [--metrics | --datasets | --all] [--json]
+              Lists the registered plugins with their parameters.
 
         EXAMPLES
           $ saliency-repl
@@ -36,7 +38,7 @@ struct SaliencyREPL: ParsableCommand {
           $ echo 'print(1 + 2)' | saliency-repl
         """,
         version: saliencyVersion,
-        subcommands: [Interactive.self, Exec.self, Run.self],
+        subcommands: [Interactive.self, Exec.self, Run.self, Methods.self],
         defaultSubcommand: Interactive.self)
 }
 

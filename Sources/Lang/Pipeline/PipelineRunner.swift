@@ -142,7 +142,7 @@ public struct PipelineRunner {
             do {
                 _ = try interpreter.execute(stmt, interpreter.globals)
             } catch let d as Diagnostic {
-                throw ScriptError([d], source: source)
+                throw ScriptError([d], source: d.loc.file == source.file ? source : interpreter.sourceText(for: d.loc.file) ?? source)
             }
             var note = ""
             if let b = step.binding, case let .comparison(c)? = interpreter.globals.lookup(b) {
