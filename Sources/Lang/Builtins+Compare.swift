@@ -82,7 +82,7 @@ extension Builtins {
             guard batchSize >= 1 else { throw LangError.arguments("batch must be >= 1") }
             let name = try a.string("name")
             let fitData: (any Dataset)?
-            switch a.values["fit"] {
+            switch a["fit"] {
             case nil: fitData = nil
             case let .dataset(d)?: fitData = d.dataset
             case let v?: throw LangError.arguments("fit: takes the dataset that methods which learn from data are fitted on, got \(v.typeName)")

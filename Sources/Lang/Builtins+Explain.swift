@@ -69,7 +69,7 @@ extension Builtins {
                 if isList, let unknown = params.keys.sorted().first(where: { k in !explainers.contains { $0.parameters.contains { $0.name == k } } }) {
                     throw PluginError.unknownParameter(plugin: methods.joined(separator: ", "), name: unknown, suggestion: closestName(to: unknown, in: explainers.flatMap { $0.parameters.map(\.name) }))
                 }
-                let state = try fitArgument(a.values["fit"], for: e, model: m.graph, params: own, seed: s, interpreter: a.interpreter)
+                let state = try fitArgument(a["fit"], for: e, model: m.graph, params: own, seed: s, interpreter: a.interpreter)
                 let map = try Plugins.explain(e, model: m.graph, images: images, target: t, params: own, score: score, seed: s,
                                               cancellation: a.interpreter.cancellation, fitted: state)
                 out[e.name] = .saliency(MapValue(map: map, images: images))
