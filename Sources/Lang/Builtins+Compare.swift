@@ -65,8 +65,9 @@ extension Builtins {
     static let comparing: [Builtin] = [
         Builtin("compare", [BuiltinParam("models"), BuiltinParam("x"), BuiltinParam("methods"), BuiltinParam("target", optional: true),
                             BuiltinParam("score", default: .string("logit")), BuiltinParam("seed", optional: true),
-                            BuiltinParam("batch", default: .number(16)), BuiltinParam("name", default: .string("comparison"))],
-                doc: "Every method on every model over the same images (a dataset, images or a tensor): a comparison to score and save.") { a in
+                            BuiltinParam("batch", default: .number(16)), BuiltinParam("name", default: .string("comparison")),
+                            BuiltinParam("fit", optional: true)],
+                doc: "Every method on every model over the same images (a dataset, images or a tensor): a comparison to score and save. Methods that learn from data are fitted on the fit: dataset (once per model, cached).") { a in
             let ms = try models(a.values["models"]!)
             let (images, truth) = try batch(a.values["x"]!)
             var labels: [Int]? = nil
@@ -80,13 +81,25 @@ extension Builtins {
             let batchSize = try a.int("batch")
             guard batchSize >= 1 else { throw LangError.arguments("batch must be >= 1") }
             let name = try a.string("name")
+            let fitData: (any Dataset)?
+            switch a["fit"] {
+            case nil: fitData = nil
+            case let .dataset(d)?: fitData = d.dataset
+            case let v?: throw LangError.arguments("fit: takes the dataset that methods which learn from data are fitted on, got \(v.typeName)")
+            }
+            let runSeed = try seed(a)
+            let interpreter = a.interpreter
+            let fitter: ((Graph, any Explainer, MethodSpec) throws -> FitState)? = fitData.map { data in
+                { graph, e, spec in try fitState(e, model: graph, dataset: data, params: spec.params, seed: runSeed, interpreter: interpreter) }
+            }
             let bar = ProgressBar("explain \(name)", total: ms.count * specs.count * images.shape[0], quiet: a.interpreter.quiet)
             let done = Counter()
             let maps = try Comparison.explainAll(models: ms, methods: specs, images: images, labels: labels,
                                                  groundTruth: GroundTruth(masks: truth.masks, boxes: truth.boxes, labels: labels),
-                                                 target: try target(a.values["target"]), score: score, seed: try seed(a),
+                                                 target: try target(a.values["target"]), score: score, seed: runSeed,
                                                  registry: a.interpreter.registry, batchSize: batchSize,
-                                                 cancellation: a.interpreter.cancellation) { _, _, _ in bar.update(done.add(1)) }
+                                                 cancellation: a.interpreter.cancellation,
+                                                 progress: { _, _, _ in bar.update(done.add(1)) }, fitter: fitter)
             bar.finish()
             return .comparison(ComparisonValue(name: name, maps: maps, scores: nil))
         },

@@ -47,9 +47,9 @@ extension Builtins {
 
     static let explaining: [Builtin] = [
         Builtin("explain", [BuiltinParam("model"), BuiltinParam("x"), BuiltinParam("method"), BuiltinParam("target", optional: true),
-                            BuiltinParam("score", default: .string("logit")), BuiltinParam("seed", optional: true)],
+                            BuiltinParam("score", default: .string("logit")), BuiltinParam("seed", optional: true), BuiltinParam("fit", optional: true)],
                 extraNamed: true,
-                doc: "Saliency map(s) of x's target class by a method, or a record keyed by method for a list; other named arguments are the method's parameters (help(\"gradcam\")).") { a in
+                doc: "Saliency map(s) of x's target class by a method, or a record keyed by method for a list; other named arguments are the method's parameters (help(\"gradcam\")). Methods that learn from data take fit: a dataset (fitted once, cached) or a state from fit(...).") { a in
             let m = try a.model("model")
             let (images, _) = try batch(a.values["x"]!)
             try checkInput(images, for: m)
@@ -69,8 +69,9 @@ extension Builtins {
                 if isList, let unknown = params.keys.sorted().first(where: { k in !explainers.contains { $0.parameters.contains { $0.name == k } } }) {
                     throw PluginError.unknownParameter(plugin: methods.joined(separator: ", "), name: unknown, suggestion: closestName(to: unknown, in: explainers.flatMap { $0.parameters.map(\.name) }))
                 }
+                let state = try fitArgument(a["fit"], for: e, model: m.graph, params: own, seed: s, interpreter: a.interpreter)
                 let map = try Plugins.explain(e, model: m.graph, images: images, target: t, params: own, score: score, seed: s,
-                                              cancellation: a.interpreter.cancellation)
+                                              cancellation: a.interpreter.cancellation, fitted: state)
                 out[e.name] = .saliency(MapValue(map: map, images: images))
             }
             return isList ? .record(out) : out[explainers[0].name]!

@@ -113,14 +113,15 @@ extension Builtins {
             return .tensor(try m.graph(images))
         },
         Builtin("load", [BuiltinParam("path"), BuiltinParam("size", optional: true), BuiltinParam("gray", optional: true)],
-                doc: "Loads a .png as an image [1, C, H, W] in [0, 1] (size: n or [h, w] resizes bilinearly; gray: true/false converts) or a .npy as a tensor.") { a in
+                doc: "Loads a .png as an image [1, C, H, W] in [0, 1] (size: n or [h, w] resizes bilinearly; gray: true/false converts) a .npy as a tensor, or a .salfit fitted state.") { a in
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
             var t: Tensor
             switch ext {
             case "png": t = try imageTensor(fromPNG: p, gray: a["gray"] == nil ? nil : try a.bool("gray"))
             case "npy": t = try readNPY(path: p)
-            default: throw LangError.message("cannot load '.\(ext)' files; load reads .png and .npy")
+            case "salfit": return .fitted(try FitState.load(path: p))
+            default: throw LangError.message("cannot load '.\(ext)' files; load reads .png, .npy and .salfit")
             }
             if let s = a["size"] {
                 let hw: [Int]

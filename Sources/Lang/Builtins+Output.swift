@@ -75,7 +75,7 @@ extension Builtins {
             return .none
         },
         Builtin("save", [BuiltinParam("value"), BuiltinParam("path")],
-                doc: "Saves by extension: .png (images, maps, records of maps), .npy (tensors), .csv/.json/.md (tables), .onnx (models), .html (a report).") { a in
+                doc: "Saves by extension: .png (images, maps, records of maps), .npy (tensors), .csv/.json/.md (tables), .onnx (models), .salfit (fitted states), .html (a report).") { a in
             let v = a.values["value"]!
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
@@ -93,13 +93,16 @@ extension Builtins {
             case "onnx":
                 guard case let .model(m) = v else { throw LangError.message("cannot save \(v.typeName) as .onnx; it takes models") }
                 try m.graph.saveONNX(path: p)
+            case "salfit":
+                guard case let .fitted(f) = v else { throw LangError.message("cannot save \(v.typeName) as .salfit; it takes fitted states from fit(...)") }
+                try f.save(path: p)
             case "html" where isComparison(v):
                 try comparisonReport(v, interpreter: a.interpreter).write(to: p)
             case "html":
                 let html = try NotebookHTML.page(title: (p as NSString).lastPathComponent, body: NotebookHTML.value(v))
                 try writeFileAtomically(Array(html.utf8), to: p)
             default:
-                throw LangError.message("cannot save to '.\(ext)' files; use .png, .npy, .csv, .json, .md, .onnx or .html")
+                throw LangError.message("cannot save to '.\(ext)' files; use .png, .npy, .csv, .json, .md, .onnx, .salfit or .html")
             }
             return .none
         },

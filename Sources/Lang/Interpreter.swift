@@ -24,6 +24,8 @@ public final class Interpreter {
     /// The pipeline being run, for reports (nil in scripts and the REPL).
     public var pipeline: Pipeline?
     public var output: (OutputItem) -> Void
+    /// Where fitted states are cached (see FitCache; `SALIENCY_CACHE_DIR` moves it).
+    public var fitCache = FitCache(directory: FitCache.defaultDirectory)
     /// Directory relative paths in scripts resolve against ("" = current directory).
     public var baseDirectory: String = ""
     var depth = 0

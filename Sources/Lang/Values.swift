@@ -89,6 +89,8 @@ public enum Value: Sendable {
     case dataset(DatasetValue)
     /// Several methods (and models) on the same images, possibly scored: see `compare`.
     case comparison(ComparisonValue)
+    /// A method's fitted state (fit(...), load("x.salfit")).
+    case fitted(FitState)
     case function(UserFunction)
     case builtin(Builtin)
 
@@ -108,6 +110,7 @@ public enum Value: Sendable {
         case .table: return "a table"
         case .dataset: return "a dataset"
         case .comparison: return "a comparison"
+        case .fitted: return "a fitted state"
         case .function, .builtin: return "a function"
         }
     }
@@ -167,6 +170,7 @@ extension Value {
         case let .table(t): return "table \(t.rows.count) rows x \(t.columns.count) columns (\(t.columns.joined(separator: ", ")))"
         case let .dataset(d): return "dataset \(d.dataset.name) \(d.split): \(d.dataset.count) examples, \(d.dataset.classNames.count) classes"
         case let .comparison(c): return c.summary
+        case let .fitted(f): return f.summary
         case let .function(f): return "fn " + f.decl.signature
         case let .builtin(b): return "builtin " + b.signature
         }

@@ -9,6 +9,7 @@ private let fastParams: [String: [String: ParamValue]] = [
     "smoothgrad": ["samples": .int(4)],
     "vargrad": ["samples": .int(4)],
     "integrated_gradients": ["steps": .int(8)],
+    "expected_gradients": ["samples": .int(8)],
 ]
 
 private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
@@ -22,9 +23,16 @@ struct ExplainerTests {
 
     func run(_ name: String, _ g: Graph, _ x: Tensor, target: Target = .index(0), params: [String: ParamValue] = [:],
              score: ScoreKind = .logit, seed: UInt64 = 0, cancellation: CancellationToken = .never) throws -> SaliencyMap {
-        try explain(registry.explainer(name), model: g, images: x, target: target, params: params, score: score, seed: seed,
-                    cancellation: cancellation)
+        let e = try registry.explainer(name)
+        // Methods with a fit phase are fitted on random images shaped like x (seed-independent).
+        var rng = RandomGenerator(seed: 5)
+        let state = e.capabilities.contains(.fits)
+            ? try fit(e, model: g, dataset: TensorDataset(images: Tensor.uniform([6] + Array(x.shape.dropFirst()), rng: &rng)), params: params)
+            : nil
+        return try explain(e, model: g, images: x, target: target, params: params, score: score, seed: seed,
+                           cancellation: cancellation, fitted: state)
     }
+
 
     // MARK: known answers
 

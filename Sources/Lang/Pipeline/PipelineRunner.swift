@@ -73,6 +73,7 @@ public struct PipelineRunner {
             var named: [(String, Expr)] = [("name", Expr(.string(step.binding ?? "explain\(step.index)"), loc(p)))]
             for key in ["target", "score"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
             named.append(("seed", Expr(.number(Double(pipeline.seed)), loc(p))))
+            if let f = step.arg("fit") { named.append(("fit", reference(f))) }
             expr = call("compare", [reference((step.arg("models") ?? step.arg("model"))!), reference(step.arg("data")!), literal(step.arg("methods")!)],
                         named, at: p)
         case .metric:

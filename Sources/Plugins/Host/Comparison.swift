@@ -39,13 +39,16 @@ public enum Comparison {
                                   groundTruth: GroundTruth = GroundTruth(), target: Target = .predicted, score: ScoreKind = .logit,
                                   seed: UInt64 = 0, registry: Registry = .shared, batchSize: Int = 16,
                                   cancellation: CancellationToken = .never,
-                                  progress: (@Sendable (String, Int, Int) -> Void)? = nil) throws -> ComparisonMaps {
+                                  progress: (@Sendable (String, Int, Int) -> Void)? = nil,
+                                  fitter: ((Graph, any Explainer, MethodSpec) throws -> FitState)? = nil) throws -> ComparisonMaps {
         let explainers = try methods.map { try registry.explainer($0.name) }
         let n = images.shape[0]
         var entries: [ComparisonMaps.Entry] = []
         for (mi, m) in models.enumerated() {
             for (k, spec) in methods.enumerated() {
                 try cancellation.check()
+                // Fitting methods are fitted (or their cached state loaded) once per model.
+                let state = explainers[k].capabilities.contains(.fits) ? try fitter?(m.graph, explainers[k], spec) : nil
                 var parts: [SaliencyMap] = []
                 for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
                     let idx = start..<min(start + batchSize, n)
@@ -54,7 +57,7 @@ public enum Comparison {
                     // not depend on the order or the subset of methods in the comparison.
                     let s = seed &+ UInt64(start) &* 0x9E37_79B9 &+ UInt64(k &* 7919 &+ mi &* 104_729)
                     parts.append(try explain(explainers[k], model: m.graph, images: batch, target: target, params: spec.params,
-                                             score: score, seed: s, cancellation: cancellation))
+                                             score: score, seed: s, cancellation: cancellation, fitted: state))
                     progress?("\(m.name) / \(spec.displayName)", idx.upperBound, n)
                 }
                 entries.append(.init(model: m.name, method: spec.displayName, saliency: merge(parts)))

@@ -28,15 +28,18 @@ public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throw
 /// permanently (weights are detached for the call), times the call, and checks the output.
 public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, target: Target = .predicted,
                     params given: [String: ParamValue] = [:], score: ScoreKind = .logit, seed: UInt64 = 0,
-                    cancellation: CancellationToken = .never, progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> SaliencyMap {
+                    cancellation: CancellationToken = .never, progress: (@Sendable (Int, Int) -> Void)? = nil,
+                    fitted: FitState? = nil) throws -> SaliencyMap {
     guard images.rank == 4 else { throw PluginError.invalid("images must be [N, C, H, W], got \(images.shape)") }
     let params = try Params.resolve(given, schema: explainer.parameters, plugin: explainer.name)
+    try checkFitted(fitted, for: explainer, model: model)
     let trainable = model.trainable
     model.freeze()
     defer { model.setTrainable(trainable) }
     let targets = try resolveTargets(target, model: model, images: images)
     var ctx = ExplainContext(model: model, images: images.detached(), targets: targets, params: params, score: score,
-                             rng: RandomGenerator(seed: seed), cancellation: cancellation, progress: progress)
+                             rng: RandomGenerator(seed: seed), cancellation: cancellation, progress: progress,
+                             fitted: fitted)
     let t0 = DispatchTime.now().uptimeNanoseconds
     let out = try explainer.explain(&ctx)
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
@@ -47,6 +50,25 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
     return SaliencyMap(map: out.map.detached(), attribution: out.attribution?.detached(), method: explainer.name, params: params,
                        targets: targets, targetNames: model.labels.map { l in targets.map { $0 < l.count ? l[$0] : String($0) } },
                        seconds: seconds, scalars: out.scalars, curves: out.curves)
+}
+
+/// A fitting method needs its state, fitted by itself on this very model; other methods
+/// take none.
+func checkFitted(_ fitted: FitState?, for explainer: any Explainer, model: Graph) throws {
+    guard explainer.capabilities.contains(.fits) else {
+        if fitted != nil { throw PluginError.invalid("method '\(explainer.name)' has no fit phase, but was given a fitted state") }
+        return
+    }
+    guard let fitted else {
+        throw PluginError.invalid("method '\(explainer.name)' learns from a dataset before it explains: pass fit: <dataset> "
+            + "(fitted once, then reused from the cache) or a state from fit(model, dataset, \"\(explainer.name)\")")
+    }
+    guard fitted.method == explainer.name else {
+        throw PluginError.invalid("the fitted state is for method '\(fitted.method)', not '\(explainer.name)'")
+    }
+    guard fitted.modelDigest == model.contentDigest else {
+        throw PluginError.invalid("the fitted state of '\(explainer.name)' was fitted to another model (or to other weights); fit it on this model")
+    }
 }
 
 /// Runs a metric on a saliency map.

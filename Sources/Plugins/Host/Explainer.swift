@@ -82,12 +82,21 @@ public struct ExplainContext {
     public let cancellation: CancellationToken
     /// Reports work done (done, total) for progress bars.
     public let progress: (@Sendable (Int, Int) -> Void)?
+    /// What the method learned in its fit phase (methods with the `fits` capability; the
+    /// host guarantees it is present, fitted by this method on this model).
+    public let fitted: FitState?
 
     public init(model: Graph, images: Tensor, targets: [Int], params: Params, score: ScoreKind = .logit,
                 rng: RandomGenerator = RandomGenerator(seed: 0), cancellation: CancellationToken = .never,
-                progress: (@Sendable (Int, Int) -> Void)? = nil) {
+                progress: (@Sendable (Int, Int) -> Void)? = nil, fitted: FitState? = nil) {
         self.model = model; self.images = images; self.targets = targets; self.params = params
-        self.score = score; self.rng = rng; self.cancellation = cancellation; self.progress = progress
+        self.score = score; self.rng = rng; self.cancellation = cancellation; self.progress = progress; self.fitted = fitted
+    }
+
+    /// The fitted state (present for methods with the `fits` capability).
+    public func fittedState() throws -> FitState {
+        guard let fitted else { throw PluginError.invalid("this method must be fitted on a dataset first") }
+        return fitted
     }
 
     /// Logits, probabilities or log-probabilities for every class, as `score` asks.
@@ -129,11 +138,21 @@ public protocol Explainer: Sendable {
     var parameters: [ParamSpec] { get }
     var capabilities: Capabilities { get }
     func explain(_ ctx: inout ExplainContext) throws -> Explanation
+    /// Methods with the `fits` capability learn from a dataset before explaining; the host
+    /// caches the result by model, dataset, `fitParameters` and seed (see FitCache).
+    func fit(_ ctx: FitContext) throws -> FitState
+    /// The parameters the fit depends on (default: all), so changing an explain-only
+    /// parameter reuses the cached fit.
+    var fitParameters: [String] { get }
 }
 
 extension Explainer {
     public var parameters: [ParamSpec] { [] }
     public var capabilities: Capabilities { [.needsGradients, .batched] }
+    public func fit(_ ctx: FitContext) throws -> FitState {
+        throw PluginError.invalid("method '\(name)' has no fit phase")
+    }
+    public var fitParameters: [String] { parameters.map(\.name) }
 }
 
 /// Channel-max of |attribution| as the map (Simonyan et al.'s convention), [N, 1, H, W].

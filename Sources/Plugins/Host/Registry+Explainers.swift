@@ -4,7 +4,7 @@ extension Registry {
         [
             GradientExplainer(), InputXGradientExplainer(), DeconvnetExplainer(), GuidedBackpropExplainer(),
             ActivationExplainer(), CAMExplainer(), GradCAMExplainer(), GuidedGradCAMExplainer(),
-            IntegratedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
+            IntegratedGradientsExplainer(), ExpectedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
             // Research methods (shared/papers/).
             NoiseMaskExplainer(),
         ]
