@@ -24,7 +24,10 @@ struct SlowExplainer: Explainer {
     let name = "test_slow"
     let summary = "waits for cancellation (test)"
     let reference = "test"
+    /// Signalled when a call starts, so a test cancels a running call (not one that has not begun).
+    static let started = DispatchSemaphore(value: 0)
     func explain(_ ctx: inout ExplainContext) throws -> Explanation {
+        Self.started.signal()
         while true { try ctx.cancellation.check(); usleep(1000) }
     }
 }
