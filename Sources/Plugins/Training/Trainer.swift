@@ -67,8 +67,8 @@ public func trainableWeightNames(_ graph: Graph) -> Set<String> {
 /// - With validation data, the weights (running statistics included) of the best epoch are
 ///   kept and copied back at the end; without, the last epoch's weights stay.
 /// - On return the graph is frozen (explainers treat classifiers as fixed).
-/// - `batchProgress(done, total)` is called after every optimizer step with the batches done
-///   in the current epoch (progress bars); `progress` after every epoch.
+/// - `batchProgress(done, total)` is called with 0 when an epoch starts and after every
+///   optimizer step with the batches done in it (progress bars); `progress` after every epoch.
 /// - Cancellation is checked before every batch. The graph never keeps the half-updated
 ///   weights of an unfinished epoch: with `stopEarlyOnCancel` and at least one finished epoch,
 ///   training ends there and returns normally (`interrupted`), holding the best epoch's weights
@@ -130,6 +130,7 @@ public func train(_ graph: Graph, on trainSet: any Dataset, validation: (any Dat
         lrSchedule?.apply(to: opt, epoch: epoch)
         for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         var lossSum = 0.0, correct = 0
+        batchProgress?(0, batchesPerEpoch)
         for (batchIndex, startIndex) in stride(from: 0, to: n, by: batchSize).enumerated() {
             try cancellation.check()
             let idx = Array(order[startIndex..<Swift.min(n, startIndex + batchSize)])
