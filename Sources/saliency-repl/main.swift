@@ -12,11 +12,11 @@ struct SaliencyREPL: ParsableCommand {
           saliency-repl
               The interactive notebook: numbered cells, tab completion, inline
               pictures, :help for commands, Ctrl-C cancels a running cell.
-          saliency-repl exec FILE [--set NAME=VALUE ...] [--dry-run] [ARGS]
-              Runs a .sal script; --set values fill the script's params({...})
-              defaults, --dry-run makes train() and accuracy() check their
-              data and arguments without computing, other ARGS are in the
-              list `args`. Exit codes:
+          saliency-repl exec FILE [ARGS]
+              Runs a .sal script; ARGS are in the list `args`, except
+              --set NAME=VALUE (fills the script's params({...}) defaults)
+              and --dry-run (train() and accuracy() check their data and
+              arguments without computing). Exit codes:
               0 ok, 65 script error (nothing ran), 70 runtime error.
           saliency-repl run PIPELINE.yaml [--set params.NAME=VALUE] [--out DIR] [--dry-run]
               Runs a YAML pipeline (load, model, explain, metric, save) and
