@@ -237,7 +237,7 @@ import Runtime
         guard !recipe.needsFashionMNIST || Self.fashionMNIST else { return }
         let dir = repositoryRoot.appendingPathComponent("models").path
         let text = try String(contentsOfFile: dir + "/" + recipe.file, encoding: .utf8)
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("recipe-\(getpid())/\(recipe.file).onnx").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("recipe-\(getpid())-\(recipe.file)/model.onnx").path
         defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
         let (i, lines) = try interpreter(text, dryRun: true, sets: ["out": out], base: dir)
         #expect(lines.first == recipe.dryRunLine)
