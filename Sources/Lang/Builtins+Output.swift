@@ -75,10 +75,13 @@ extension Builtins {
             return .none
         },
         Builtin("save", [BuiltinParam("value"), BuiltinParam("path")],
-                doc: "Saves by extension: .png (images, maps, records of maps), .npy (tensors), .csv/.json/.md (tables), .onnx (models), .salfit (fitted states), .html (a report).") { a in
+                doc: "Saves by extension: .png (images, maps, records of maps), .npy (tensors), .csv/.json/.md (tables), .onnx (models), .salfit (fitted states), .html (a report); missing folders are made.") { a in
             let v = a.values["value"]!
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
+            // Missing folders are made (a training recipe should not fail at its last line).
+            let folder = (p as NSString).deletingLastPathComponent
+            if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             switch ext {
             case "png":
                 guard let (pic, _) = try picture(v) else { throw LangError.message("cannot save \(v.typeName) as .png") }

@@ -21,6 +21,10 @@ public final class Interpreter {
     public var seed: UInt64 = 0
     /// No progress bars (pipelines' --quiet; they are also off when stderr is not a terminal).
     public var quiet = false
+    /// Values given on the command line (`exec script.sal --set name=value`), read by `params`.
+    public var scriptParameters: [String: String] = [:]
+    /// `train` and `accuracy` check their arguments and data but do not compute (exec --dry-run).
+    public var dryRun = false
     /// The pipeline being run, for reports (nil in scripts and the REPL).
     public var pipeline: Pipeline?
     public var output: (OutputItem) -> Void

@@ -13,7 +13,10 @@ struct SaliencyREPL: ParsableCommand {
               The interactive notebook: numbered cells, tab completion, inline
               pictures, :help for commands, Ctrl-C cancels a running cell.
           saliency-repl exec FILE [ARGS]
-              Runs a .sal script; ARGS are in the list `args`. Exit codes:
+              Runs a .sal script; ARGS are in the list `args`, except
+              --set NAME=VALUE (fills the script's params({...}) defaults)
+              and --dry-run (train() and accuracy() check their data and
+              arguments without computing). Exit codes:
               0 ok, 65 script error (nothing ran), 70 runtime error.
           saliency-repl run PIPELINE.yaml [--set params.NAME=VALUE] [--out DIR] [--dry-run]
               Runs a YAML pipeline (load, model, explain, metric, save) and
@@ -34,6 +37,7 @@ struct SaliencyREPL: ParsableCommand {
           In [6]: :save notebook.html
 
           $ saliency-repl exec examples/basics.sal
+          $ saliency-repl exec models/lenet-fmnist.sal --set out=/tmp/lenet.onnx
           $ saliency-repl run examples/quick.yaml --out out/quick
           $ echo 'print(1 + 2)' | saliency-repl
         """,

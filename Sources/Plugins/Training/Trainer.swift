@@ -35,6 +35,9 @@ public struct TrainingReport: Sendable {
     public var bestEpoch: Int
     /// Wall time of the whole run, data preparation included.
     public var seconds: Double
+    /// Training stopped early because it was cancelled (only with `stopEarlyOnCancel`); `epochs`
+    /// lists the epochs that finished.
+    public var interrupted: Bool = false
 }
 
 /// Names of the weights training should update: every weight except integer constants
@@ -64,11 +67,21 @@ public func trainableWeightNames(_ graph: Graph) -> Set<String> {
 /// - With validation data, the weights (running statistics included) of the best epoch are
 ///   kept and copied back at the end; without, the last epoch's weights stay.
 /// - On return the graph is frozen (explainers treat classifiers as fixed).
+/// - `batchProgress(done, total)` is called with 0 when an epoch starts and after every
+///   optimizer step with the batches done in it (progress bars); `progress` after every epoch.
+/// - Cancellation is checked before every batch. The graph never keeps the half-updated
+///   weights of an unfinished epoch: with `stopEarlyOnCancel` and at least one finished epoch,
+///   training ends there and returns normally (`interrupted`), holding the best epoch's weights
+///   (the last finished epoch's without validation data), so an interactive user who presses
+///   Ctrl-C keeps what was learnt; otherwise the same weights are restored (the initial ones
+///   if no epoch finished) and `PluginError.cancelled` is thrown.
 public func train(_ graph: Graph, on trainSet: any Dataset, validation: (any Dataset)? = nil,
                   epochs: Int, batchSize: Int = 64, learningRate: Double = 1e-3, optimizer: String = "adam",
                   momentum: Double = 0.9, nesterov: Bool = false, weightDecay: Double = 0,
                   schedule: String = "none", seed: UInt64 = 0, augment: Augmentation = .none,
                   progress: ((EpochRecord) -> Void)? = nil,
+                  batchProgress: ((_ done: Int, _ total: Int) -> Void)? = nil,
+                  stopEarlyOnCancel: Bool = false,
                   cancellation: CancellationToken = .never) throws -> TrainingReport {
     let start = DispatchTime.now().uptimeNanoseconds
     guard epochs >= 1 else { throw PluginError.invalid("train: epochs must be at least 1, got \(epochs)") }
@@ -104,14 +117,21 @@ public func train(_ graph: Graph, on trainSet: any Dataset, validation: (any Dat
     var order = Array(0..<n)
     var records: [EpochRecord] = []
     var best: (accuracy: Double, epoch: Int, weights: [String: Tensor])?
+    // What a cancellation falls back to: the initial weights until an epoch finishes, then the
+    // last finished epoch's (without validation; with it, `best` is used).
+    var lastFinished: (epoch: Int, weights: [String: Tensor]) = (-1, graph.weights.mapValues { $0.detached() })
+    var interrupted = false
     defer { graph.freeze() }
+    let batchesPerEpoch = (n + batchSize - 1) / batchSize
 
-    for epoch in 0..<epochs {
+    epochLoop: for epoch in 0..<epochs {
+      do {
         let t0 = DispatchTime.now().uptimeNanoseconds
         lrSchedule?.apply(to: opt, epoch: epoch)
         for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         var lossSum = 0.0, correct = 0
-        for startIndex in stride(from: 0, to: n, by: batchSize) {
+        batchProgress?(0, batchesPerEpoch)
+        for (batchIndex, startIndex) in stride(from: 0, to: n, by: batchSize).enumerated() {
             try cancellation.check()
             let idx = Array(order[startIndex..<Swift.min(n, startIndex + batchSize)])
             var x = Tensor(shape: [idx.count] + data.sampleShape) { dst in
@@ -132,6 +152,7 @@ public func train(_ graph: Graph, on trainSet: any Dataset, validation: (any Dat
             lossSum += Double(loss.item) * Double(idx.count)
             let predicted = result.output.detached().argmax(axis: 1)
             correct += zip(predicted, labels).filter { $0 == $1 }.count
+            batchProgress?(batchIndex + 1, batchesPerEpoch)
         }
         var record = EpochRecord(epoch: epoch, loss: lossSum / Double(n), trainAccuracy: Double(correct) / Double(n),
                                  validationAccuracy: nil, learningRate: Double(opt.learningRate), seconds: 0)
@@ -142,13 +163,22 @@ public func train(_ graph: Graph, on trainSet: any Dataset, validation: (any Dat
         }
         record.seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         records.append(record)
+        if validation == nil { lastFinished = (epoch, graph.weights.mapValues { $0.detached() }) }
         progress?(record)
+      } catch PluginError.cancelled {
+        let fallback = best.map { ($0.epoch, $0.weights) } ?? lastFinished
+        for (name, value) in fallback.1 { try graph.setWeight(name, value) }
+        guard stopEarlyOnCancel, fallback.0 >= 0 else { throw PluginError.cancelled }
+        interrupted = true
+        break epochLoop
+      }
     }
-    if let best, best.epoch != epochs - 1 {
+    let finalEpoch = records.count - 1
+    if !interrupted, let best, best.epoch != finalEpoch {
         for (name, value) in best.weights { try graph.setWeight(name, value) }
     }
-    return TrainingReport(epochs: records, bestAccuracy: best?.accuracy, bestEpoch: best?.epoch ?? epochs - 1,
-                          seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    return TrainingReport(epochs: records, bestAccuracy: best?.accuracy, bestEpoch: best?.epoch ?? finalEpoch,
+                          seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, interrupted: interrupted)
 }
 
 /// Top-1 accuracy of `graph` on a dataset (inference mode, batched, no autograd).
