@@ -86,7 +86,9 @@ extension Builtins {
                                                  groundTruth: GroundTruth(masks: truth.masks, boxes: truth.boxes, labels: labels),
                                                  target: try target(a.values["target"]), score: score, seed: try seed(a),
                                                  registry: a.interpreter.registry, batchSize: batchSize,
-                                                 cancellation: a.interpreter.cancellation) { _, _, _ in bar.update(done.add(1)) }
+                                                 cancellation: a.interpreter.cancellation, cache: a.interpreter.resumeCache) { _, _, _ in
+                bar.update(done.add(1))
+            }
             bar.finish()
             return .comparison(ComparisonValue(name: name, maps: maps, scores: nil))
         },
@@ -98,7 +100,9 @@ extension Builtins {
             let specs = try pluginSpecs(a.values["metrics"]!, what: "metric")
             let bar = ProgressBar("metric \(c.name)", total: c.maps.entries.count * specs.count, quiet: a.interpreter.quiet)
             let scores = try Comparison.score(c.maps, metrics: specs, registry: a.interpreter.registry,
-                                              cancellation: a.interpreter.cancellation) { _, done, _ in bar.update(done) }
+                                              cancellation: a.interpreter.cancellation, cache: a.interpreter.resumeCache) { _, done, _ in
+                bar.update(done)
+            }
             bar.finish()
             if var old = c.scores {
                 old.rows += scores.rows

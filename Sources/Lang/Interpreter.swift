@@ -23,6 +23,9 @@ public final class Interpreter {
     public var quiet = false
     /// The pipeline being run, for reports (nil in scripts and the REPL).
     public var pipeline: Pipeline?
+    /// Finished comparison blocks of a pipeline run (`run --resume`); nil in scripts and the
+    /// REPL, where `compare` and `score` always compute.
+    public var resumeCache: ResumeCache?
     public var output: (OutputItem) -> Void
     /// Directory relative paths in scripts resolve against ("" = current directory).
     public var baseDirectory: String = ""
