@@ -74,6 +74,13 @@ struct Run: ParsableCommand {
         // an interrupted run leaves complete files only.
         signal(SIGINT) { _ in interruptToken.cancel() }
         signal(SIGTERM) { _ in interruptToken.cancel() }
+        // A parent may start us with these signals blocked (Foundation's Process does, from a
+        // test runner); blocked, they would stay pending and the run could not be stopped.
+        var stop = sigset_t()
+        sigemptyset(&stop)
+        sigaddset(&stop, SIGINT)
+        sigaddset(&stop, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stop, nil)
         let interp = Interpreter(cancellation: interruptToken, output: { term.draw($0) })
         do {
             let scored = try runner.run(interpreter: interp, log: { line in if !quiet { print(line) }; fflush(sal_stdout()) },
