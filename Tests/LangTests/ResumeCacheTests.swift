@@ -219,6 +219,20 @@ struct ResumeCacheTests {
         #expect(d.reused == 2 && warnings.count == 2)
     }
 
+    @Test func unwritableBlockDirectoryCostsOnlyResumability() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A file where the block directory should be.
+        try "x".write(toFile: dir + "/.resume", atomically: true, encoding: .utf8)
+        var warnings: [String] = []
+        let c = ResumeCache(directory: dir + "/.resume", reuse: true) { warnings.append($0) }
+        let maps = try compare(c, try Architectures.lenet5Caffe(seed: 1))
+        #expect(maps.entries.count == 2 && c.computed == 2)
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.hasPrefix("warning: cannot store resume blocks in \(dir)/.resume (") == true)
+        #expect(warnings.first?.hasSuffix("); this run cannot be resumed") == true)
+    }
+
     @Test func scriptsComputeUnlessTheInterpreterHasACache() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

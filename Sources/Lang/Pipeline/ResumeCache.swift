@@ -210,7 +210,8 @@ public final class ResumeCache: ComparisonBlockCache {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try writeFileAtomically(bytes, to: path)
         } catch {
-            if !warnedStoreFailure { warn("warning: cannot store resume blocks in \(directory) (\(error)); this run cannot be resumed") }
+            let why = error is IOError ? "\(error)" : error.localizedDescription
+            if !warnedStoreFailure { warn("warning: cannot store resume blocks in \(directory) (\(why)); this run cannot be resumed") }
             warnedStoreFailure = true
         }
     }
