@@ -8,18 +8,20 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a YAML pipeline: load, model, explain, metric, save.",
         discussion: """
-        The pipeline is validated completely first (every error with file:line:col, key path
-        and a caret); nothing runs if anything is wrong. Relative model and data paths are
-        relative to the pipeline file; relative save paths go under --out.
+        The pipeline is validated completely first (every error with file:line:col,
+        key path and a caret); nothing runs if anything is wrong. Relative model and
+        data paths are relative to the pipeline file; relative save paths go under
+        --out.
 
         RESUMING
-        Every finished block of work (one model x method's maps, one metric on those maps)
-        is stored under OUT/.resume, keyed by a hash of all it depends on (model weights,
-        images, method, parameters, target, score, seed, tool version). After an
-        interrupted or failed run, --resume reuses the blocks that match and computes the
-        rest; outputs are byte-identical to an uninterrupted run (reused maps keep their
-        measured time). A changed --set recomputes only the blocks it affects; a damaged
-        block is recomputed with a warning. Delete OUT/.resume to reclaim its space.
+        Every finished block of work (one model x method's maps, one metric on those
+        maps) is stored under OUT/.resume, keyed by a hash of all it depends on
+        (model weights, images, method, parameters, target, score, seeds, tool
+        version). After an interrupted or failed run, --resume reuses the blocks
+        that match and computes the rest; the outputs are byte-identical to an
+        uninterrupted run's (reused maps keep their measured time). A changed --set
+        recomputes only the blocks it affects; a damaged block is recomputed with a
+        warning. Delete OUT/.resume to reclaim its space.
 
         EXAMPLES
           saliency-repl run examples/quick.yaml --out out/quick
