@@ -21,7 +21,8 @@ struct Run: ParsableCommand {
         that match and computes the rest; the outputs are byte-identical to an
         uninterrupted run's (reused maps keep their measured time). A changed --set
         recomputes only the blocks it affects; a damaged block is recomputed with a
-        warning. Delete OUT/.resume to reclaim its space.
+        warning. --dry-run --resume loads the data and models and counts the blocks
+        already complete. Delete OUT/.resume to reclaim its space.
 
         EXAMPLES
           saliency-repl run examples/quick.yaml --out out/quick
@@ -70,6 +71,7 @@ struct Run: ParsableCommand {
         let runner = PipelineRunner(pipeline: p, outputDirectory: out ?? "out/\(p.name)", quiet: quiet, resume: resume)
         if dryRun {
             print(runner.plan())
+            if resume { print(runner.probeResume(interpreter: Interpreter(output: { _ in }))) }
             return 0
         }
         // Ctrl-C and SIGTERM cancel the running step; every output is written atomically, so

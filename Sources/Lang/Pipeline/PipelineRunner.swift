@@ -128,11 +128,26 @@ public struct PipelineRunner {
             lines.append(line)
         }
         lines.append("\(exact ? "" : "at least ")\(totalMaps) saliency maps, \(totalEvals) metric evaluations (per image)")
-        if resume {
-            let stored = ResumeCache(directory: resumeDirectory, reuse: true, warn: { _ in }).storedBlockCount
-            lines.append("resume: \(stored) finished block(s) stored in \(resumeDirectory); those matching this configuration are reused")
-        }
         return lines.joined(separator: "\n")
+    }
+
+    /// What `--dry-run --resume` adds to the plan: how many of this configuration's blocks are
+    /// already complete. Loads the data and models (cheap) to compute the keys, but computes
+    /// and writes nothing; a block whose maps are missing counts its scores as missing too.
+    public func probeResume(interpreter: Interpreter) -> String {
+        let cache = ResumeCache(directory: resumeDirectory, reuse: true, probe: true, warn: { _ in })
+        interpreter.seed = pipeline.seed
+        interpreter.quiet = true
+        interpreter.pipeline = pipeline
+        interpreter.resumeCache = cache
+        for step in pipeline.steps where step.kind != .save {
+            do {
+                _ = try interpreter.execute(lower(step), interpreter.globals)
+            } catch {
+                return "resume: cannot check the blocks in \(resumeDirectory): step \(step.index + 1) fails (\(error))"
+            }
+        }
+        return "resume: \(cache.reused) of \(cache.reused + cache.missing) block(s) complete in \(resumeDirectory), \(cache.missing) to compute"
     }
 
     /// Runs every step in order. Returns the scored comparisons (for the final summary).

@@ -34,6 +34,10 @@ public final class ResumeCache: ComparisonBlockCache {
     public let reuse: Bool
     public private(set) var reused = 0
     public private(set) var computed = 0
+    /// Probe mode (`--dry-run --resume`): nothing is computed or stored; a missing block is
+    /// counted in `missing` and stands in as zeros (whose scores are then missing too).
+    public let probe: Bool
+    public private(set) var missing = 0
     let warn: (String) -> Void
     /// Digests of models already hashed this run; the graph is retained so its identifier
     /// cannot be recycled by another object.
@@ -43,8 +47,8 @@ public final class ResumeCache: ComparisonBlockCache {
     private var tensorDigests: [(shape: [Int], scalars: [Float], digest: [UInt8])] = []
     private var warnedStoreFailure = false
 
-    public init(directory: String, reuse: Bool, warn: @escaping (String) -> Void) {
-        self.directory = directory; self.reuse = reuse; self.warn = warn
+    public init(directory: String, reuse: Bool, probe: Bool = false, warn: @escaping (String) -> Void) {
+        self.directory = directory; self.reuse = reuse || probe; self.probe = probe; self.warn = warn
     }
 
     /// `OUT/.resume` for an output directory.
@@ -65,6 +69,13 @@ public final class ResumeCache: ComparisonBlockCache {
             }
             warn("warning: resume block \(path) does not match its step (method \(stored.method), maps \(stored.map.shape)); recomputing it")
         }
+        if probe {
+            missing += 1
+            // NaN seconds: no stored scores block can match a stand-in.
+            return SaliencyMap(map: Tensor(shape: [n, 1, h, w], repeating: 0), method: block.explainer.name,
+                               params: try Params.resolve(block.params, schema: block.explainer.parameters, plugin: block.explainer.name),
+                               targets: [Int](repeating: 0, count: n), seconds: .nan)
+        }
         let result = try compute()
         computed += 1
         store(path, BlockWriter.block(kind: mapsKind, key: key) { $0.saliency(result) })
@@ -80,6 +91,10 @@ public final class ResumeCache: ComparisonBlockCache {
                 return stored
             }
             warn("warning: resume block \(path) holds \(stored.values.count) values for \(block.images.shape[0]) images; recomputing it")
+        }
+        if probe {
+            missing += 1
+            return MetricResult(values: [Double](repeating: 0, count: block.images.shape[0]))
         }
         let result = try compute()
         computed += 1
@@ -216,7 +231,7 @@ public final class ResumeCache: ComparisonBlockCache {
         }
     }
 
-    /// How many of the blocks under `directory` exist (for `--dry-run --resume`).
+    /// How many block files are under `directory` (any configuration).
     public var storedBlockCount: Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".maps") || $0.hasSuffix(".scores") }.count
     }
