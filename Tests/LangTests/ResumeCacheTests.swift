@@ -233,6 +233,27 @@ struct ResumeCacheTests {
         #expect(warnings.first?.hasSuffix("); this run cannot be resumed") == true)
     }
 
+    @Test func probeCountsCompleteBlocksWithoutComputingOrWriting() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try Architectures.lenet5Caffe(seed: 1)
+        let metrics = [MethodSpec("test_counting_mean")]
+        func probe() throws -> ResumeCache {
+            let p = ResumeCache(directory: dir + "/.resume", reuse: false, probe: true) { _ in }
+            _ = try Comparison.score(try compare(p, model), metrics: metrics, registry: registry, cache: p)
+            return p
+        }
+        let empty = try probe()
+        #expect(empty.missing == 4 && empty.reused == 0 && empty.computed == 0)
+        #expect(counter.count("explain scale=1.0") == 0 && counter.count("metric 1.0") == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.resume"))
+        let real = ResumeCache(directory: dir + "/.resume", reuse: false) { _ in }
+        _ = try Comparison.score(try compare(real, model), metrics: metrics, registry: registry, cache: real)
+        let full = try probe()
+        #expect(full.reused == 4 && full.missing == 0)
+        #expect(counter.count("explain scale=1.0") == 2 && counter.count("metric 1.0") == 1)
+    }
+
     @Test func scriptsComputeUnlessTheInterpreterHasACache() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
