@@ -17,6 +17,12 @@ import Runtime
 ///   ground truth, and the complete stored form of the maps it scores (map, attribution,
 ///   targets, method diagnostics and the explain time, which "time per map" reads).
 ///
+/// Deliberately not in the key: the model's file name and the pipeline's labels (they do not
+/// change results), the thread count (a resumed run on another machine may reuse blocks; maps
+/// then equal a fresh run's up to float rounding of parallel reductions, and bit for bit on
+/// the same thread count), and the plugins' code beyond the tool version (a changed method
+/// within one version needs `rm -r OUT/.resume` or a run without `--resume`).
+///
 /// Blocks are written atomically (`writeFileAtomically`), so an interrupted write leaves no
 /// partial block. Results are stored losslessly (float32 bits, doubles as bit patterns),
 /// including the measured explain time: a resumed run's tables, montages and reports are
