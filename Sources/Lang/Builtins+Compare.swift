@@ -98,7 +98,7 @@ extension Builtins {
                                                  groundTruth: GroundTruth(masks: truth.masks, boxes: truth.boxes, labels: labels),
                                                  target: try target(a.values["target"]), score: score, seed: runSeed,
                                                  registry: a.interpreter.registry, batchSize: batchSize,
-                                                 cancellation: a.interpreter.cancellation,
+                                                 cancellation: a.interpreter.cancellation, cache: a.interpreter.resumeCache,
                                                  progress: { _, _, _ in bar.update(done.add(1)) }, fitter: fitter)
             bar.finish()
             return .comparison(ComparisonValue(name: name, maps: maps, scores: nil))
@@ -111,7 +111,9 @@ extension Builtins {
             let specs = try pluginSpecs(a.values["metrics"]!, what: "metric")
             let bar = ProgressBar("metric \(c.name)", total: c.maps.entries.count * specs.count, quiet: a.interpreter.quiet)
             let scores = try Comparison.score(c.maps, metrics: specs, registry: a.interpreter.registry,
-                                              cancellation: a.interpreter.cancellation) { _, done, _ in bar.update(done) }
+                                              cancellation: a.interpreter.cancellation, cache: a.interpreter.resumeCache) { _, done, _ in
+                bar.update(done)
+            }
             bar.finish()
             if var old = c.scores {
                 old.rows += scores.rows

@@ -27,6 +27,9 @@ public final class Interpreter {
     public var dryRun = false
     /// The pipeline being run, for reports (nil in scripts and the REPL).
     public var pipeline: Pipeline?
+    /// Finished comparison blocks of a pipeline run (`run --resume`); nil in scripts and the
+    /// REPL, where `compare` and `score` always compute.
+    public var resumeCache: ResumeCache?
     public var output: (OutputItem) -> Void
     /// Where fitted states are cached (see FitCache; `SALIENCY_CACHE_DIR` moves it).
     public var fitCache = FitCache(directory: FitCache.defaultDirectory)

@@ -8,15 +8,28 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a YAML pipeline: load, model, explain, metric, save.",
         discussion: """
-        The pipeline is validated completely first (every error with file:line:col, key path
-        and a caret); nothing runs if anything is wrong. Relative model and data paths are
-        relative to the pipeline file; relative save paths go under --out.
+        The pipeline is validated completely first (every error with file:line:col,
+        key path and a caret); nothing runs if anything is wrong. Relative model and
+        data paths are relative to the pipeline file; relative save paths go under
+        --out.
+
+        RESUMING
+        Every finished block of work (one model x method's maps, one metric on those
+        maps) is stored under OUT/.resume, keyed by a hash of all it depends on
+        (model weights, images, method, parameters, target, score, seeds, tool
+        version). After an interrupted or failed run, --resume reuses the blocks
+        that match and computes the rest; the outputs are byte-identical to an
+        uninterrupted run's (reused maps keep their measured time). A changed --set
+        recomputes only the blocks it affects; a damaged block is recomputed with a
+        warning. --dry-run --resume loads the data and models and counts the blocks
+        already complete. Delete OUT/.resume to reclaim its space.
 
         EXAMPLES
           saliency-repl run examples/quick.yaml --out out/quick
           saliency-repl run examples/demo.yaml --set params.n=8 --out out/demo
           saliency-repl run examples/demo.yaml --dry-run
           saliency-repl run my.yaml --plugin examples/swift-plugin/.build/debug/libSmoothGradSquared.so
+          saliency-repl run examples/quick.yaml --out out/quick --resume
         """)
 
     @ArgumentParser.Argument(help: "The pipeline file (.yaml).") var pipeline: String
@@ -25,6 +38,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Validate and print the plan (steps, maps and metric evaluations) without running.") var dryRun = false
     @Flag(help: "No progress bars.") var quiet = false
     @OptionGroup var plugins: PluginOptions
+    @Flag(help: "Reuse the finished blocks (maps, scores) of an earlier run with the same --out; compute only the rest.") var resume = false
 
     func run() throws {
         let code = runPipeline()
@@ -60,33 +74,52 @@ struct Run: ParsableCommand {
             term.error("error: \(error)")
             return 65
         }
-        let runner = PipelineRunner(pipeline: p, outputDirectory: out ?? "out/\(p.name)", quiet: quiet)
+        let runner = PipelineRunner(pipeline: p, outputDirectory: out ?? "out/\(p.name)", quiet: quiet, resume: resume)
         if dryRun {
             print(runner.plan())
+            if resume { print(runner.probeResume(interpreter: Interpreter(output: { _ in }))) }
             return 0
         }
         // Ctrl-C and SIGTERM cancel the running step; every output is written atomically, so
         // an interrupted run leaves complete files only.
         signal(SIGINT) { _ in interruptToken.cancel() }
         signal(SIGTERM) { _ in interruptToken.cancel() }
+        // A parent may start us with these signals blocked (Foundation's Process does, from a
+        // test runner); blocked, they would stay pending and the run could not be stopped.
+        var stop = sigset_t()
+        sigemptyset(&stop)
+        sigaddset(&stop, SIGINT)
+        sigaddset(&stop, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stop, nil)
         do {
-            let scored = try runner.run(interpreter: interp, log: { line in if !quiet { print(line) }; fflush(sal_stdout()) })
+            let scored = try runner.run(interpreter: interp, log: { line in if !quiet { print(line) }; fflush(sal_stdout()) },
+                                        warn: { term.error($0) })
             for c in scored {
                 print("\n\(c.name): mean of each metric over \(c.maps.images.shape[0]) image(s), ms per map")
                 print(c.summaryTable.rendered())
             }
+            if resume, let cache = interp.resumeCache {
+                print("\nresumed: \(cache.reused) block(s) reused, \(cache.computed) computed (\(runner.resumeDirectory))")
+            }
             return 0
         } catch let e as ScriptError {
             fflush(sal_stdout())
+            let kept = resumeHint(interp, runner)
             if interruptToken.isCancelled {
-                term.error("interrupted: stopped at a step boundary; files already written are complete, nothing partial was left")
+                term.error("interrupted: stopped at a step boundary; files already written are complete, nothing partial was left" + kept)
                 return 130
             }
-            term.error(e.description)
+            term.error(e.description + kept)
             return e.exitCode
         } catch {
-            term.error("error: \(error)")
+            term.error("error: \(error)" + resumeHint(interp, runner))
             return 70
         }
+    }
+
+    /// After a failed or interrupted run: how to pick up from the blocks it finished.
+    func resumeHint(_ interp: Interpreter, _ runner: PipelineRunner) -> String {
+        guard let cache = interp.resumeCache, cache.reused + cache.computed > 0 else { return "" }
+        return "\n\(cache.reused + cache.computed) finished block(s) are kept in \(runner.resumeDirectory); rerun with --resume to skip them"
     }
 }

@@ -10,10 +10,16 @@ public struct PipelineRunner {
     public let pipeline: Pipeline
     public var outputDirectory: String
     public var quiet: Bool
+    /// Reuse the finished blocks of an earlier run from `OUT/.resume` (`--resume`). Blocks are
+    /// stored either way, so any run can be resumed.
+    public var resume: Bool
 
-    public init(pipeline: Pipeline, outputDirectory: String, quiet: Bool = false) {
-        self.pipeline = pipeline; self.outputDirectory = outputDirectory; self.quiet = quiet
+    public init(pipeline: Pipeline, outputDirectory: String, quiet: Bool = false, resume: Bool = false) {
+        self.pipeline = pipeline; self.outputDirectory = outputDirectory; self.quiet = quiet; self.resume = resume
     }
+
+    /// Where finished blocks are kept: `OUT/.resume`.
+    public var resumeDirectory: String { ResumeCache.directory(forOutput: outputDirectory) }
 
     var pipelineDirectory: String { (pipeline.file as NSString).deletingLastPathComponent }
 
@@ -127,18 +133,43 @@ public struct PipelineRunner {
         return lines.joined(separator: "\n")
     }
 
+    /// What `--dry-run --resume` adds to the plan: how many of this configuration's blocks are
+    /// already complete. Loads the data and models (cheap) to compute the keys, but computes
+    /// and writes nothing; a block whose maps are missing counts its scores as missing too.
+    public func probeResume(interpreter: Interpreter) -> String {
+        let cache = ResumeCache(directory: resumeDirectory, reuse: true, probe: true, warn: { _ in })
+        interpreter.seed = pipeline.seed
+        interpreter.quiet = true
+        interpreter.pipeline = pipeline
+        interpreter.resumeCache = cache
+        for step in pipeline.steps where step.kind != .save {
+            do {
+                _ = try interpreter.execute(lower(step), interpreter.globals)
+            } catch {
+                return "resume: cannot check the blocks in \(resumeDirectory): step \(step.index + 1) fails (\(error))"
+            }
+        }
+        return "resume: \(cache.reused) of \(cache.reused + cache.missing) block(s) complete in \(resumeDirectory), \(cache.missing) to compute"
+    }
+
     /// Runs every step in order. Returns the scored comparisons (for the final summary).
+    /// Explain and metric steps go through a `ResumeCache` in `OUT/.resume` (left on
+    /// `interpreter.resumeCache` for the caller's final counts); `warn` gets its warnings.
     @discardableResult
-    public func run(interpreter: Interpreter, log: (String) -> Void = { print($0) }) throws -> [ComparisonValue] {
+    public func run(interpreter: Interpreter, log: (String) -> Void = { print($0) },
+                    warn: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws -> [ComparisonValue] {
         if let t = pipeline.threads { Threads.set(t) }
         interpreter.seed = pipeline.seed
         interpreter.quiet = quiet
         interpreter.pipeline = pipeline
+        let cache = ResumeCache(directory: resumeDirectory, reuse: resume, warn: warn)
+        interpreter.resumeCache = cache
         try FileManager.default.createDirectory(atPath: outputDirectory.isEmpty ? "." : outputDirectory, withIntermediateDirectories: true)
         let source = SourceText(file: pipeline.file, text: pipeline.source)
         var scored: [String: ComparisonValue] = [:], order: [String] = []
         for step in pipeline.steps {
             let t0 = Date()
+            let (reused0, computed0) = (cache.reused, cache.computed)
             let stmt = lower(step)
             do {
                 _ = try interpreter.execute(stmt, interpreter.globals)
@@ -149,6 +180,9 @@ public struct PipelineRunner {
             if let b = step.binding, case let .comparison(c)? = interpreter.globals.lookup(b) {
                 note = ": " + c.summary
                 if c.scores != nil { if scored[b] == nil { order.append(b) }; scored[b] = c }
+            }
+            if resume && (step.kind == .explain || step.kind == .metric) {
+                note += (note.isEmpty ? ": " : "; ") + "\(cache.reused - reused0) reused, \(cache.computed - computed0) computed"
             }
             log("[\(step.index + 1)/\(pipeline.steps.count)] \(step.kind.rawValue)\(step.binding.map { " \($0)" } ?? "")\(note) (\(String(format: "%.1f", Date().timeIntervalSince(t0))) s)")
         }

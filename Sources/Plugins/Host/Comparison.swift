@@ -33,12 +33,50 @@ public struct MethodSpec: Sendable {
     public var displayName: String { label ?? name }
 }
 
+/// One (model, method) block of maps over a comparison's images: everything its result depends on.
+public struct MapsBlock {
+    public let model: Graph
+    public let explainer: any Explainer
+    /// The parameters as given (`explain` resolves them against the explainer's schema).
+    public let params: [String: ParamValue]
+    /// All of the comparison's images; the block explains them batch by batch.
+    public let images: Tensor
+    public let target: Target
+    public let score: ScoreKind
+    /// The batches and their seeds: both shape the result (seeded methods draw per batch).
+    public let batches: [(range: Range<Int>, seed: UInt64)]
+    /// The fitted state's cache key, for methods with a fit phase (what they learned shapes the maps).
+    public var fitKey: String? = nil
+}
+
+/// One (maps block, metric) block of scores.
+public struct ScoresBlock {
+    public let model: Graph
+    public let images: Tensor
+    public let saliency: SaliencyMap
+    public let metric: any Metric
+    /// The parameters as given (`evaluate` resolves them against the metric's schema).
+    public let params: [String: ParamValue]
+    public let groundTruth: GroundTruth
+    public let seed: UInt64
+}
+
+/// Where a comparison finds blocks that an earlier (interrupted) run already finished, and
+/// leaves the ones it computes. A block is the unit of resumption: one (model, method) pair's
+/// maps, or one metric on one such pair. The cache either returns a stored result or calls
+/// `compute` and keeps what it returns; an interruption inside `compute` stores nothing.
+/// The pipeline runner supplies one (`--resume`); scripts run without.
+public protocol ComparisonBlockCache: AnyObject {
+    func maps(_ block: MapsBlock, compute: () throws -> SaliencyMap) throws -> SaliencyMap
+    func scores(_ block: ScoresBlock, compute: () throws -> MetricResult) throws -> MetricResult
+}
+
 public enum Comparison {
     /// Explains `images` with every method on every model. Progress counts maps done.
     public static func explainAll(models: [(name: String, graph: Graph)], methods: [MethodSpec], images: Tensor, labels: [Int]? = nil,
                                   groundTruth: GroundTruth = GroundTruth(), target: Target = .predicted, score: ScoreKind = .logit,
                                   seed: UInt64 = 0, registry: Registry = .shared, batchSize: Int = 16,
-                                  cancellation: CancellationToken = .never,
+                                  cancellation: CancellationToken = .never, cache: (any ComparisonBlockCache)? = nil,
                                   progress: (@Sendable (String, Int, Int) -> Void)? = nil,
                                   fitter: ((Graph, any Explainer, MethodSpec) throws -> FitState)? = nil) throws -> ComparisonMaps {
         let explainers = try methods.map { try registry.explainer($0.name) }
@@ -49,18 +87,29 @@ public enum Comparison {
                 try cancellation.check()
                 // Fitting methods are fitted (or their cached state loaded) once per model.
                 let state = explainers[k].capabilities.contains(.fits) ? try fitter?(m.graph, explainers[k], spec) : nil
-                var parts: [SaliencyMap] = []
-                for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
-                    let idx = start..<min(start + batchSize, n)
-                    let batch = images.slice(axis: 0, idx)
-                    // The same seed for a (model, method) pair whatever else runs, so results do
-                    // not depend on the order or the subset of methods in the comparison.
-                    let s = seed &+ UInt64(start) &* 0x9E37_79B9 &+ UInt64(k &* 7919 &+ mi &* 104_729)
-                    parts.append(try explain(explainers[k], model: m.graph, images: batch, target: target, params: spec.params,
-                                             score: score, seed: s, cancellation: cancellation, fitted: state))
-                    progress?("\(m.name) / \(spec.displayName)", idx.upperBound, n)
+                // The same seed for a (model, method) pair whatever else runs, so results do
+                // not depend on the order or the subset of methods in the comparison.
+                let batches = stride(from: 0, to: n, by: max(batchSize, 1)).map { start in
+                    (range: start..<min(start + batchSize, n), seed: seed &+ UInt64(start) &* 0x9E37_79B9 &+ UInt64(k &* 7919 &+ mi &* 104_729))
                 }
-                entries.append(.init(model: m.name, method: spec.displayName, saliency: merge(parts)))
+                let compute = { () throws -> SaliencyMap in
+                    var parts: [SaliencyMap] = []
+                    for b in batches {
+                        parts.append(try explain(explainers[k], model: m.graph, images: images.slice(axis: 0, b.range), target: target,
+                                                 params: spec.params, score: score, seed: b.seed, cancellation: cancellation, fitted: state))
+                        progress?("\(m.name) / \(spec.displayName)", b.range.upperBound, n)
+                    }
+                    return merge(parts)
+                }
+                let saliency: SaliencyMap
+                if let cache {
+                    saliency = try cache.maps(MapsBlock(model: m.graph, explainer: explainers[k], params: spec.params, images: images,
+                                                        target: target, score: score, batches: batches, fitKey: state?.key), compute: compute)
+                    progress?("\(m.name) / \(spec.displayName)", n, n)
+                } else {
+                    saliency = try compute()
+                }
+                entries.append(.init(model: m.name, method: spec.displayName, saliency: saliency))
             }
         }
         return ComparisonMaps(images: images, labels: labels, groundTruth: groundTruth, entries: entries, seed: seed,
@@ -89,7 +138,7 @@ public enum Comparison {
     /// One row per image x model x method x metric, then aggregate rows (mean, std, 95% CI)
     /// per model x method x metric. Curves are returned alongside for reports.
     public static func score(_ maps: ComparisonMaps, metrics: [MethodSpec], registry: Registry = .shared,
-                             cancellation: CancellationToken = .never,
+                             cancellation: CancellationToken = .never, cache: (any ComparisonBlockCache)? = nil,
                              progress: (@Sendable (String, Int, Int) -> Void)? = nil) throws -> ComparisonScores {
         let ms = try metrics.map { try registry.metric($0.name) }
         var rows: [ComparisonScores.Row] = []
@@ -101,9 +150,15 @@ public enum Comparison {
             let explainer = try? registry.explainer(e.saliency.method)
             for (k, spec) in metrics.enumerated() {
                 try cancellation.check()
-                let r = try evaluate(ms[k], model: model, images: maps.images, saliency: e.saliency, params: spec.params,
-                                     groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k), cancellation: cancellation,
-                                     explainer: explainer)
+                let compute = {
+                    try evaluate(ms[k], model: model, images: maps.images, saliency: e.saliency, params: spec.params,
+                                 groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k), cancellation: cancellation,
+                                 explainer: explainer)
+                }
+                let r = try cache.map {
+                    try $0.scores(ScoresBlock(model: model, images: maps.images, saliency: e.saliency, metric: ms[k], params: spec.params,
+                                              groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k)), compute: compute)
+                } ?? compute()
                 for (i, v) in r.values.enumerated() {
                     rows.append(.init(image: i, model: e.model, method: e.method, metric: spec.name, value: v))
                 }
