@@ -16,6 +16,15 @@ struct ExplainBench: ParsableCommand {
         than --budget seconds for one call, the cell shows the probe time scaled linearly to the
         default work, marked '*' (cost is linear in the number of forward/backward items).
         --quick reports the probe settings unscaled, marked 'q'.
+
+        noise_mask iterates until its objective stalls (at most max_iterations, default 3000), so
+        its cost is split into a fixed setup (target features and beta0's noise draws) and a cost
+        per iteration: calls with k1 and k2 iterations (stopping rule off) are timed back to back
+        with one forward+backward-to-input pass of the same model and batch (the runtime bench's
+        helper), per round; the per-iteration time is the median over rounds of
+        (t(k2) - t(k1)) / (k2 - k1). Its cell in the main table is setup + 3000 iterations per map,
+        marked '*' (an upper bound: the stopping rule usually ends earlier); a second table gives
+        ms per iteration, forward+backward ms, their ratio (the issue's target is <= 1.3) and ms per map.
         """)
 
     @OptionGroup var common: CommonOptions
@@ -64,6 +73,7 @@ struct ExplainBench: ParsableCommand {
         }
         print("saliency-bench explain: \(Threads.count) thread(s), ms per map, median of up to \(common.runs) runs" + (quick ? " (quick: reduced work)" : ""))
         var columns: [String] = []
+        var noiseMaskRows: [NoiseMaskRow] = []
         var cells: [String: [String]] = [:]
         for (label, g, shape) in nets {
             g.freeze()
@@ -75,10 +85,11 @@ struct ExplainBench: ParsableCommand {
                 for e in explainers {
                     // A method that does not apply to a model (cam without a GAP head) shows n/a.
                     let cell: String
-                    do { cell = try measure(e, g, x, shape: shape) } catch let err as PluginError {
+                    do { cell = try measure(e, g, x, shape: shape, noiseMaskRows: &noiseMaskRows) } catch let err as PluginError {
                         cell = "n/a"
                         FileHandle.standardError.write("  \(e.name) on \(label): \(err)\n".data(using: .utf8)!)
                     }
+                    if e.name == "noise_mask", var row = noiseMaskRows.popLast() { row.label = label; noiseMaskRows.append(row) }
                     cells[e.name, default: []].append(cell)
                     FileHandle.standardError.write("  \(pad(e.name, 22)) \(pad(column, 20)) \(cell) ms/map\n".data(using: .utf8)!)
                 }
@@ -90,11 +101,21 @@ struct ExplainBench: ParsableCommand {
         for e in explainers { print(([pad(e.name, 22)] + cells[e.name]!.map { pad($0, 20) }).joined(separator: " ")) }
         print("\nn/a: the method does not apply to the model (cam needs a GAP + linear head)")
         print("* estimated: probe with reduced work scaled linearly to the defaults (see --help); q: reduced work, unscaled")
+        if !noiseMaskRows.isEmpty {
+            print("\nnoise_mask per iteration vs one forward+backward-to-input pass (same model and batch; medians of \(Swift.max(common.runs, 1)) interleaved rounds):")
+            let h = [pad("model", 24), pad("batch", 6), pad("setup ms", 9), pad("ms/iter", 9), pad("fwd+bwd ms", 11), pad("ratio", 6), "ms/map @ cap"]
+            print(h.joined(separator: " "))
+            for r in noiseMaskRows {
+                print([pad(r.label, 24), pad(String(r.batch), 6), pad(fmt(r.setupMs), 9), pad(fmt(r.iterationMs, 2), 9),
+                       pad(fmt(r.forwardBackwardMs, 2), 11), pad(fmt(r.ratio, 2), 6), fmt(r.msPerMap) + " (\(r.maxIterations) iterations)"].joined(separator: " "))
+            }
+            print("ratio = ms/iter / fwd+bwd ms (issue 9's target: <= 1.3); ms/map = (setup + cap x ms/iter) / batch, an upper bound")
+        }
         print("peak RSS: \(fmt(peakResidentMiB(), 0)) MiB")
     }
 
     /// One cell: ms per map as text.
-    func measure(_ e: any Explainer, _ g: Graph, _ x: Tensor, shape: [Int]) throws -> String {
+    func measure(_ e: any Explainer, _ g: Graph, _ x: Tensor, shape: [Int], noiseMaskRows: inout [NoiseMaskRow]) throws -> String {
         let n = Double(x.shape[0])
         func once(_ p: [String: ParamValue]) throws -> Double {
             try explain(e, model: g, images: x, target: .predicted, params: p, seed: 1).seconds
@@ -111,7 +132,48 @@ struct ExplainBench: ParsableCommand {
             if t * factor > budget { return fmt(1000 * t * factor / n) + " *" }
             return fmt(1000 * (try median([:], runs: runsFor(t * factor))) / n)
         }
+        if e.name == "noise_mask" {
+            let m = try noiseMaskTiming(e, g, x, shape: shape)
+            noiseMaskRows.append(m)
+            return fmt(m.msPerMap) + " *"
+        }
         let t = try once([:])  // warm-up
         return fmt(1000 * (try median([:], runs: runsFor(t))) / n)
+    }
+
+    /// One row of the noise_mask table.
+    struct NoiseMaskRow {
+        var label = "", batch = 0
+        var setupMs = 0.0, iterationMs = 0.0, forwardBackwardMs = 0.0, maxIterations = 0
+        var ratio: Double { iterationMs / forwardBackwardMs }
+        var msPerMap: Double { (setupMs + iterationMs * Double(maxIterations)) / Double(batch) }
+    }
+
+    /// Iteration counts (k1, k2) of the two timed noise_mask calls: enough iterations that
+    /// their difference dominates the timer's noise, few enough that a round stays in seconds.
+    static func noiseMaskIterations(inputPixels: Int) -> (Int, Int) { inputPixels <= 64 * 64 ? (10, 60) : (1, 4) }
+
+    /// Noise Mask's setup and per-iteration cost next to forward+backward, measured in
+    /// interleaved rounds so that load from other processes hits all three alike.
+    func noiseMaskTiming(_ e: any Explainer, _ g: Graph, _ x: Tensor, shape: [Int]) throws -> NoiseMaskRow {
+        let (k1, k2) = Self.noiseMaskIterations(inputPixels: shape[1] * shape[2])
+        func call(_ k: Int) throws -> Double {
+            1000 * (try explain(e, model: g, images: x, target: .predicted,
+                                params: ["max_iterations": .int(k), "tolerance": .float(0)], seed: 1).seconds)
+        }
+        _ = try call(k1)  // warm-up
+        var perIteration: [Double] = [], setup: [Double] = [], fwdBwd: [Double] = []
+        for _ in 0..<Swift.max(common.runs, 1) {
+            let a = try call(k1), b = try call(k2)
+            let it = (b - a) / Double(k2 - k1)
+            perIteration.append(it)
+            setup.append(a - Double(k1) * it)
+            fwdBwd.append(try forwardBackwardMilliseconds(g, x, runs: 1))
+        }
+        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
+        let cap: Int
+        if case let .int(c)? = e.parameters.first(where: { $0.name == "max_iterations" })?.defaultValue { cap = c } else { cap = 3000 }
+        return NoiseMaskRow(batch: x.shape[0], setupMs: Swift.max(0, median(setup)), iterationMs: median(perIteration),
+                            forwardBackwardMs: median(fwdBwd), maxIterations: cap)
     }
 }

@@ -43,15 +43,21 @@ struct RuntimeBench: ParsableCommand {
             let x = Tensor.uniform(shape, rng: &rng)
             let macs = try Architectures.macs(g, example: x)
             let fwd = try medianMilliseconds(runs: runs) { _ = try Autograd.noGrad { try g(x) } }
-            let both = try medianMilliseconds(runs: runs) {
-                let xi = x.requiringGrad()
-                let logits = try g(xi)
-                _ = gradient(of: logits.max(axis: 1).sum(), wrt: xi)
-            }
+            let both = try forwardBackwardMilliseconds(g, x, runs: runs)
             let gflops = 2 * Double(macs) / (fwd / 1e3) / 1e9
             print([pad(name, 22), pad(String(shape[0]), 6), pad(fmt(fwd), 9), pad(fmt(both), 11), pad(fmt(both / fwd, 2), 8),
                    pad(fmt(gflops), 8), pad(fmt(100 * gflops / peak) + "%", 7), fmt(peakResidentMiB(), 0)].joined(separator: " "))
         }
+    }
+}
+
+/// Median ms of one forward pass plus the backward pass to the input (the summed max logit),
+/// with frozen weights: the unit `saliency-bench explain` compares Noise Mask's iterations to.
+func forwardBackwardMilliseconds(_ g: Graph, _ x: Tensor, runs: Int) throws -> Double {
+    try medianMilliseconds(runs: runs) {
+        let xi = x.requiringGrad()
+        let logits = try g(xi)
+        _ = gradient(of: logits.max(axis: 1).sum(), wrt: xi)
     }
 }
 

@@ -42,6 +42,49 @@ struct NoiseMaskTests {
         #expect(r.scalars["beta0"]!.allSatisfy { $0 > 0 })
     }
 
+    /// The fused blend op (the hot path) against the same objective composed from taped ops:
+    /// same blended input, same gradient with respect to V (feature-side gradient g plus the
+    /// preservation term mean(M) per image).
+    @Test func fusedBlendMatchesTheComposedObjective() throws {
+        var rng = RandomGenerator(seed: 9)
+        let (n, c, h, w) = (2, 3, 5, 4)
+        let x = Tensor.uniform([n, c, h, w], rng: &rng)
+        let u = Tensor.uniform([n, c, h, w], rng: &rng)
+        let g = Tensor.normal([n, c, h, w], rng: &rng)
+        let v0 = Tensor.normal([n, 1, h, w], rng: &rng) * 2
+        let blend = MaskedBlend(images: x)
+
+        let v1 = v0.requiringGrad()
+        let fused = blend.apply(v1, noise: u)
+        let fusedGrad = gradient(of: fused, wrt: v1, seed: g)
+
+        let v2 = v0.requiringGrad()
+        let m = v2.sigmoid()
+        let composed = x * m + u * (1 - m)
+        let objective = (composed * g).sum() + m.reshaped([n, h * w]).mean(axis: 1).sum()
+        let composedGrad = gradient(of: objective, wrt: v2)
+
+        #expect(fused.shape == composed.shape)
+        for (a, b) in zip(fused.scalars, composed.scalars) { #expect(abs(a - b) < 1e-5) }
+        for (a, b) in zip(fusedGrad.scalars, composedGrad.scalars) { #expect(abs(a - b) < 1e-5 * max(1, abs(b))) }
+        let keep = m.reshaped([n, h * w]).mean(axis: 1).scalars
+        for i in 0..<n { #expect(abs(blend.keep[i] - Double(keep[i])) < 1e-5) }
+    }
+
+    /// The feature loss's seed gradient is 2 beta (f - t) / K and its MSE the plain mean.
+    @Test func featureLossSeedIsTheMSEGradient() throws {
+        var rng = RandomGenerator(seed: 2)
+        let f = Tensor.normal([2, 6], rng: &rng), t = Tensor.normal([2, 6], rng: &rng)
+        var mse = [0.0, 0.0]
+        let seed = NoiseMaskExplainer.featureLossSeed(f, target: t, beta: [0.5, 3], mse: &mse)
+        let fi = f.requiringGrad()
+        let loss = ((fi - t).squared().mean(axis: 1) * Tensor(shape: [2], data: [0.5, 3])).sum()
+        let expected = gradient(of: loss, wrt: fi)
+        for (a, b) in zip(seed.scalars, expected.scalars) { #expect(abs(a - b) < 1e-5) }
+        let direct = (f - t).squared().mean(axis: 1).scalars
+        for i in 0..<2 { #expect(abs(mse[i] - Double(direct[i])) < 1e-5) }
+    }
+
     @Test func seededAndCancellable() throws {
         let (g, _) = try regionNet()
         let x = Tensor.full([1, 1, 8, 8], 0.5)
