@@ -45,6 +45,7 @@ struct ExplainBench: ParsableCommand {
         case "rise": return (["masks": .int(200)], 20)
         case "smoothgrad", "vargrad": return (["samples": .int(5)], 10)
         case "integrated_gradients": return (["steps": .int(5)], 10)
+        case "expected_gradients": return (["samples": .int(8)], 8)
         case "occlusion":
             let w = OcclusionExplainer.defaultWindow(height: height, width: width)
             let full = OcclusionExplainer.starts(height, window: w, stride: w).count * OcclusionExplainer.starts(width, window: w, stride: w).count
@@ -99,7 +100,7 @@ struct ExplainBench: ParsableCommand {
         print(header.joined(separator: " "))
         print(String(repeating: "-", count: header.joined(separator: " ").count))
         for e in explainers { print(([pad(e.name, 22)] + cells[e.name]!.map { pad($0, 20) }).joined(separator: " ")) }
-        print("\nn/a: the method does not apply to the model (cam needs a GAP + linear head)")
+        print("\nn/a: the method does not apply to the model (cam needs a GAP + linear head); methods with a fit phase are fitted first, untimed")
         print("* estimated: probe with reduced work scaled linearly to the defaults (see --help); q: reduced work, unscaled")
         if !noiseMaskRows.isEmpty {
             print("\nnoise_mask per iteration vs one forward+backward-to-input pass (same model and batch; medians of \(Swift.max(common.runs, 1)) interleaved rounds):")
@@ -117,8 +118,15 @@ struct ExplainBench: ParsableCommand {
     /// One cell: ms per map as text.
     func measure(_ e: any Explainer, _ g: Graph, _ x: Tensor, shape: [Int], noiseMaskRows: inout [NoiseMaskRow]) throws -> String {
         let n = Double(x.shape[0])
+        // Methods with a fit phase are fitted once, untimed, on 32 random images of the input's
+        // shape (the fit is a one-off cost the cache amortises; the table times explaining).
+        var fitted: FitState? = nil
+        if e.capabilities.contains(.fits) {
+            var rng = RandomGenerator(seed: 3)
+            fitted = try fit(e, model: g, dataset: BenchImages(images: Tensor.uniform([32] + shape, rng: &rng)))
+        }
         func once(_ p: [String: ParamValue]) throws -> Double {
-            try explain(e, model: g, images: x, target: .predicted, params: p, seed: 1).seconds
+            try explain(e, model: g, images: x, target: .predicted, params: p, seed: 1, fitted: fitted).seconds
         }
         func median(_ p: [String: ParamValue], runs: Int) throws -> Double {
             var t = try (0..<Swift.max(runs, 1)).map { _ in try once(p) }
@@ -175,5 +183,16 @@ struct ExplainBench: ParsableCommand {
         if case let .int(c)? = e.parameters.first(where: { $0.name == "max_iterations" })?.defaultValue { cap = c } else { cap = 3000 }
         return NoiseMaskRow(batch: x.shape[0], setupMs: Swift.max(0, median(setup)), iterationMs: median(perIteration),
                             forwardBackwardMs: median(fwdBwd), maxIterations: cap)
+    }
+}
+
+/// Random images as a dataset, to fit methods that learn from data.
+struct BenchImages: Dataset {
+    let images: Tensor
+    var name: String { "random" }
+    var classNames: [String] { [] }
+    var count: Int { images.shape[0] }
+    func example(_ index: Int) throws -> Example {
+        Example(image: images.slice(axis: 0, index..<(index + 1)).reshaped(Array(images.shape.dropFirst())), label: 0)
     }
 }
