@@ -155,37 +155,11 @@ public final class ResumeCache: ComparisonBlockCache {
         }
     }
 
-    /// The model's content: what `forward` reads. The graph's name and source path are left
-    /// out (the same weights under another file name give the same maps); labels are in, as
-    /// they resolve class-name targets and name the targets in reports.
+    /// The model's content (`Graph.contentDigest`: what `forward` reads, not the file name),
+    /// computed once per graph object in this run.
     func modelDigest(_ g: Graph) -> [UInt8] {
         if let d = modelDigests[ObjectIdentifier(g)] { return d.digest }
-        var k = KeyHasher("model")
-        k.field("opset", g.opset)
-        for i in g.inputs { k.field("input", i.name); k.field("shape", i.shape.map(String.init).joined(separator: ",")) }
-        k.field("outputs", g.outputs.joined(separator: "\u{0}"))
-        for n in g.nodes {
-            k.field("node", n.name); k.field("op", n.opType); k.field("domain", n.domain)
-            k.field("in", n.inputs.joined(separator: "\u{0}")); k.field("out", n.outputs.joined(separator: "\u{0}"))
-            for name in n.attributes.keys.sorted() {
-                k.field("attr", name)
-                switch n.attributes[name]! {
-                case let .int(v): k.field("int", v)
-                case let .float(v): k.field("float", Int(v.bitPattern))
-                case let .string(v): k.field("string", v)
-                case let .ints(v): k.field("ints", v.map(String.init).joined(separator: ","))
-                case let .floats(v): k.field("floats", v.map { String($0.bitPattern) }.joined(separator: ","))
-                case let .strings(v): k.field("strings", v.joined(separator: "\u{0}"))
-                case let .tensor(t): k.field("tensor", floats: t)
-                }
-            }
-        }
-        let weights = g.weights
-        for name in weights.keys.sorted() { k.field("weight", name); k.field("value", floats: weights[name]!) }
-        k.field("integers", g.integerValues.sorted().joined(separator: "\u{0}"))
-        if let labels = g.labels { k.field("labels", labels.joined(separator: "\u{0}")) }
-        for key in g.metadata.keys.sorted() { k.field("meta", key); k.field("value", g.metadata[key]!) }
-        let d = k.finalize()
+        let d = Array(g.contentDigest.utf8)
         modelDigests[ObjectIdentifier(g)] = (g, d)
         return d
     }

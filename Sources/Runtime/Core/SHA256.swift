@@ -1,11 +1,11 @@
-/// SHA-256 (FIPS 180-4), for the resume cache's block keys and checksums.
+/// SHA-256 (FIPS 180-4), for cache keys (resumable pipeline blocks, fitted states) and checksums.
 ///
 /// Why not a cheaper hash: a block key stands for everything a result depends on (model
 /// weights, image bytes, parameters); a collision would silently reuse a wrong block, so the
 /// key must be collision resistant. Foundation on Linux has no digest API and the package has
 /// no crypto dependency; the algorithm is short. Input is consumed in place from buffer
 /// pointers (tensor bytes are hashed without copying).
-struct SHA256 {
+public struct SHA256: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
     /// Bytes not yet forming a whole 64-byte chunk.
@@ -23,9 +23,9 @@ struct SHA256 {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    init() {}
+    public init() {}
 
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         length &+= UInt64(bytes.count)
         var offset = 0
         if !pending.isEmpty {
@@ -44,9 +44,9 @@ struct SHA256 {
         if offset < bytes.count { pending.append(contentsOf: bytes[offset...]) }
     }
 
-    mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+    public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
-    mutating func finalize() -> [UInt8] {
+    public mutating func finalize() -> [UInt8] {
         let bits = length &* 8
         var tail: [UInt8] = [0x80]
         let padded = (pending.count + 1 + 8 + 63) / 64 * 64
@@ -64,7 +64,7 @@ struct SHA256 {
         return out
     }
 
-    static func hex(_ digest: [UInt8]) -> String {
+    public static func hex(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
         var s = ""
         s.reserveCapacity(digest.count * 2)
