@@ -39,6 +39,22 @@ struct ComparisonTests {
             try Comparison.explainAll(models: [("m1", m1)], methods: [MethodSpec("c")], images: x, registry: registry)
         }
     }
+
+    /// A seeded method gives the same maps for a (model, method) pair whatever else the
+    /// comparison holds and in whatever order (adding a method must not change the others).
+    @Test func seedsDependOnNamesNotOnPositions() throws {
+        let m = try Architectures.lenet5Caffe(seed: 1)
+        var rng = RandomGenerator(seed: 4)
+        let x = Tensor.uniform([3, 1, 28, 28], rng: &rng)
+        let rise = MethodSpec("rise", params: ["masks": .int(40)])
+        let alone = try Comparison.explainAll(models: [("m", m)], methods: [rise], images: x, seed: 7)
+        let after = try Comparison.explainAll(models: [("other", m), ("m", m)], methods: [MethodSpec("gradient"), rise], images: x, seed: 7)
+        #expect(alone.entries[0].saliency.map.scalars == after.entries[3].saliency.map.scalars)
+        // ... but the pair's names and the run seed do matter.
+        #expect(after.entries[1].saliency.map.scalars != after.entries[3].saliency.map.scalars)
+        let reseeded = try Comparison.explainAll(models: [("m", m)], methods: [rise], images: x, seed: 8)
+        #expect(alone.entries[0].saliency.map.scalars != reseeded.entries[0].saliency.map.scalars)
+    }
 }
 
 func expectMapsEqual(_ a: Tensor, _ b: Tensor) {

@@ -82,15 +82,17 @@ public enum Comparison {
         let explainers = try methods.map { try registry.explainer($0.name) }
         let n = images.shape[0]
         var entries: [ComparisonMaps.Entry] = []
-        for (mi, m) in models.enumerated() {
+        for m in models {
             for (k, spec) in methods.enumerated() {
                 try cancellation.check()
                 // Fitting methods are fitted (or their cached state loaded) once per model.
                 let state = explainers[k].capabilities.contains(.fits) ? try fitter?(m.graph, explainers[k], spec) : nil
                 // The same seed for a (model, method) pair whatever else runs, so results do
-                // not depend on the order or the subset of methods in the comparison.
+                // not depend on the order or the subset of methods in the comparison: derived
+                // from the names, not from positions in the lists.
+                let pairSeed = stableSeed("\(m.name)\u{0}\(spec.displayName)")
                 let batches = stride(from: 0, to: n, by: max(batchSize, 1)).map { start in
-                    (range: start..<min(start + batchSize, n), seed: seed &+ UInt64(start) &* 0x9E37_79B9 &+ UInt64(k &* 7919 &+ mi &* 104_729))
+                    (range: start..<min(start + batchSize, n), seed: seed &+ UInt64(start) &* 0x9E37_79B9 &+ pairSeed)
                 }
                 let compute = { () throws -> SaliencyMap in
                     var parts: [SaliencyMap] = []
@@ -114,6 +116,14 @@ public enum Comparison {
         }
         return ComparisonMaps(images: images, labels: labels, groundTruth: groundTruth, entries: entries, seed: seed,
                               models: Dictionary(models.map { ($0.name, $0.graph) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// FNV-1a of a string: a seed that is the same in every process (Swift's `Hasher` is
+    /// randomised per process, so `hashValue` would not do).
+    static func stableSeed(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
     }
 
     /// Concatenates per-batch maps of one (model, method) pair.
