@@ -8,7 +8,8 @@ struct SaliencyBench: ParsableCommand {
         commandName: "saliency-bench",
         abstract: "Measures saliency-repl's speed and memory on this machine.",
         discussion: """
-        Every figure is the median of several runs after a warm-up. Build in release mode:
+        Every figure is the median of several runs after a warm-up. Build in release
+        mode:
           swift run -c release saliency-bench runtime
           swift run -c release saliency-bench runtime --threads 1 --runs 9
         """,

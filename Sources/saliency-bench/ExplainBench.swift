@@ -8,23 +8,30 @@ struct ExplainBench: ParsableCommand {
         commandName: "explain",
         abstract: "Milliseconds per saliency map for every registered explainer on LeNet5-Caffe and ResNet-18.",
         discussion: """
-        Seeded random weights and images (speed does not depend on the values); target = the
-        predicted class; time = the explainer's own call (SaliencyMap.seconds) divided by the
-        batch size, median of the timed runs. Methods whose cost grows with a work parameter
-        (rise: masks, smoothgrad/vargrad: samples, integrated_gradients: steps, occlusion: number
-        of windows) are first probed with 1/10-1/20 of the work; when the probe predicts more
-        than --budget seconds for one call, the cell shows the probe time scaled linearly to the
-        default work, marked '*' (cost is linear in the number of forward/backward items).
-        --quick reports the probe settings unscaled, marked 'q'.
+        Seeded random weights and images (speed does not depend on the values);
+        target = the predicted class; time = the explainer's own call
+        (SaliencyMap.seconds) divided by the batch size, median of the timed runs.
+        Methods whose cost grows with a work parameter (rise: masks,
+        smoothgrad/vargrad: samples, integrated_gradients: steps,
+        expected_gradients: samples, occlusion: number of windows) are first probed
+        with 1/10-1/20 of the work; when the probe predicts more than --budget
+        seconds for one call, the cell shows the probe time scaled linearly to the
+        default work, marked '*' (cost is linear in the number of forward/backward
+        items). --quick reports the probe settings unscaled, marked 'q'.
 
-        noise_mask iterates until its objective stalls (at most max_iterations, default 3000), so
-        its cost is split into a fixed setup (target features and beta0's noise draws) and a cost
-        per iteration: calls with k1 and k2 iterations (stopping rule off) are timed back to back
-        with one forward+backward-to-input pass of the same model and batch (the runtime bench's
-        helper), per round; the per-iteration time is the median over rounds of
-        (t(k2) - t(k1)) / (k2 - k1). Its cell in the main table is setup + 3000 iterations per map,
-        marked '*' (an upper bound: the stopping rule usually ends earlier); a second table gives
-        ms per iteration, forward+backward ms, their ratio (the issue's target is <= 1.3) and ms per map.
+        noise_mask iterates until its objective stalls (at most max_iterations,
+        default 3000), so its cost is split into a fixed setup (target features and
+        beta0's noise draws) and a cost per iteration: calls with k1 and k2
+        iterations (stopping rule off) are timed back to back with one
+        forward+backward-to-input pass of the same model and batch (the runtime
+        bench's helper), per round; the per-iteration time is the median over rounds
+        of (t(k2) - t(k1)) / (k2 - k1). Its cell in the main table is setup + 3000
+        iterations per map, marked '*' (an upper bound: the stopping rule usually
+        ends earlier); a second table gives ms per iteration, forward+backward ms,
+        their ratio (the issue's target is <= 1.3) and ms per map.
+
+        Methods with a fit phase (expected_gradients) are fitted once, untimed, on
+        32 random images of the input's shape; the cells time explaining.
         """)
 
     @OptionGroup var common: CommonOptions

@@ -7,10 +7,11 @@ struct RuntimeBench: ParsableCommand {
         commandName: "runtime",
         abstract: "Forward and forward+backward-to-input timings of ResNet-18 and LeNet.",
         discussion: """
-        Networks have seeded random weights (speed does not depend on the values). Reported:
-        forward ms, forward+backward-to-input ms, achieved GFLOP/s (2 x multiply-accumulates of
-        conv and fc layers / forward time), the fraction of this machine's measured sgemm
-        peak, and the peak resident memory of the process after each row.
+        Networks have seeded random weights (speed does not depend on the values).
+        Reported: forward ms, forward+backward-to-input ms, achieved GFLOP/s (2 x
+        multiply-accumulates of conv and fc layers / forward time), the fraction of
+        this machine's measured sgemm peak, and the peak resident memory of the
+        process after each row.
         """)
 
     @OptionGroup var common: CommonOptions

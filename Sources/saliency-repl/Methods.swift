@@ -10,8 +10,8 @@ struct Methods: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the registered explanation methods (and metrics, datasets) with their parameters.",
         discussion: """
-        Each method is shown with its summary, paper reference, capabilities and parameters
-        (name: type = default in min...max, then the doc line).
+        Each method is shown with its summary, paper reference, capabilities and
+        parameters (name: type = default in min...max, then the doc line).
 
         EXAMPLES
           saliency-repl methods
