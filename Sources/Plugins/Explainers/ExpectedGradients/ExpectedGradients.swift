@@ -118,20 +118,22 @@ public struct ExpectedGradientsExplainer: Explainer {
         let attribution = Tensor(shape: x.shape) { out in for i in 0..<out.count { out[i] = total[i] * inv } }
         // Completeness against the references drawn: F(x) - mean_j F(ref_j).
         let fx = try scoresNoGrad(ctx, x, targets: ctx.targets)
-        // Every reference's score values (all classes) in a few batched no-grad passes.
-        var refValues = [[Float]](), classes = 0
-        for r in chunks(k, ctx.params.int("batch_size")) {
-            let values = try Autograd.noGrad { ctx.scoreValues(try logitsChecked(ctx.model(refs.slice(axis: 0, r)), model: ctx.model)) }
-            classes = values.shape[1]
-            let flat = values.scalars
-            for j in 0..<r.count { refValues.append(Array(flat[(j * classes)..<((j + 1) * classes)])) }
+        // Score values (all classes) of the references actually drawn, in batched no-grad
+        // passes (with one image and 64 samples most of the 100 references go unused).
+        let used = Array(Set(refIndex)).sorted()
+        var refValues = [Int: [Float]]()
+        for r in chunks(used.count, ctx.params.int("batch_size")) {
+            let batch = Tensor.concat(r.map { refs.slice(axis: 0, used[$0]..<(used[$0] + 1)) }, axis: 0)
+            let values = try Autograd.noGrad { ctx.scoreValues(try logitsChecked(ctx.model(batch), model: ctx.model)) }
+            let classes = values.shape[1], flat = values.scalars
+            for (j, item) in r.enumerated() { refValues[used[item]] = Array(flat[(j * classes)..<((j + 1) * classes)]) }
         }
         let sums = perImageSums(attribution)
         var gap: [Double] = []
         for i in 0..<m {
             var mean = 0.0
             let t = ctx.targets[i % ctx.targets.count]
-            for s in 0..<samples { mean += Double(refValues[refIndex[s * m + i]][t]) }
+            for s in 0..<samples { mean += Double(refValues[refIndex[s * m + i]]![t]) }
             mean /= Double(samples)
             gap.append(Swift.abs(sums[i] - (Double(fx[i]) - mean)))
         }
