@@ -130,7 +130,7 @@ struct ExplainBench: ParsableCommand {
         var fitted: FitState? = nil
         if e.capabilities.contains(.fits) {
             var rng = RandomGenerator(seed: 3)
-            fitted = try fit(e, model: g, dataset: BenchImages(images: Tensor.uniform([32] + shape, rng: &rng)))
+            fitted = try fit(e, model: g, dataset: TensorDataset(images: Tensor.uniform([32] + shape, rng: &rng)))
         }
         func once(_ p: [String: ParamValue]) throws -> Double {
             try explain(e, model: g, images: x, target: .predicted, params: p, seed: 1, fitted: fitted).seconds
@@ -193,13 +193,3 @@ struct ExplainBench: ParsableCommand {
     }
 }
 
-/// Random images as a dataset, to fit methods that learn from data.
-struct BenchImages: Dataset {
-    let images: Tensor
-    var name: String { "random" }
-    var classNames: [String] { [] }
-    var count: Int { images.shape[0] }
-    func example(_ index: Int) throws -> Example {
-        Example(image: images.slice(axis: 0, index..<(index + 1)).reshaped(Array(images.shape.dropFirst())), label: 0)
-    }
-}

@@ -41,3 +41,19 @@ public protocol DatasetProvider: Sendable {
     var parameters: [ParamSpec] { get }
     func open(split: String, params: Params) throws -> any Dataset
 }
+
+/// Images already in memory as a dataset (labels cycle over `classes`): for fitting a
+/// method on a batch at hand, benchmarks and tests.
+public struct TensorDataset: Dataset {
+    /// [N, C, H, W]
+    public let images: Tensor
+    public let classes: Int
+    public init(images: Tensor, classes: Int = 2) { self.images = images; self.classes = Swift.max(classes, 1) }
+    public var name: String { "tensors" }
+    public var classNames: [String] { (0..<classes).map { "c\($0)" } }
+    public var count: Int { images.shape[0] }
+    public func example(_ index: Int) throws -> Example {
+        guard index >= 0 && index < count else { throw PluginError.invalid("index \(index) is out of range (0..<\(count))") }
+        return Example(image: images.select(axis: 0, index).reshaped(Array(images.shape.dropFirst())), label: index % classes)
+    }
+}

@@ -95,7 +95,7 @@ public func fit(_ explainer: any Explainer, model: Graph, dataset: any Dataset, 
     state.modelDigest = model.contentDigest
     state.dataset = try dataset.identity()
     state.params = FitCache.fitParams(explainer, params).description
-    state.key = try FitCache.key(explainer, model: model, dataset: dataset, params: params, seed: seed)
+    state.key = FitCache.key(explainer, modelDigest: state.modelDigest, datasetIdentity: state.dataset, params: params, seed: seed)
     return state
 }
 
@@ -125,6 +125,11 @@ public struct FitCache: Sendable {
 
     /// Tool version, method, fit parameters, seed, model content and dataset identity.
     public static func key(_ explainer: any Explainer, model: Graph, dataset: any Dataset, params: Params, seed: UInt64) throws -> String {
+        key(explainer, modelDigest: model.contentDigest, datasetIdentity: try dataset.identity(), params: params, seed: seed)
+    }
+
+    /// The key from digests already at hand (hashing a model's weights is the costly part).
+    static func key(_ explainer: any Explainer, modelDigest: String, datasetIdentity: String, params: Params, seed: UInt64) -> String {
         var d = Digest()
         d.update(saliencyVersion); d.update(explainer.name)
         let p = fitParams(explainer, params)
@@ -133,8 +138,8 @@ public struct FitCache: Sendable {
             if case let .tensor(t) = p.values[name]! { d.update(t) } else { d.update(p.values[name]!.description) }
         }
         d.update(Int(truncatingIfNeeded: seed))
-        d.update(model.contentDigest)
-        d.update(try dataset.identity())
+        d.update(modelDigest)
+        d.update(datasetIdentity)
         return d.hex
     }
 
@@ -147,10 +152,8 @@ public struct FitCache: Sendable {
     public func fitted(_ explainer: any Explainer, model: Graph, dataset: any Dataset, params given: [String: ParamValue] = [:],
                        seed: UInt64 = 0, cancellation: CancellationToken = .never,
                        progress: (@Sendable (Int, Int) -> Void)? = nil, log: (String) -> Void = { _ in }) throws -> FitState {
+        // `fit` below checks the method fits; the key only needs the resolved parameters.
         let params = try Params.resolve(given, schema: explainer.parameters, plugin: explainer.name)
-        guard explainer.capabilities.contains(.fits) else {
-            throw PluginError.invalid("method '\(explainer.name)' has no fit phase; it explains without learning from a dataset")
-        }
         let key = try Self.key(explainer, model: model, dataset: dataset, params: params, seed: seed)
         let file = path(forKey: key, method: explainer.name)
         if FileManager.default.fileExists(atPath: file) {
