@@ -1,6 +1,7 @@
 import Testing
 @testable import Lang
 import Plugins
+import Runtime
 
 /// Exact texts of error messages: location, source line, caret, notes.
 struct DiagnosticTests {
@@ -118,17 +119,34 @@ struct RobustnessTests {
         #expect(errorText(blocks).contains("nested too deeply"))
     }
 
-    @Test func garbageNeverCrashes() {
-        var rng = SystemRandomNumberGenerator()
+    /// Seeded random garbage: every text parses or fails with diagnostics, each located
+    /// inside the text (line within its lines, column at most one past the line's end) and
+    /// rendered with a caret; both outcomes occur.
+    @Test func garbageEndsInLocatedDiagnostics() throws {
+        var rng = RandomGenerator(seed: 20261126)
         let alphabet = Array("let fn for in if else return ()[]{}.,:=+-*/%<>!|\"\\#\n 0123456789abcxyz_..<|>")
+        var parsed = 0, failed = 0
         for _ in 0..<300 {
             let text = String((0..<Int.random(in: 0...60, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
-            _ = try? Parser.parse(SourceText(file: "fuzz", text: text))
-            _ = Session.isIncomplete(text)
+            let source = SourceText(file: "fuzz", text: text)
+            do {
+                _ = try Parser.parse(source)
+                parsed += 1
+            } catch let e as ScriptError {
+                failed += 1
+                #expect(!e.diagnostics.isEmpty, "\(text.debugDescription)")
+                for d in e.diagnostics {
+                    let line = try #require(source.line(d.loc.line), "line \(d.loc.line) outside \(text.debugDescription)")
+                    #expect(d.loc.column >= 1 && d.loc.column <= line.count + 1, "\(d.loc) in \(text.debugDescription)")
+                    #expect(d.rendered(in: source).hasPrefix("fuzz:\(d.loc.line):\(d.loc.column): error: "))
+                }
+            }
         }
+        #expect(parsed > 0 && failed > 0)
     }
 
     @Test func unicodeDigitsAreNotNumbers() {
         #expect(errorText("let x = ²").contains("unexpected character '²'"))
     }
 }
+

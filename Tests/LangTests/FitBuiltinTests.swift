@@ -37,12 +37,13 @@ struct FitBuiltinTests {
         #expect(files().count == 1)
         let viaData = try i.run("explain(m, d[0], \"expected_gradients\", fit: d, samples: 4, references: 5, seed: 2)")
         let viaState = try i.run("explain(m, d[0], \"expected_gradients\", fit: f, samples: 4, seed: 2)")
-        #expect(viaData.asTensor!.scalars == viaState.asTensor!.scalars)
+        // The same state either way, so the same maps: to float rounding (maps ~1e-2..1).
+        #expect(try #require(viaData.asTensor).maxAbsDifference(try #require(viaState.asTensor)) < 1e-6)
         #expect(files().count == 1)
         // Explicit save and load.
         try i.run("save(f, \"\(dir)/eg.salfit\")")
         let loaded = try i.run("let g = load(\"\(dir)/eg.salfit\")\nexplain(m, d[0], \"expected_gradients\", fit: g, samples: 4, seed: 2)")
-        #expect(loaded.asTensor!.scalars == viaState.asTensor!.scalars)
+        #expect(try #require(loaded.asTensor).maxAbsDifference(try #require(viaState.asTensor)) < 1e-6)
     }
 
     @Test func errorsSayWhatToDo() {

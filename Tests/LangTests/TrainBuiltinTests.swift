@@ -37,10 +37,18 @@ import Runtime
         return m.graph
     }
 
-    func expectSameWeights(_ a: Graph, _ b: Graph, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    /// Same weight names and shapes; values equal within `tolerance` (relative to the
+    /// weight's largest magnitude). 0 only where equality is structural: two builders
+    /// drawing the same seeded initialisation run no arithmetic that could round apart.
+    func expectSameWeights(_ a: Graph, _ b: Graph, tolerance: Float = 0, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
         #expect(a.weights.keys.sorted() == b.weights.keys.sorted(), sourceLocation: sourceLocation)
         for (name, w) in a.weights {
-            #expect(w.shape == b.weights[name]?.shape && w.scalars == b.weights[name]?.scalars, "weight \(name) differs", sourceLocation: sourceLocation)
+            guard let v = b.weights[name], v.shape == w.shape else {
+                Issue.record("weight \(name) is missing or has another shape", sourceLocation: sourceLocation); continue
+            }
+            let scale = Swift.max(1, w.scalars.map(abs).max() ?? 0)
+            let diff = zip(w.scalars, v.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(diff <= tolerance * scale, "weight \(name) differs by \(diff)", sourceLocation: sourceLocation)
         }
     }
 
@@ -57,7 +65,7 @@ import Runtime
     /// LeNet on 256 Fashion-MNIST images, as `saliency-bench train lenet-fmnist` calls the
     /// Trainer (momentum 0.9, no weight decay, labels from the data): identical weights.
     @Test func lenetRecipePathGivesTheBenchWeights() throws {
-        guard Self.fashionMNIST else { return }
+        try #require(Self.fashionMNIST, "Fashion-MNIST is not installed (scripts/bootstrap installs dataset-fashion-mnist)")
         let (i, lines) = try interpreter("""
             let full = dataset("fashion-mnist", split: "train")
             let net = lenet5(classes: 10, input: [1, 28, 28], seed: 0)
@@ -72,7 +80,10 @@ import Runtime
         let report = try Plugins.train(direct, on: DatasetSubset(full, 0..<256), validation: DatasetSubset(full, 55000..<55128),
                                        epochs: 2, batchSize: 64, learningRate: 1e-3, optimizer: "adam", momentum: 0.9,
                                        weightDecay: 0, schedule: "cosine", seed: 0)
-        expectSameWeights(viaLanguage, direct)
+        // Both paths run the same training loop with the same settings; the tolerance (1e-5
+        // of the largest weight, a few float roundings over 8 Adam steps) keeps the test about
+        // the recipe's settings rather than about the order of a sum.
+        expectSameWeights(viaLanguage, direct, tolerance: 1e-5)
         #expect(viaLanguage.labels == FashionMNISTDataset.labels)
         // Training did something: the weights left their initialisation.
         #expect(try ModelZoo.lenet5NICE(classes: 10, seed: 0).weight("fc1.weight")!.scalars != viaLanguage.weight("fc1.weight")!.scalars)
@@ -157,8 +168,15 @@ import Runtime
     @Test func accuracyIsTheTrainersAccuracy() throws {
         let (i, _) = try interpreter("let net = lenet5(seed: 7)\nlet a = accuracy(net, dataset(\"test_squares\", split: \"test\", count: 20), batch: 7)",
                                      registry: langTestRegistry())
-        let expected = try Plugins.accuracy(try ModelZoo.lenet5NICE(seed: 7), on: SquaresDataset(count: 20))
-        #expect(i.globals.lookup("a")?.summary == formatNumber(expected))
+        // Counted here from the logits, not by the accuracy function under test.
+        let net = try ModelZoo.lenet5NICE(seed: 7), data = SquaresDataset(count: 20)
+        var right = 0
+        for k in 0..<data.count {
+            let e = try data.example(k)
+            let logits = try Autograd.noGrad { try net(e.image.reshaped([1] + e.image.shape)) }.scalars
+            if logits.indices.max(by: { logits[$0] < logits[$1] }) == e.label { right += 1 }
+        }
+        #expect(i.globals.lookup("a")?.summary == formatNumber(Double(right) / 20))
     }
 
     // MARK: params and --set
@@ -234,7 +252,9 @@ import Runtime
     /// Each recipe runs end to end in a dry run: its data opens, the model fits the data, the
     /// arguments pass every check, and the (untrained) model saves where `--set out=` says.
     @Test(arguments: recipes) func recipeRunsDry(_ recipe: Recipe) throws {
-        guard !recipe.needsFashionMNIST || Self.fashionMNIST else { return }
+        if recipe.needsFashionMNIST {
+            try #require(Self.fashionMNIST, "Fashion-MNIST is not installed (scripts/bootstrap installs dataset-fashion-mnist)")
+        }
         let dir = repositoryRoot.appendingPathComponent("models").path
         let text = try String(contentsOfFile: dir + "/" + recipe.file, encoding: .utf8)
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("recipe-\(getpid())-\(recipe.file)/model.onnx").path

@@ -49,11 +49,14 @@ struct ComparisonTests {
         let rise = MethodSpec("rise", params: ["masks": .int(40)])
         let alone = try Comparison.explainAll(models: [("m", m)], methods: [rise], images: x, seed: 7)
         let after = try Comparison.explainAll(models: [("other", m), ("m", m)], methods: [MethodSpec("gradient"), rise], images: x, seed: 7)
-        #expect(alone.entries[0].saliency.map.scalars == after.entries[3].saliency.map.scalars)
+        // Same masks, so the same map up to float rounding (the forwards may be batched
+        // differently); another mask draw moves RISE's map by far more than that.
+        let rounding: Float = 1e-5
+        #expect(alone.entries[0].saliency.map.maxAbsDifference(after.entries[3].saliency.map) < rounding)
         // ... but the pair's names and the run seed do matter.
-        #expect(after.entries[1].saliency.map.scalars != after.entries[3].saliency.map.scalars)
+        #expect(after.entries[1].saliency.map.maxAbsDifference(after.entries[3].saliency.map) > 100 * rounding)
         let reseeded = try Comparison.explainAll(models: [("m", m)], methods: [rise], images: x, seed: 8)
-        #expect(alone.entries[0].saliency.map.scalars != reseeded.entries[0].saliency.map.scalars)
+        #expect(alone.entries[0].saliency.map.maxAbsDifference(reseeded.entries[0].saliency.map) > 100 * rounding)
     }
 }
 

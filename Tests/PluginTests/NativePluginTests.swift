@@ -266,7 +266,9 @@ struct NativePluginTests {
                 let dot = (0..<per).reduce(0.0) { $0 + Double(grads[1].scalars[i * per + $1]) * Double(act.scalars[i * per + $1]) }
                 let gsum = grads[0].scalars[i * 784..<(i + 1) * 784].reduce(0.0) { $0 + Double($1) }
                 #expect(o[0] == 10)
-                #expect(o[1] == logits[flat: i * 10 + 3])
+                // The plugin's forward callback and ours run the same kernels, possibly on
+                // another batch split: equal to float rounding of logits of size ~1.
+                #expect(Swift.abs(o[1] - logits[flat: i * 10 + 3]) <= 1e-6 * Swift.max(1, Swift.abs(logits[flat: i * 10 + 3])))
                 #expect(Swift.abs(o[2] - scores[i]) <= 1e-6 * Swift.max(1, Swift.abs(scores[i])))
                 #expect(Swift.abs(Double(o[3]) - dot) <= 1e-4 * Swift.max(1, Swift.abs(dot)), "\(o[3]) vs \(dot)")
                 #expect(o[4] == u && o[5] == z)

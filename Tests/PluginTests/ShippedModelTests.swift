@@ -45,7 +45,6 @@ import Runtime
         return Double(digits)
     }
 
-    static var shipped: [Spec] { specs.filter { FileManager.default.fileExists(atPath: modelsDir + "/" + $0.file) } }
 
     @Test func everyShippedFileIsDocumented() throws {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: Self.modelsDir)) ?? []
@@ -55,21 +54,29 @@ import Runtime
         }
     }
 
-    @Test(arguments: shipped) func modelLoadsAndReachesItsAccuracy(_ spec: Spec) throws {
-        let fashion = FileManager.default.fileExists(atPath: FashionMNISTDataset.defaultDirectory + "/t10k-images-idx3-ubyte.gz")
+    /// Every spec'd model is shipped: a missing file fails (at load) rather than dropping
+    /// its case from the arguments; missing Fashion-MNIST data fails too (scripts/bootstrap
+    /// installs it), instead of returning early as a pass.
+    @Test(arguments: specs) func modelLoadsAndReachesItsAccuracy(_ spec: Spec) throws {
         let path = Self.modelsDir + "/" + spec.file
         let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         #expect(size > 0 && size < 5 * 1024 * 1024, "\(spec.file) is \(size) bytes")
         let g = try loadONNX(path: path)
         #expect(g.labels?.count == spec.classes)
         let figure = try #require(Self.readmeFigure(spec.file), "no README figure for \(spec.file)")
-        #expect(figure >= spec.target, "\(spec.file): README says \(figure) %, target \(spec.target) %")
-        guard !spec.needsFashionMNIST || fashion else { return }
+        if spec.needsFashionMNIST {
+            try #require(FileManager.default.fileExists(atPath: FashionMNISTDataset.defaultDirectory + "/t10k-images-idx3-ubyte.gz"),
+                         "Fashion-MNIST is not installed (scripts/bootstrap installs dataset-fashion-mnist)")
+        }
         let ds = try spec.dataset()
         #expect(g.labels == ds.classNames)
         let acc = 100 * (try accuracy(g, on: DatasetSubset(ds, 0..<spec.subset), batchSize: 200))
-        // A fixed prefix is deterministic, but smaller than the full test set: allow 1.5
-        // points plus 1 point of prefix-vs-full difference.
-        #expect(acc >= figure - 2.5, "\(spec.file): \(acc) % on the first \(spec.subset) test examples, README \(figure) %")
+        // Measured here, not read: a prefix of the test set is smaller than the full set, so
+        // it may fall short of the full-set figure by sampling alone: allow 1.5 points for
+        // that plus 1 point of prefix-vs-full difference, against both the target
+        // and the README's full-set figure.
+        #expect(acc >= spec.target - 2.5, "\(spec.file): \(acc) % on the first \(spec.subset) test examples, target \(spec.target) %")
+        #expect(abs(acc - figure) <= 2.5, "\(spec.file): \(acc) % on the first \(spec.subset) test examples, README \(figure) %")
+        #expect(figure >= spec.target, "\(spec.file): README says \(figure) %, target \(spec.target) %")
     }
 }
