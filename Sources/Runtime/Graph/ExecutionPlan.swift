@@ -31,6 +31,9 @@ final class PlanCache: Sendable {
     private let plans = Mutex<[PlanKey: ExecutionPlan]>([:])
     static let capacity = 64
 
+    /// Plans held (tests check that repeated passes reuse theirs).
+    var count: Int { plans.withLock { $0.count } }
+
     func plan(_ key: PlanKey, build: () throws -> ExecutionPlan) rethrows -> ExecutionPlan {
         if let p = plans.withLock({ $0[key] }) { return p }
         let p = try build()
