@@ -204,10 +204,7 @@ struct BackwardRuleTests {
         // Forcing the rule's formula onto stride-1 layers (bypassing `appliesTo`) must give the
         // gradient: Eq. 3 with S = 1 is the identity resampling, and the stride-1 backward is the
         // backward. Conv (padding 1, 2 groups, dilation 2) and max-pool (3x3, padding 1).
-        let forced = BackwardRule(name: "forced", opTypes: ["Conv", "MaxPool"]) { ctx in
-            let geometry = try StrideOneGeometry(ctx)
-            return ctx.node.opType == "Conv" ? try geometry.convVJP(ctx) : try geometry.maxPoolVJP(ctx)
-        }
+        let forced = BackwardRule(name: "forced", opTypes: ["Conv", "MaxPool"]) { try StrideOneGeometry.vjp($0) }
         let b = GraphBuilder(name: "s1", inputShape: [4, 7, 7], seed: 5)
         try b.conv(name: "conv", out: 4, kernel: 3, padding: 2, dilation: 2, groups: 2)
         try b.maxPool(name: "pool", kernel: 3, stride: 1, padding: 1)

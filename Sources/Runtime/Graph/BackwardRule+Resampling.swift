@@ -1,5 +1,5 @@
-// The stride-1 resampling rule of "Visual Explanation by Interpretation" (Oramas et al.,
-// ICLR 2019, §3.3, Eqs. 2-3).
+// The stride-1 resampling rule of "Visual Explanation by Interpretation" (Oramas, Wang,
+// Tuytelaars; §3.3, Eqs. 2-3).
 
 extension BackwardRule {
     /// VEbI's fix for the grid artefacts that strided layers leave in deconvnet-style
@@ -28,29 +28,27 @@ extension BackwardRule {
     public static let strideOneResampling = BackwardRule(
         name: "stride1_resampling", opTypes: ["Conv", "MaxPool"],
         appliesTo: { node in (node.ints("strides") ?? []).contains { $0 > 1 } },
-        prepare: { ctx in
-            let geometry = try StrideOneGeometry(ctx)
-            switch ctx.node.opType {
-            case "Conv": return try geometry.convVJP(ctx)
-            default: return try geometry.maxPoolVJP(ctx)
-            }
-        })
+        prepare: { ctx in try StrideOneGeometry.vjp(ctx) })
 }
 
 /// A strided Conv or MaxPool node's geometry as the kernels read it, as 2-D (1-D layers are
 /// [N, C, 1, L]).
 struct StrideOneGeometry {
     let kernel: [Int], dilation: [Int], pads: [Int]
-    /// Rank of the node's spatial part (1 or 2).
-    let spatialRank: Int
     /// The node's input viewed as [N, C, H, W].
     let x: Tensor
+
+    /// The resampled stride-1 backward of a Conv or MaxPool node, whatever its stride (at
+    /// stride 1 it is the ordinary backward; the rule declines those nodes, tests force it).
+    static func vjp(_ ctx: BackwardRuleContext) throws -> VectorJacobianProduct {
+        let geometry = try StrideOneGeometry(ctx)
+        return ctx.node.opType == "Conv" ? try geometry.convVJP(ctx) : try geometry.maxPoolVJP(ctx)
+    }
 
     init(_ ctx: BackwardRuleContext) throws {
         let k = ctx.kernel
         let (x4, sr) = try Kernels.spatial4D(try ctx.input(0), k)
         x = x4
-        spatialRank = sr
         if k.node.opType == "Conv" {
             // The weight's own kernel ([O, C/g, kH, kW], or [O, C/g, kL] for 1-D), as the kernel reads it.
             let w = try ctx.input(1)
@@ -83,7 +81,7 @@ struct StrideOneGeometry {
         (0..<m).map { Swift.min((2 * $0 + 1) * n / (2 * m), n - 1) }
     }
 
-    /// The signal of `g4` (the node's output gradient as 4-D) restored to the input's rank.
+    /// A 4-D input signal `t` back in the node input's shape (1-D layers are [N, C, L]).
     func restore(_ t: Tensor, like input: Tensor) -> Tensor { input.rank == t.rank ? t : t.reshaped(input.shape) }
 
     func convVJP(_ ctx: BackwardRuleContext) throws -> VectorJacobianProduct {
