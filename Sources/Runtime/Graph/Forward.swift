@@ -47,8 +47,12 @@ public struct ForwardOptions: Sendable {
     public var interventions: [String: Intervention] = [:]
     /// Stop after this value is computed; it becomes the only output.
     public var stopAt: String? = nil
-    /// Backward rule of every ReLU (guided backprop, deconvnet).
-    public var reluRule: ReLURule = .standard
+    /// Backward rules by node or op type (`.node` wins over `.opType`); see `BackwardRule`.
+    /// `BackwardRule.allReLUs(.guided)` is guided backprop's.
+    public var backwardRules: [NodeSelector: BackwardRule] = [:]
+    /// Values of a reference (baseline) pass by value name, for rules that read them
+    /// (`Graph.referenceValues(_:options:)` fills it).
+    public var reference: [String: Tensor] = [:]
     /// Batch norm uses batch statistics and updates running ones; dropout is active.
     public var training: Bool = false
     /// Seed for dropout and other stochastic ops in training.
@@ -57,9 +61,9 @@ public struct ForwardOptions: Sendable {
     public var nodeTimer: (@Sendable (_ opType: String, _ milliseconds: Double) -> Void)? = nil
 
     public init(capture: [String] = [], interventions: [String: Intervention] = [:], stopAt: String? = nil,
-                reluRule: ReLURule = .standard, training: Bool = false, seed: UInt64 = 0) {
+                backwardRules: [NodeSelector: BackwardRule] = [:], training: Bool = false, seed: UInt64 = 0) {
         self.capture = capture; self.interventions = interventions; self.stopAt = stopAt
-        self.reluRule = reluRule; self.training = training; self.seed = seed
+        self.backwardRules = backwardRules; self.training = training; self.seed = seed
     }
 }
 
@@ -113,14 +117,15 @@ extension Graph {
                 throw GraphError.badInput("input '\(info.name)' expects shape \(info.shape.map { $0 < 0 ? "N" : String($0) }), got \(t.shape)")
             }
         }
+        return try run(fullPlan, initial: zip(inputs.map(\.name), feeds).map { ($0, $1) }, options: options)
+    }
+
+    /// Runs `plan`'s nodes from the `initial` values (graph inputs, or a cut and what it needs).
+    func run(_ plan: ExecutionPlan, initial: [(String, Tensor)], options: ForwardOptions) throws -> ForwardResult {
         let captureValues = try Dictionary(options.capture.map { (try resolveValue($0), $0) }, uniquingKeysWith: { a, _ in a })
         let interventions = try Dictionary(options.interventions.map { (try resolveValue($0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
         let stopValue = try options.stopAt.map(resolveValue)
-
-        // Last use of each value, so intermediates are released as soon as possible.
-        var lastUse: [String: Int] = [:]
-        for (i, n) in nodes.enumerated() { for v in n.inputs { lastUse[v] = i } }
-        for o in outputs { lastUse[o] = Int.max }
+        let rules = try resolveBackwardRules(options.backwardRules)
 
         var values: [String: Tensor] = [:]
         var captured: [String: Tensor] = [:]
@@ -136,26 +141,26 @@ extension Graph {
             }
             return v
         }
-        for (info, t) in zip(inputs, feeds) { values[info.name] = try store(info.name, t) }
+        for (name, t) in initial { values[name] = try store(name, t) }
         if let s = stopValue, let v = values[s] { return ForwardResult(outputs: [v], captured: captured, updatedBuffers: [:]) }
 
-        for (i, node) in nodes.enumerated() {
+        for (k, i) in plan.nodes.enumerated() {
+            let node = nodes[i]
             let ins: [Tensor?] = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? parameters[$0]?.value) }
             guard let kernel = Kernels.table[node.opType], node.domain.isEmpty || node.domain == "ai.onnx" else {
                 throw GraphError.unsupportedOperator(op: node.opType, node: node.name, opset: opset)
             }
             var ctx = KernelContext(node: node, inputs: ins, options: options, opset: opset)
             let t0 = options.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            let outs = try kernel(&ctx)
+            let outs = try rules[i].map { try runKernel(kernel, rule: $0, context: &ctx, reference: options.reference) } ?? kernel(&ctx)
             if let timer = options.nodeTimer { timer(node.opType, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
             updates.merge(ctx.updates) { _, b in b }
             for (name, t) in zip(node.outputs, outs) where !name.isEmpty {
-                values[name] = try store(name, t)
-                if name == stopValue {
-                    return ForwardResult(outputs: [values[name]!], captured: captured, updatedBuffers: updates)
-                }
+                let v = try store(name, t)
+                values[name] = v
+                if name == stopValue { return ForwardResult(outputs: [v], captured: captured, updatedBuffers: updates) }
             }
-            for v in node.inputs where lastUse[v] == i && captureValues[v] == nil { values[v] = nil }
+            for v in node.inputs where plan.lastUse[v] == k && captureValues[v] == nil { values[v] = nil }
         }
         let outs = try outputs.map { o -> Tensor in
             guard let t = values[o] ?? parameters[o]?.value else { throw GraphError.malformed("graph '\(name)': output '\(o)' was not computed") }

@@ -26,6 +26,8 @@ public final class Graph: @unchecked Sendable {
     /// Weights and constant outputs that hold integers (shapes, axes, indices): we compute
     /// with them as Float32, and export writes them back as int64.
     public var integerValues: Set<String> = []
+    /// Node lists of forward passes (full, and suffixes from a cut), computed once each.
+    let planCache = PlanCache()
 
     public init(name: String, inputs: [ValueInfo], outputs: [String], nodes: [GraphNode],
                 weights: [String: Tensor], trainable: Set<String> = [], labels: [String]? = nil,
@@ -169,6 +171,8 @@ public enum GraphError: Error, CustomStringConvertible, Equatable {
     case malformed(String)
     case unknownLayer(String, suggestion: String?)
     case badInput(String)
+    /// `forward(from: cut, ...)` needs these values, which are not computed from the cut.
+    case missingValues(cut: String, missing: [String])
     case cancelled
 
     public var description: String {
@@ -177,6 +181,9 @@ public enum GraphError: Error, CustomStringConvertible, Equatable {
         case let .malformed(m): return m
         case let .unknownLayer(l, s): return "unknown layer '\(l)'" + (s.map { "; did you mean '\($0)'?" } ?? "")
         case let .badInput(m): return m
+        case let .missingValues(cut, missing):
+            return "forward(from: '\(cut)'): the rest of the graph also reads " + missing.map { "'\($0)'" }.joined(separator: ", ")
+                + ", not computed from '\(cut)'; pass \(missing.count == 1 ? "it" : "them") in values: (a cut at a block boundary needs none)"
         case .cancelled: return "cancelled"
         }
     }

@@ -21,7 +21,7 @@ extension Kernels {
         t["Sigmoid"] = unary { $0.sigmoid() }
         t["Tanh"] = unary { $0.tanh() }
         t["Identity"] = unary { $0 }
-        t["Relu"] = { ctx in [try ctx.input(0).relu(rule: ctx.options.reluRule)] }
+        t["Relu"] = unary { $0.relu() }
         t["LeakyRelu"] = { ctx in [try ctx.input(0).leakyRelu(ctx.node.float("alpha") ?? 0.01)] }
         t["Clip"] = { ctx in
             let x = try ctx.input(0)

@@ -101,12 +101,16 @@ extension Tensor {
     public func relu(rule: ReLURule = .standard) -> Tensor {
         let y = mapRaw { $0 > 0 ? $0 : 0 }
         let x = detached()
-        return y.recording("relu", inputs: [self]) { g in
-            switch rule {
-            case .standard: return [g.zipRaw(x) { $1 > 0 ? $0 : 0 }]
-            case .guided: return [g.zipRaw(x) { ($1 > 0 && $0 > 0) ? $0 : 0 }]
-            case .deconvnet: return [g.mapRaw { $0 > 0 ? $0 : 0 }]
-            }
+        return y.recording("relu", inputs: [self]) { g in [Tensor.reluBackward(g, input: x, rule: rule)] }
+    }
+
+    /// The signal a ReLU with input `x` passes back from `g` under `rule` (also what the
+    /// graph's `BackwardRule.relu` uses, so both paths share one definition).
+    static func reluBackward(_ g: Tensor, input x: Tensor, rule: ReLURule) -> Tensor {
+        switch rule {
+        case .standard: return g.zipRaw(x) { $1 > 0 ? $0 : 0 }
+        case .guided: return g.zipRaw(x) { ($1 > 0 && $0 > 0) ? $0 : 0 }
+        case .deconvnet: return g.mapRaw { $0 > 0 ? $0 : 0 }
         }
     }
 

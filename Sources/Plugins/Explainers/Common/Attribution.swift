@@ -27,11 +27,13 @@ func logitsChecked(_ t: Tensor, model: Graph) throws -> Tensor {
 }
 
 /// Gradient of the summed target scores of `x` (a batch of any size) with respect to `x`,
-/// under a ReLU backward rule (standard, guided, deconvnet). Also returns the per-item
-/// scores. One forward and one backward pass.
-func inputGradient(_ ctx: ExplainContext, _ x: Tensor, targets: [Int], reluRule: ReLURule = .standard) throws -> (grad: Tensor, scores: [Float]) {
+/// under backward rules (none: the gradient; `BackwardRule.allReLUs(.guided)`: guided
+/// backprop; see `BackwardRule`). Also returns the per-item scores. One forward and one
+/// backward pass.
+func inputGradient(_ ctx: ExplainContext, _ x: Tensor, targets: [Int],
+                   rules: [NodeSelector: BackwardRule] = [:]) throws -> (grad: Tensor, scores: [Float]) {
     let xi = x.requiringGrad()
-    let logits = try logitsChecked(ctx.model.forward(xi, options: ForwardOptions(reluRule: reluRule)).output, model: ctx.model)
+    let logits = try logitsChecked(ctx.model.forward(xi, options: ForwardOptions(backwardRules: rules)).output, model: ctx.model)
     let score = ctx.targetScore(logits, targets: targets)
     let scores = Autograd.noGrad { ctx.targetScores(logits.detached(), targets: targets) }
     return (gradient(of: score, wrt: xi), scores)

@@ -15,7 +15,7 @@ enum GradientBase: String, CaseIterable {
         switch self {
         case .gradient: return try inputGradient(ctx, x, targets: targets).grad
         case .inputXGradient: return try x * inputGradient(ctx, x, targets: targets).grad
-        case .guidedBackprop: return try inputGradient(ctx, x, targets: targets, reluRule: .guided).grad
+        case .guidedBackprop: return try inputGradient(ctx, x, targets: targets, rules: BackwardRule.allReLUs(.guided)).grad
         case .integratedGradients:
             return try pathIntegratedGradients(ctx, x, baseline: Tensor.zeros(x.shape), targets: targets, steps: igSteps,
                                            rule: .trapezoid, batchSize: batchSize).attribution

@@ -17,7 +17,7 @@ public struct DeconvnetExplainer: Explainer {
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let a = try inputGradient(ctx, ctx.images, targets: ctx.targets, reluRule: .deconvnet).grad
+        let a = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.deconvnet)).grad
         ctx.progress?(1, 1)
         return Explanation(map: channelMaxAbs(a), attribution: a)
     }

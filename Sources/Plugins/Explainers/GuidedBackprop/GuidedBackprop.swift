@@ -17,7 +17,7 @@ public struct GuidedBackpropExplainer: Explainer {
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let a = try inputGradient(ctx, ctx.images, targets: ctx.targets, reluRule: .guided).grad
+        let a = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.guided)).grad
         ctx.progress?(1, 1)
         return Explanation(map: GradientBase.guidedBackprop.map(a), attribution: a)
     }

@@ -24,7 +24,7 @@ public struct GuidedGradCAMExplainer: Explainer {
         let layer = try resolveLayer(ctx, plugin: name)
         let cam = try upsampleToInput(GradCAMExplainer.lowResolution(ctx, layer: layer, plugin: name), ctx.images)
         try ctx.cancellation.check()
-        let gbp = try inputGradient(ctx, ctx.images, targets: ctx.targets, reluRule: .guided).grad
+        let gbp = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.guided)).grad
         let a = Autograd.noGrad { gbp * cam }
         ctx.progress?(1, 1)
         return Explanation(map: channelMaxAbs(a), attribution: a)
