@@ -210,9 +210,12 @@ def notebook(binary, workdir, path):
     client = NotebookClient(nb, kernel_name="saliency-repl", timeout=600,
                             resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
     client.execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    errors = [o for o in outputs if o.output_type == "error"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    expected = [c for c in code if "raises-exception" in c.metadata.get("tags", [])]
+    errors = [o for c in code if c not in expected for o in c.outputs if o.output_type == "error"]
     check("notebook runs without errors", not errors, errors[:1])
+    check("cells tagged raises-exception raise", all(any(o.output_type == "error" for o in c.outputs) for c in expected), "")
+    outputs = [o for c in code for o in c.outputs]
     pngs = [o.data["image/png"] for o in outputs if o.output_type in ("display_data", "execute_result") and "image/png" in o.data]
     check("notebook shows maps", len(pngs) >= 2 and all(png_size(p) for p in pngs), len(pngs))
     check("every code cell ran", all(c.execution_count for c in nb.cells if c.cell_type == "code"), "")
