@@ -61,12 +61,13 @@ public final class KernelServer: @unchecked Sendable {
         let kernel = self.kernel
         ProgressBar.sink = { kernel.progress($0) }
         heartbeat.start()
-        let parent = getppid()
+        // jupyter_client names the process that started the kernel; when it dies without a
+        // shutdown request, the kernel leaves too (ipykernel's parent poller).
+        let frontEnd = ProcessInfo.processInfo.environment["JPY_PARENT_PID"].flatMap { pid_t($0) }.flatMap { $0 > 1 ? $0 : nil }
         while !stopping {
-            // A timeout, to notice a front end that died without saying so (ipykernel's
-            // parent poller): the kernel is then re-parented.
+            // The timeout is how often the front end's presence is checked.
             let ready = try ZMQSocket.poll([control, shell, stdin], fds: [wakeRead], timeout: 1000)
-            if getppid() != parent { KernelLog.write("the front end is gone; exiting"); break }
+            if let pid = frontEnd, kill(pid, 0) != 0, errno == ESRCH { KernelLog.write("the front end (pid \(pid)) is gone; exiting"); break }
             if ready[0] { while let frames = try control.receive(wait: false) { handleControl(frames) } }
             if ready[3] { collectFinishedCells() }
             if ready[1] { while let frames = try shell.receive(wait: false) { if let m = decode(frames, channel: "shell") { queue.append(m) } } }

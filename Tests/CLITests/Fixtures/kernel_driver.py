@@ -163,6 +163,7 @@ def protocol(binary, workdir):
             check(f"kernel usable after {how}", result and result[0]["data"]["text/plain"] == "true", out)
 
         forged_is_ignored(kc)
+        orphan_leaves()
 
         started = time.time()
         km.shutdown_kernel(now=False)
@@ -199,6 +200,33 @@ def forged_is_ignored(kc):
     finally:
         sock.close()
         ctx.term()
+
+
+def orphan_leaves():
+    """A front end killed without a shutdown request leaves no kernel behind."""
+    starter = ("import os; from jupyter_client import KernelManager\n"
+               "km = KernelManager(kernel_name='saliency-repl'); km.start_kernel()\n"
+               "print(km.provisioner.process.pid, flush=True); os._exit(0)")
+    # Only the first line is read: the kernel inherits the pipe and keeps it open.
+    proc = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    pid = int(proc.stdout.readline().split()[0])
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    deadline = time.time() + 15
+    while time.time() < deadline and running(pid):
+        time.sleep(0.2)
+    gone = not running(pid)
+    if not gone:
+        os.kill(pid, signal.SIGKILL)
+    check("an orphaned kernel exits", gone, f"pid {pid} still running")
+
+
+def running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
 
 
 def notebook(binary, workdir, path):
