@@ -127,6 +127,9 @@ public final class KernelServer: @unchecked Sendable {
                     publisher.publish("execute_input", ["code": m.content.string("code") ?? "", "execution_count": kernel.session.nextNumber], parent: m.header)
                 }
                 running = m
+                // From here an interrupt belongs to this cell; an earlier one (SIGINT while
+                // idle) is forgotten.
+                kernelInterruptToken.reset()
                 publisher.setCellParent(m.header)
                 let kernel = self.kernel
                 worker.submit { [self] in

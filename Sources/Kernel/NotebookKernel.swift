@@ -64,12 +64,13 @@ public final class NotebookKernel: @unchecked Sendable {
         ]
     }
 
-    /// Runs one cell with the REPL's semantics (`_`, `Out[n]`, `:commands`).
+    /// Runs one cell with the REPL's semantics (`_`, `Out[n]`, `:commands`). The caller
+    /// clears the cancellation token when it hands the cell over, so an interrupt that
+    /// arrives before the cell starts still stops it.
     public func execute(_ content: JSONObject) -> JSONObject {
         let code = content.string("code") ?? ""
         if content.bool("silent", default: false) { return executeSilently(code) }
         let before = session.nextNumber
-        cancellation.reset()
         let outcome = session.run(code)
         flushStreams()
         switch outcome {
@@ -185,7 +186,6 @@ public final class NotebookKernel: @unchecked Sendable {
         let display = session.display
         session.display = { _ in }
         defer { session.display = display }
-        cancellation.reset()
         do {
             try session.interpreter.run(code, file: "<silent>")
             return ["status": "ok", "execution_count": session.nextNumber - 1, "payload": [Any](), "user_expressions": JSONObject()]
