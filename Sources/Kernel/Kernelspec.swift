@@ -6,9 +6,10 @@ import Runtime
 public enum Kernelspec {
     public static let name = "saliency-repl"
 
-    public static func spec(executable: String) -> JSONObject {
+    /// `plugins` are loaded by every kernel started from the spec (absolute paths).
+    public static func spec(executable: String, plugins: [String] = []) -> JSONObject {
         [
-            "argv": [executable, "kernel", "--connection-file", "{connection_file}"],
+            "argv": [executable, "kernel"] + plugins.flatMap { ["--plugin", $0] } + ["--connection-file", "{connection_file}"],
             "display_name": "saliency-repl (.sal)",
             "language": "sal",
             // interrupt_request on the control channel works where signals cannot reach
@@ -44,11 +45,11 @@ public enum Kernelspec {
     /// Writes the kernelspec into `kernelsDirectory/saliency-repl/`, replacing an older one.
     /// Returns the directory written.
     @discardableResult
-    public static func install(kernelsDirectory: String, executable: String) throws -> String {
+    public static func install(kernelsDirectory: String, executable: String, plugins: [String] = []) throws -> String {
         let dir = (kernelsDirectory as NSString).appendingPathComponent(name)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let json = try JSONSerialization.data(withJSONObject: spec(executable: executable), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let json = try JSONSerialization.data(withJSONObject: spec(executable: executable, plugins: plugins), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try writeFileAtomically(Array(json) + [10], to: (dir as NSString).appendingPathComponent("kernel.json"))
             for size in [32, 64] {
                 try writeFileAtomically(try encodePNG(logo(size: size)), to: (dir as NSString).appendingPathComponent("logo-\(size)x\(size).png"))

@@ -39,8 +39,13 @@ struct KernelInstall: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "install",
         abstract: "Write the kernelspec (kernel.json and logos) where Jupyter finds it.",
-        discussion: "Without --prefix the spec goes to your Jupyter data directory (as --user). `jupyter kernelspec list` shows it.")
+        discussion: """
+        Without --prefix the spec goes to your Jupyter data directory (as --user).
+        `jupyter kernelspec list` shows it. --plugin paths are stored in the spec:
+        every notebook on this kernel loads them first.
+        """)
     @Flag(help: "Install for this user (the default).") var user = false
+    @OptionGroup var plugins: PluginOptions
     @Option(help: ArgumentHelp("Install into PREFIX/share/jupyter/kernels (a virtualenv or conda prefix).", valueName: "prefix"))
     var prefix: String?
 
@@ -52,7 +57,13 @@ struct KernelInstall: ParsableCommand {
         let kernels = prefix.map(Kernelspec.kernelsDirectory(prefix:)) ?? Kernelspec.userKernelsDirectory()
         let executable = Bundle.main.executableURL?.path ?? CommandLine.arguments[0]
         do {
-            let dir = try Kernelspec.install(kernelsDirectory: kernels, executable: executable)
+            let cwd = FileManager.default.currentDirectoryPath
+            // Notebooks start in their own directory: plugin paths must not be relative.
+            let plugins = plugins.paths.map { $0.hasPrefix("/") ? $0 : (cwd as NSString).appendingPathComponent($0) }
+            if let missing = plugins.first(where: { !FileManager.default.fileExists(atPath: $0) }) {
+                throw KernelError.install("no plugin at \(missing)")
+            }
+            let dir = try Kernelspec.install(kernelsDirectory: kernels, executable: executable, plugins: plugins)
             print("installed kernelspec \(Kernelspec.name) in \(dir)")
         } catch {
             Terminal().error("error: \(error)")

@@ -58,5 +58,18 @@ import Testing
         let both = try runREPLBinary(["kernel", "install", "--user", "--prefix", "/tmp/unused"])
         #expect(both.code == 64)
         #expect(both.err.contains("--user and --prefix exclude each other"))
+        let noPlugin = try runREPLBinary(["kernel", "install", "--prefix", "/tmp/unused-\(getpid())", "--plugin", "/nonexistent/p.so"])
+        #expect(noPlugin.code == 73)
+        #expect(noPlugin.err.contains("no plugin at /nonexistent/p.so"))
+    }
+
+    @Test func installStoresPluginsInTheSpec() throws {
+        let prefix = FileManager.default.temporaryDirectory.appendingPathComponent("spec-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: prefix) }
+        let plugin = repositoryRoot + "/examples/script-plugin.sal"
+        let r = try runREPLBinary(["kernel", "install", "--prefix", prefix, "--plugin", plugin])
+        #expect(r.code == 0, "\(r.err)")
+        let spec = try String(contentsOfFile: prefix + "/share/jupyter/kernels/saliency-repl/kernel.json", encoding: .utf8)
+        #expect(spec.contains("\"--plugin\",\n    \"\(plugin)\""), "\(spec)")
     }
 }

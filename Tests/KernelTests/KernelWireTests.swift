@@ -91,5 +91,7 @@ struct KernelWireTests {
         let logo = try readPNG(path: dir + "/logo-64x64.png")
         #expect(logo.shape == [3, 64, 64])
         #expect(Kernelspec.userKernelsDirectory(environment: ["HOME": "/h", "JUPYTER_DATA_DIR": "/d"]) == "/d/kernels")
+        #expect(Kernelspec.spec(executable: "/b/s", plugins: ["/p/a.so"])["argv"] as? [String]
+                == ["/b/s", "kernel", "--plugin", "/p/a.so", "--connection-file", "{connection_file}"])
     }
 }
