@@ -55,11 +55,15 @@ public final class ProgressBar: @unchecked Sendable {
         update(d)
     }
 
-    /// Clears the line (the caller prints the step's summary next).
+    /// Clears the line (the caller prints the step's summary next); called when the work is done.
     public func finish() {
-        // A sink keeps the last drawing (a notebook shows the finished bar).
-        guard enabled, sink == nil else { return }
+        guard enabled else { return }
         lock.lock(); defer { lock.unlock() }
+        if sink != nil {
+            // A notebook keeps its bar: shown full, whatever the last count reported was.
+            if lastDraw > 0 { done = total; draw(now: DispatchTime.now().uptimeNanoseconds) }
+            return
+        }
         FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
     }
 

@@ -151,6 +151,8 @@ def protocol(binary, workdir):
         for how in ["interrupt_request", "SIGINT"]:
             msg_id = kc.execute(long_cell)
             time.sleep(1.5)
+            if how == "SIGINT":
+                check("heartbeat answers while a cell runs", heartbeat_echoes(kc), "no echo")
             started = time.time()
             if how == "SIGINT":
                 os.kill(km.provisioner.process.pid, signal.SIGINT)
@@ -173,6 +175,20 @@ def protocol(binary, workdir):
         if km.is_alive():
             km.shutdown_kernel(now=True)
     finish()
+
+
+def heartbeat_echoes(kc):
+    info = kc.get_connection_info()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.REQ)
+    sock.linger = 0
+    sock.connect(f"tcp://{info['ip']}:{info['hb_port']}")
+    try:
+        sock.send(b"ping-42")
+        return sock.poll(3000) and sock.recv() == b"ping-42"
+    finally:
+        sock.close()
+        ctx.term()
 
 
 def forged_is_ignored(kc):
