@@ -84,7 +84,9 @@ public final class NotebookKernel: @unchecked Sendable {
             let count = session.nextNumber > before ? session.nextNumber - 1 : before
             return failure(count: count, KernelFailure(session.lastError, text: text))
         case .quit:
-            // `:quit` asks the front end to close the notebook's kernel, as IPython's exit does.
+            // `:quit` asks the front end to close the notebook's kernel, as IPython's exit does;
+            // front ends that ignore the request (JupyterLab) leave the user a pointer.
+            publish("stream", ["name": "stdout", "text": ":quit asks the front end to stop this kernel; the notebook's Kernel menu shuts it down too\n"])
             return ["status": "ok", "execution_count": before, "user_expressions": JSONObject(),
                     "payload": [["source": "ask_exit", "keepkernel": false] as JSONObject]]
         }
