@@ -10,6 +10,7 @@ Test tooling only: scripts/bootstrap --python-test-tools installs jupyter_client
 nbclient.
 """
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -177,29 +178,31 @@ def protocol(binary, workdir):
     finish()
 
 
-def heartbeat_echoes(kc):
+@contextlib.contextmanager
+def own_socket(kc, kind, port):
+    """A socket of our own to one of the kernel's channels, beside the client's."""
     info = kc.get_connection_info()
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.REQ)
+    sock = ctx.socket(kind)
     sock.linger = 0
-    sock.connect(f"tcp://{info['ip']}:{info['hb_port']}")
+    sock.connect(f"tcp://{info['ip']}:{info[port]}")
     try:
-        sock.send(b"ping-42")
-        return sock.poll(3000) and sock.recv() == b"ping-42"
+        yield sock, info
     finally:
         sock.close()
         ctx.term()
 
 
+def heartbeat_echoes(kc):
+    with own_socket(kc, zmq.REQ, "hb_port") as (sock, _):
+        sock.send(b"ping-42")
+        return sock.poll(3000) and sock.recv() == b"ping-42"
+
+
 def forged_is_ignored(kc):
     """A message signed with the wrong key gets no reply and runs nothing; the same request
     signed with the right key, on the same socket, is answered."""
-    info = kc.get_connection_info()
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(f"tcp://{info['ip']}:{info['shell_port']}")
-    try:
+    with own_socket(kc, zmq.DEALER, "shell_port") as (sock, info):
         forger = Session(key=b"not the key", signature_scheme="hmac-sha256")
         forger.send(sock, "execute_request", {"code": 'let forged = 1\nprint("forged")', "silent": False,
                                                "store_history": True, "user_expressions": {}, "allow_stdin": False})
@@ -210,12 +213,9 @@ def forged_is_ignored(kc):
                                                "user_expressions": {}, "allow_stdin": False})
         if sock.poll(10000):
             reply = honest.recv(sock, mode=0)[1]
-            check("the forged cell did not run", reply["content"]["status"] == "error", reply["content"])
+            check("the forged cell did not run", "forged" in reply["content"].get("evalue", ""), reply["content"])
         else:
             check("the forged cell did not run", False, "no reply to a well signed request")
-    finally:
-        sock.close()
-        ctx.term()
 
 
 def orphan_leaves():
