@@ -28,16 +28,9 @@ struct MetricReferenceTests {
     /// sin formulas of the script; the map is floor(3 sin(0.61 i + 0.3)), integers -3...2 with
     /// many ties (which break by pixel index); targets 1 and 2.
     static func mlpFixture() throws -> (model: Graph, images: Tensor, map: SaliencyMap) {
-        let b = GraphBuilder(name: "metric-mlp", inputShape: [2, 6, 6])
-        try b.flatten(name: "flatten")
-        try b.linear(name: "fc1", out: 5)
-        try b.relu(name: "relu")
-        try b.linear(name: "fc2", out: 3)
-        let g = try b.build()
-        for (name, shape, a, bb, s) in [("fc1.weight", [5, 72], 0.05, 0.2, 0.1), ("fc1.bias", [5], 1.3, 0.4, 0.2),
-                                        ("fc2.weight", [3, 5], 1.1, 0.5, 0.8), ("fc2.bias", [3], 2.0, 0.1, 0.1)] {
-            try g.setWeight(name, Tensor(shape: shape, data: TinyNets.formula(shape.reduce(1, *), a, bb, s)))
-        }
+        let g = try TinyNets.mlp(name: "metric-mlp", inputShape: [2, 6, 6], hidden: 5, classes: 3, weights: [
+            "fc1.weight": TinyNets.formula(360, 0.05, 0.2, 0.1), "fc1.bias": TinyNets.formula(5, 1.3, 0.4, 0.2),
+            "fc2.weight": TinyNets.formula(15, 1.1, 0.5, 0.8), "fc2.bias": TinyNets.formula(3, 2.0, 0.1, 0.1)])
         let x = Tensor(shape: [2, 2, 6, 6], data: TinyNets.formula(144, 0.37, 0, 0.45).map { 0.5 + $0 })
         let m = (0..<72).map { Float(Foundation.floor(Foundation.sin(Double($0) * 0.61 + 0.3) * 3)) }
         return (g, x, SaliencyMap(map: Tensor(shape: [2, 1, 6, 6], data: m), method: "given", params: Params(), targets: [1, 2]))
@@ -191,18 +184,9 @@ struct MetricReferenceTests {
     /// Double: grad_i = sum_j W1[j, i] W2[t, j] [W1 x + b1]_j > 0, and Spearman's
     /// 1 - 6 sum d^2 / (n (n^2 - 1)) for distinct values (the fixture checks they are).
     @Test func sanityRandomizationMatchesHandComputedCascade() throws {
-        let b = GraphBuilder(name: "sanity-mlp", inputShape: [1, 3, 4])
-        try b.flatten(name: "flatten")
-        try b.linear(name: "fc1", out: 4)
-        try b.relu(name: "relu")
-        try b.linear(name: "fc2", out: 3)
-        let g = try b.build()
-        var w: [String: [Float]] = [:]
-        for (name, shape, a, bb, s) in [("fc1.weight", [4, 12], 0.9, 0.3, 0.5), ("fc1.bias", [4], 1.7, 0.2, 0.3),
-                                        ("fc2.weight", [3, 4], 1.3, 0.1, 0.7), ("fc2.bias", [3], 0.5, 0.0, 0.1)] {
-            w[name] = TinyNets.formula(shape.reduce(1, *), a, bb, s)
-            try g.setWeight(name, Tensor(shape: shape, data: w[name]!))
-        }
+        let w = ["fc1.weight": TinyNets.formula(48, 0.9, 0.3, 0.5), "fc1.bias": TinyNets.formula(4, 1.7, 0.2, 0.3),
+                 "fc2.weight": TinyNets.formula(12, 1.3, 0.1, 0.7), "fc2.bias": TinyNets.formula(3, 0.5, 0.0, 0.1)]
+        let g = try TinyNets.mlp(name: "sanity-mlp", inputShape: [1, 3, 4], hidden: 4, classes: 3, weights: w)
         let images = Tensor(shape: [2, 1, 3, 4], data: TinyNets.formula(24, 0.83, 0.4, 0.5).map { 0.5 + $0 })
         let targets = [0, 2]
         func handMap(_ w1: [Float], _ w2: [Float], image i: Int) throws -> [Double] {

@@ -16,16 +16,8 @@ struct SmoothGradNoiseTests {
     static let images: [[Double]] = [[0.2, 0.8, 0.5, 0.1], [0.7, 0.3, 0.9, 0.25]]
 
     static func model() throws -> Graph {
-        let b = GraphBuilder(name: "relu-pair-4", inputShape: [1, 1, 4])
-        try b.flatten(name: "flatten")
-        try b.linear(name: "fc1", out: 2)
-        try b.relu(name: "relu")
-        try b.linear(name: "fc2", out: 2)
-        let g = try b.build()
-        try g.setWeight("fc1.weight", Tensor(shape: [2, 4], data: v.map(Float.init)))
-        try g.setWeight("fc1.bias", Tensor(shape: [2], data: c.map(Float.init)))
-        try g.setWeight("fc2.weight", Tensor(shape: [2, 2], data: [Float(u[0]), Float(u[1]), 0, 0]))
-        return g
+        try TinyNets.mlp(name: "relu-pair-4", inputShape: [1, 1, 4], hidden: 2, classes: 2, weights: [
+            "fc1.weight": v.map(Float.init), "fc1.bias": c.map(Float.init), "fc2.weight": [Float(u[0]), Float(u[1]), 0, 0]])
     }
 
     static func phi(_ z: Double) -> Double { 0.5 * erfc(-z / 2.0.squareRoot()) }
