@@ -12,6 +12,7 @@ extension Interpreter {
         case let .table(t): return ["columns", "rows", "count"] + t.columns
         case .dataset: return ["name", "split", "count", "classes"]
         case .tensor: return ["shape", "count"]
+        case .fitted: return FitState.fieldNames
         case .list, .string: return ["count"]
         default: return []
         }
@@ -76,14 +77,15 @@ extension Interpreter {
             case "count": found = .number(Double(t.count))
             default: found = nil
             }
+        case let .fitted(f): found = f.field(field)
         case let .list(l): found = field == "count" ? .number(Double(l.count)) : nil
         case let .string(s): found = field == "count" ? .number(Double(s.count)) : nil
         default: found = nil
         }
         guard let result = found else {
             let names = Interpreter.memberNames(of: v)
-            let hint = closestName(to: field, in: names).map { "; did you mean '\($0)'?" }
-                ?? (names.isEmpty ? "" : " (it has: \(names.joined(separator: ", ")))")
+            let hint = (closestName(to: field, in: names).map { "; did you mean '\($0)'?" } ?? "")
+                + (names.isEmpty ? "" : " (it has: \(names.joined(separator: ", ")))")
             throw Diagnostic(.runtime, loc, "\(v.typeName) has no field '\(field)'" + hint)
         }
         return result

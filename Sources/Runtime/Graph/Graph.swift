@@ -84,6 +84,16 @@ public final class Graph: @unchecked Sendable {
     /// Freezes every weight (explainers treat the classifier as fixed).
     public func freeze() { setTrainable([]) }
 
+    /// An independent copy: same nodes, labels and metadata, the same weights with the same
+    /// trainable set, in storage of its own (training the copy leaves this graph as it was:
+    /// a fit that fine-tunes works on a copy).
+    public func copy() throws -> Graph {
+        let g = try Graph(name: name, inputs: inputs, outputs: outputs, nodes: nodes, weights: weights, trainable: trainable,
+                          labels: labels, opset: opset, metadata: metadata)
+        g.integerValues = integerValues
+        return g
+    }
+
     static func topologicallySorted(_ nodes: [GraphNode], available: Set<String>, graphName: String) throws -> [GraphNode] {
         var have = available
         have.insert("")
