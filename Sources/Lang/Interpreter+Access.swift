@@ -83,9 +83,13 @@ extension Interpreter {
         default: found = nil
         }
         guard let result = found else {
+            // A record's fields are the user's own: a likely typo is named, else the list. Other
+            // values have fixed fields, always listed (how one finds what a state holds).
             let names = Interpreter.memberNames(of: v)
-            let hint = (closestName(to: field, in: names).map { "; did you mean '\($0)'?" } ?? "")
-                + (names.isEmpty ? "" : " (it has: \(names.joined(separator: ", ")))")
+            let suggestion = closestName(to: field, in: names).map { "; did you mean '\($0)'?" }
+            let list = names.isEmpty ? "" : " (it has: \(names.joined(separator: ", ")))"
+            let isRecord: Bool = { if case .record = v { return true }; return false }()
+            let hint = isRecord ? suggestion ?? list : (suggestion ?? "") + list
             throw Diagnostic(.runtime, loc, "\(v.typeName) has no field '\(field)'" + hint)
         }
         return result

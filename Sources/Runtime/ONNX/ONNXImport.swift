@@ -75,6 +75,9 @@ struct ONNXImporter {
         var metadata: [String: String] = [:]
         for p in model.metadataProps { metadata[p.key] = p.value }
         let labels = metadata["labels"].flatMap(parseLabels)
+        // Labels live in `labels` (export writes them back), so an exported graph reads back
+        // with the same content digest.
+        if labels != nil { metadata["labels"] = nil }
         let graph = try Graph(name: g.name.isEmpty ? "model" : g.name, inputs: inputs, outputs: g.output.map(\.name),
                               nodes: nodes, weights: weights, labels: labels, opset: opset, metadata: metadata)
         graph.integerValues = integerValues
