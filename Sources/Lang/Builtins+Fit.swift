@@ -14,7 +14,7 @@ extension Builtins {
                 doc: "Fits a method that learns from a dataset (its fit phase) on model and data; reuses the cached state for the same model, data, fit parameters and seed (cache: false refits and does not save). Other named arguments are the method's parameters.") { a in
             let m = try a.model("model")
             guard case let .dataset(d)? = a.values["data"] else {
-                throw LangError.arguments("'data' must be a dataset (dataset(...)), got \(a.values["data"]!.typeName)")
+                throw LangError.arguments("'data' must be a dataset (dataset(...)), got \(a.values["data"]?.typeName ?? "nothing")")
             }
             let e = try a.interpreter.registry.explainer(try a.string("method"))
             return .fitted(try fitState(e, model: m.graph, dataset: d.dataset, params: try pluginParams(a.extra), seed: try seed(a),

@@ -111,11 +111,12 @@ extension Builtins {
         var labels: [String]? = nil
         if let v = a["labels"] {
             guard case let .list(items) = v else { throw LangError.arguments("labels must be a list of strings, got \(v.typeName)") }
-            labels = try items.map { item in
+            let names = try items.map { item in
                 guard case let .string(s) = item else { throw LangError.arguments("labels must be strings, got \(item.typeName)") }
                 return s
             }
-            guard labels!.count == classes else { throw LangError.arguments("\(labels!.count) labels for \(classes) classes") }
+            guard names.count == classes else { throw LangError.arguments("\(names.count) labels for \(classes) classes") }
+            labels = names
         }
         return (classes, input, UInt64(seed), labels)
     }

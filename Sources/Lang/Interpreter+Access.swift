@@ -53,7 +53,7 @@ extension Interpreter {
             case "images": found = .tensor(s.images)
             case "attribution": found = s.map.attribution.map { .tensor($0) } ?? Value.none
             case "shape": found = numbers(s.map.map.shape)
-            case "params": found = .record(Record(s.map.params.values.keys.sorted().map { ($0, Value(s.map.params.values[$0]!)) }))
+            case "params": found = .record(Record(s.map.params.values.sorted { $0.key < $1.key }.map { ($0.key, Value($0.value)) }))
             default: found = nil
             }
         case let .table(t):

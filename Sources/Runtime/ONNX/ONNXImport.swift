@@ -60,8 +60,9 @@ struct ONNXImporter {
             let name = n.name.isEmpty ? "\(n.opType)_\(i)" : n.name
             var attrs: [String: AttributeValue] = [:]
             for a in n.attribute {
-                attrs[a.name] = try ONNXImporter.attribute(a, node: name, op: n.opType, opset: opset)
-                if case .tensor = attrs[a.name]!, n.opType == "Constant",
+                let value = try ONNXImporter.attribute(a, node: name, op: n.opType, opset: opset)
+                attrs[a.name] = value
+                if case .tensor = value, n.opType == "Constant",
                    a.t.dataType != Int32(Onnx_TensorProto.DataType.float.rawValue) && a.t.dataType != Int32(Onnx_TensorProto.DataType.double.rawValue) {
                     integerValues.formUnion(n.output)
                 }
