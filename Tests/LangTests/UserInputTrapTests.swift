@@ -13,6 +13,12 @@ struct UserInputTrapTests {
         #expect(errorText("pick(zeros([2, 3]), [1e300, 0])").contains("'target' must be class indices, got 1e+300"))
     }
 
+    /// compare over an empty batch used to trap merging zero per-batch maps.
+    @Test func comparingNoImagesIsAnError() {
+        #expect(errorText("compare(model(\"lenet5\"), zeros([0, 1, 28, 28]), [\"test_abs\"])")
+            .contains("there are no images to explain (a batch of 0)"))
+    }
+
     /// A node name and its output value name are one layer: asking for both captures it once
     /// and says so, instead of trapping on the second name.
     @Test func twoNamesOfOneLayerInActivations() throws {

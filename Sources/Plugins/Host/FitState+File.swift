@@ -49,10 +49,10 @@ extension FitState {
             case let .tensor(t): return ["tensor": add("param", name, floats(t), shape: t.shape)]
             }
         }
-        for n in tensors.keys.sorted() { _ = add("tensor", n, floats(tensors[n]!), shape: tensors[n]!.shape) }
+        for (n, t) in tensors.sorted(by: { $0.key < $1.key }) { _ = add("tensor", n, floats(t), shape: t.shape) }
         var encodedParams: [String: Any] = [:]
-        for n in params.values.keys.sorted() { encodedParams[n] = encode(params.values[n]!, n) }
-        for n in graphs.keys.sorted() { _ = add("graph", n, try onnx(graphs[n]!, "graph '\(n)'")) }
+        for (n, v) in params.values.sorted(by: { $0.key < $1.key }) { encodedParams[n] = encode(v, n) }
+        for (n, g) in graphs.sorted(by: { $0.key < $1.key }) { _ = add("graph", n, try onnx(g, "graph '\(n)'")) }
         if let model { _ = add("model", "model", try onnx(model, "the fine-tuned model")) }
         let header: [String: Any] = [
             "format": Self.formatVersion, "version": saliencyVersion, "method": method, "model_digest": modelDigest,

@@ -216,7 +216,7 @@ public struct Params: Sendable, Equatable, CustomStringConvertible {
     public mutating func set(_ name: String, _ v: ParamValue) { values[name] = v }
 
     /// "steps=50, baseline=\"zeros\"" in name order.
-    public var description: String { values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", ") }
+    public var description: String { values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") }
 
     /// Checks `given` against `schema` (names, types, ranges) and fills in defaults.
     public static func resolve(_ given: [String: ParamValue], schema: [ParamSpec], plugin: String) throws -> Params {

@@ -242,6 +242,7 @@ final class MaskedBlend: @unchecked Sendable {
 
     /// The blended input for mask logits `v` [N, 1, H, W] and noise `noise` [N, C, H, W].
     func apply(_ v: Tensor, noise: Tensor) -> Tensor {
+        // Both come from this explainer's own loop, shaped from the images it was built with.
         precondition(v.shape == [n, 1, images.shape[2], images.shape[3]] && noise.shape == images.shape)
         let (n, c, hw) = (self.n, self.c, self.hw)
         return Tensor.customGradient(inputs: [v], op: "noise_mask_blend", forward: { inputs in
