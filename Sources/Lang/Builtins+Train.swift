@@ -209,8 +209,9 @@ extension Builtins {
         case let .number(f)?:
             // The last fraction of the data validates (a tail, not a random draw: the split
             // stays the same whatever the seed, as the bench's fixed 55000..<60000 does).
-            let n = trainSet.count, held = Int((Double(n) * f).rounded())
-            guard f > 0, f < 1, held >= 1, held < n else {
+            // 0 < f < 1 first: converting n * f to Int traps for a huge f.
+            let n = trainSet.count, held = f > 0 && f < 1 ? Int((Double(n) * f).rounded()) : 0
+            guard held >= 1, held < n else {
                 throw LangError.arguments("validation as a fraction must leave at least one example on each side (0 < f < 1), got \(formatNumber(f)) of \(n)")
             }
             validation = try DatasetSubset(trainSet, (n - held)..<n)

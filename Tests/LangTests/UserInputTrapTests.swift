@@ -11,6 +11,8 @@ struct UserInputTrapTests {
         #expect(errorText("explain(model(\"lenet5\"), zeros([1, 1, 28, 28]), \"test_abs\", target: 1e300)")
             .contains("target must be a class index >= 0, a class name or \"predicted\", got 1e+300"))
         #expect(errorText("pick(zeros([2, 3]), [1e300, 0])").contains("'target' must be class indices, got 1e+300"))
+        #expect(errorText("train(model(\"lenet5\"), dataset(\"test_squares\", count: 4), 1, validation: 1e300)")
+            .contains("validation as a fraction must leave at least one example on each side (0 < f < 1), got 1e+300 of 4"))
     }
 
     /// compare over an empty batch used to trap merging zero per-batch maps.
