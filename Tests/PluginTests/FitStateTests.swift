@@ -145,6 +145,38 @@ struct FitStateTests {
         #expect(e?.description.hasPrefix("\(path) (graph 'decoder'): not a valid ONNX model") == true, "\(e?.description ?? "")")
     }
 
+    /// Truncations and seeded bit flips anywhere (header, tensors, ONNX bytes) load as a
+    /// state or fail with IOError: never a trap, never another error.
+    @Test func damagedFilesNeverTrap() throws {
+        let (s, _) = try fullState()
+        let path = try tempDir() + "/s.salfit"
+        try s.save(path: path)
+        let base = [UInt8](try #require(FileManager.default.contents(atPath: path)))
+        var variants: [[UInt8]] = stride(from: 0, to: base.count, by: Swift.max(1, base.count / 97)).map { Array(base.prefix($0)) }
+        var rng = RandomGenerator(seed: 11)
+        for _ in 0..<300 {
+            var b = base
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                let i = Int(rng.next() % UInt64(b.count))
+                b[i] ^= UInt8(1) << UInt8(rng.next() % 8)
+            }
+            variants.append(b)
+        }
+        var loaded = 0, refused = 0
+        for v in variants {
+            try Data(v).write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try FitState.load(path: path)
+                loaded += 1
+            } catch is IOError {
+                refused += 1
+            } catch {
+                Issue.record("\(type(of: error)): \(error)")
+            }
+        }
+        #expect(loaded + refused == variants.count && refused > variants.count / 2, "\(loaded) loaded, \(refused) refused")
+    }
+
     @Test func missingEntriesListWhatTheStateHas() throws {
         let (s, _) = try fullState()
         #expect(throws: PluginError.invalid("the fitted state of 'm' has no graph 'decodr'; did you mean 'decoder'? (it has: decoder, student)")) {
