@@ -173,7 +173,7 @@ extension Builtins {
         let s = try a.string(name)
         guard options.contains(s) else {
             let listed = options.map { "\"\($0)\"" }
-            throw LangError.arguments("unknown \(name) \"\(s)\"; it must be \(listed.dropLast().joined(separator: ", ")) or \(listed.last!)"
+            throw LangError.arguments("unknown \(name) \"\(s)\"; it must be \(listed.dropLast().joined(separator: ", ")) or \(listed.last ?? "")"
                 + (closestName(to: s, in: options).map { "; did you mean \"\($0)\"?" } ?? ""))
         }
         return s

@@ -64,7 +64,7 @@ public final class Graph: @unchecked Sendable {
     public var trainable: Set<String> { Set(parameters.filter { !$0.value.isFrozen }.keys) }
     /// Trainable parameters in name order (what an optimizer takes).
     public var trainableParameters: [Parameter] {
-        parameters.keys.sorted().compactMap { parameters[$0]!.isFrozen ? nil : parameters[$0] }
+        parameters.sorted { $0.key < $1.key }.map(\.value).filter { !$0.isFrozen }
     }
 
     /// Overwrites a weight's values in place (shape must match), keeping its autograd leaf.
