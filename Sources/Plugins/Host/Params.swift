@@ -168,7 +168,7 @@ public struct Params: Sendable, Equatable, CustomStringConvertible {
     public func int(_ name: String) throws -> Int {
         switch try required(name) {
         case let .int(v): return v
-        case let .float(v) where v == v.rounded() && Swift.abs(v) < 1e15: return Int(v)
+        case let .float(v) where v == v.rounded() && v >= Double(Int.min) && v < Double(Int.max): return Int(v)
         case let v: throw wrongType(name, v, "an int")
         }
     }
@@ -241,8 +241,8 @@ public struct Params: Sendable, Equatable, CustomStringConvertible {
         switch (spec.type, v) {
         case (.int, .int), (.float, .float), (.bool, .bool), (.string, .string), (.layer, .string), (.tensor, .tensor): break
         case (.int, .float(let f)):
-            // Whole and small enough for Int (1e300 and inf are whole too, and would trap).
-            guard f == f.rounded(), Swift.abs(f) < 1e15 else { throw wrong() }
+            // Whole and within Int's range (1e300 and inf are whole too, and would trap).
+            guard f == f.rounded(), f >= Double(Int.min), f < Double(Int.max) else { throw wrong() }
             value = .int(Int(f))
         case (.float, .int(let i)): value = .float(Double(i))
         case (.choice(let options), .string(let s)):
