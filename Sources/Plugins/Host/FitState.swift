@@ -41,35 +41,21 @@ public struct FitState: Sendable {
         self.seconds = seconds
     }
 
-    /// "no tensor 'x' (it has: a, b)": what a lookup of a missing entry says.
-    private func missing(_ kind: String, _ name: String, _ have: some Collection<String>) -> PluginError {
-        let names = have.sorted()
+    /// The entry `name` of one of the state's tables, or an error that lists what it has.
+    private func entry<T>(_ kind: String, _ name: String, in table: [String: T]) throws -> T {
+        if let v = table[name] { return v }
+        let names = table.keys.sorted()
         let hint = closestName(to: name, in: names).map { "; did you mean '\($0)'?" } ?? ""
         let list = names.isEmpty ? " (it has none)" : " (it has: \(names.joined(separator: ", ")))"
-        return .invalid("the fitted state of '\(method)' has no \(kind) '\(name)'\(hint)\(list)")
+        throw PluginError.invalid("the fitted state of '\(method)' has no \(kind) '\(name)'\(hint)\(list)")
     }
 
     /// The tensor a fitting method stored under `name`, or a clear error.
-    public func tensor(_ name: String) throws -> Tensor {
-        guard let t = tensors[name] else { throw missing("tensor", name, tensors.keys) }
-        return t
-    }
-
+    public func tensor(_ name: String) throws -> Tensor { try entry("tensor", name, in: tensors) }
     /// The trained network a fitting method stored under `name`, or a clear error.
-    public func graph(_ name: String) throws -> Graph {
-        guard let g = graphs[name] else { throw missing("graph", name, graphs.keys) }
-        return g
-    }
-
-    public func scalar(_ name: String) throws -> Double {
-        guard let v = scalars[name] else { throw missing("scalar", name, scalars.keys) }
-        return v
-    }
-
-    public func note(_ name: String) throws -> String {
-        guard let v = notes[name] else { throw missing("note", name, notes.keys) }
-        return v
-    }
+    public func graph(_ name: String) throws -> Graph { try entry("graph", name, in: graphs) }
+    public func scalar(_ name: String) throws -> Double { try entry("scalar", name, in: scalars) }
+    public func note(_ name: String) throws -> String { try entry("note", name, in: notes) }
 
     /// The fine-tuned copy of the model, or a clear error when the fit made none.
     public func fineTunedModel() throws -> Graph {
