@@ -257,7 +257,9 @@ public struct NativeExplainer: Explainer {
             case let .int(i)?: v.number = Double(i)
             case let .float(f)?: v.number = f
             case let .bool(b)?: v.number = b ? 1 : 0
-            case let .string(s)?: let c = strdup(s)!;  // nil only when out of memory strings.append(c); v.string = UnsafePointer(c)
+            case let .string(s)?:
+                let c = strdup(s)!  // nil only when out of memory
+                strings.append(c); v.string = UnsafePointer(c)
             default: v.is_set = 0
             }
             return v
