@@ -104,4 +104,12 @@ struct ONNXConformanceTests {
         print("ONNX backend node tests, pass / total per operator:\n| operator | passed |\n|---|---|\n\(table)")
         #expect(unexpected.isEmpty, "\(unexpected.count) unexpected result(s):\n\(unexpected.joined(separator: "\n"))")
     }
+
+    /// ReduceMax (added for CBAM's channel max) runs Debian's eight node tests: axes given,
+    /// negative or absent, with and without keepdims, on example and random data.
+    @Test func reduceMaxPassesItsNodeTests() {
+        let cases = Self.cases().filter { $0.op == "ReduceMax" }
+        #expect(cases.count == 8, "ReduceMax node tests found: \(cases.map(\.dir))")
+        for c in cases { #expect(Self.run(c) == nil, "\(c.dir)") }
+    }
 }
