@@ -35,19 +35,25 @@ public final class TrainingStep {
     /// updates the running ones; a training-mode pass draws its seed from `rng`.
     public func forward(_ graph: Graph, _ input: Tensor, training: Bool? = nil,
                         options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
+        try forward(graph, [input], training: training, options: options)
+    }
+
+    /// `forward` for a graph with several inputs (one tensor per graph input, in order).
+    public func forward(_ graph: Graph, _ inputs: [Tensor], training: Bool? = nil,
+                        options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
         var o = options
         o.training = training ?? trained.contains(ObjectIdentifier(graph))
         if o.training { o.seed = rng.next() }
-        let result = try graph.forward(input, options: o)
+        let result = try graph.forward(inputs, options: o)
         if o.training && !result.updatedBuffers.isEmpty { updates.append((graph, result.updatedBuffers)) }
         return result
     }
 
     /// Runs a graph in inference mode without autograd (a teacher's targets).
-    public func infer(_ graph: Graph, _ input: Tensor, options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
+    public func infer(_ graph: Graph, _ inputs: Tensor..., options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
         var o = options
         o.training = false
-        return try Autograd.noGrad { try graph.forward(input, options: o) }
+        return try Autograd.noGrad { try graph.forward(inputs, options: o) }
     }
 }
 
