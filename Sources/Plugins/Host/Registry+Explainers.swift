@@ -5,6 +5,8 @@ extension Registry {
             GradientExplainer(), InputXGradientExplainer(), DeconvnetExplainer(), GuidedBackpropExplainer(),
             ActivationExplainer(), CAMExplainer(), GradCAMExplainer(), GuidedGradCAMExplainer(),
             IntegratedGradientsExplainer(), ExpectedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
+            // The papers' other comparators (issue 25).
+            DeepLIFTExplainer(), EpsilonLRPExplainer(), GradCAMPlusPlusExplainer(),
             // Research methods (shared/papers/).
             NoiseMaskExplainer(),
         ]
