@@ -6,7 +6,7 @@ extension Registry {
             ActivationExplainer(), CAMExplainer(), GradCAMExplainer(), GuidedGradCAMExplainer(),
             IntegratedGradientsExplainer(), ExpectedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
             // The papers' other comparators (issue 25).
-            DeepLIFTExplainer(), EpsilonLRPExplainer(), GradCAMPlusPlusExplainer(),
+            DeepLIFTExplainer(), EpsilonLRPExplainer(), ExcitationBackpropExplainer(), ContrastiveMWPExplainer(), GradCAMPlusPlusExplainer(),
             // Research methods (shared/papers/).
             NoiseMaskExplainer(),
         ]

@@ -38,7 +38,7 @@ extension BackwardRule {
     /// The layer with `weights` in place of its own and no bias (Gemm's C, Conv's B), and the
     /// VJP with respect to its input.
     static func excitationLayer(_ ctx: BackwardRuleContext, weights: Tensor) throws -> (Tensor, VectorJacobianProduct) {
-        guard !(ctx.needsGradient.count > 1 && ctx.needsGradient[1]) else {
+        guard ctx.isWeight.count > 1 && ctx.isWeight[1] else {
             throw GraphError.badInput("excitation backprop at node '\(ctx.node.name)': input 1 is not a weight (a \(ctx.node.opType) of two activations)")
         }
         var inputs = ctx.inputs(replacing: 1, with: weights)
@@ -65,10 +65,10 @@ extension BackwardRule {
             throw GraphError.badInput("excitation backprop at node '\(ctx.node.name)': Add with broadcasting is not a sum of activations")
         }
         let total = parts.dropFirst().reduce(parts[0]) { a, b in Autograd.noGrad { a + b } }
-        let needs = ctx.needsGradient
+        let activation = ctx.isWeight.map(!)
         return { p in
             let share = p.excitationDivided(by: total, positiveOnly: true)
-            return parts.indices.map { needs[$0] ? share * parts[$0] : nil }
+            return parts.indices.map { activation[$0] ? share * parts[$0] : nil }
         }
     }
 

@@ -36,14 +36,16 @@ extension BackwardRule {
     /// since the relevance arriving there is already zero where the unit is off).
     public static let lrpActivationOps: Set<String> = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip"]
 
-    /// The epsilon rule on any node: every input that takes part in the pass (the activations;
-    /// weights are frozen while explaining) gets x_i * VJP_i(R / (z + eps sign z)), sign(0) = +1.
+    /// The epsilon rule on any node: every activation input (not a weight) gets
+    /// x_i * VJP_i(R / (z + eps sign z)), sign(0) = +1; weights get no relevance.
     public static func lrpEpsilon(_ epsilon: Float) -> BackwardRule {
         BackwardRule(name: "lrp_epsilon") { ctx in
-            let z = ctx.outputs[0], xs = ctx.inputs, needs = ctx.needsGradient
+            let z = ctx.outputs[0], xs = ctx.inputs, isWeight = ctx.isWeight
             return { r in
                 var g = ctx.ordinaryVJP(r.lrpDivided(by: z, epsilon: epsilon))
-                for i in g.indices where i < xs.count && needs[i] { g[i] = g[i].flatMap { gi in xs[i].map { gi * $0 } } }
+                for i in g.indices {
+                    g[i] = i < xs.count && !isWeight[i] ? g[i].flatMap { gi in xs[i].map { gi * $0 } } : nil
+                }
                 return g
             }
         }
@@ -55,7 +57,7 @@ extension BackwardRule {
     static func lrpModifiedWeights(name: String, epsilon: Float, _ modify: @escaping @Sendable (Tensor) -> Tensor) -> BackwardRule {
         BackwardRule(name: name, opTypes: lrpWeightedOps) { ctx in
             let x = try ctx.input(0), w = try ctx.input(1)
-            if ctx.needsGradient.count > 1 && ctx.needsGradient[1] { return try lrpEpsilon(epsilon).prepare(ctx) }
+            if !ctx.isWeight[1] { return try lrpEpsilon(epsilon).prepare(ctx) }
             let (z, vjp) = try ctx.evaluate(ctx.inputs(replacing: 1, with: modify(w)))
             let n = ctx.inputs.count
             return { r in
@@ -99,8 +101,10 @@ extension BackwardRule {
     ///   through the activations; the gradient (a re-indexing) through Flatten, Reshape,
     ///   Concat and the like.
     /// - `.deepexplain`: the y / (x + eps sign x) rule on the activations, the gradient elsewhere.
-    /// The relevance at the graph input is x times the gradient of the first layer's rule, so
-    /// seeding the pass with the target's score gives the relevance map directly.
+    /// With the epsilon, z+ and gamma rules the first layer multiplies by its input, so the
+    /// signal reaching the graph input is the relevance map itself (seed the pass with the
+    /// target's score); with `.deepexplain` it is the modified gradient, to be multiplied by the
+    /// input (seed 1).
     public static func lrp(_ rule: LRPRule, epsilon: Float, gamma: Float = 0.25,
                            batchNormIdentity: Bool = false) -> [NodeSelector: BackwardRule] {
         var rules: [NodeSelector: BackwardRule] = [:]

@@ -63,7 +63,10 @@ public struct EpsilonLRPExplainer: Explainer {
             seed[i * classes + c] = rule == .deepexplain ? 1 : f
             logit.append(Double(f))
         }
-        let relevance = gradient(of: logits, wrt: xi, seed: Tensor(shape: [n, classes], data: seed))
+        let signal = gradient(of: logits, wrt: xi, seed: Tensor(shape: [n, classes], data: seed))
+        // The Captum-style rules multiply by each layer's input, the image included; DeepExplain's
+        // eLRP is a modified gradient, multiplied by the input here.
+        let relevance = rule == .deepexplain ? Autograd.noGrad { signal * ctx.images } : signal
         ctx.progress?(1, 1)
         return Explanation(map: channelSum(relevance), attribution: relevance,
                            scalars: ["relevance_sum": perImageSums(relevance), "logit": logit])
