@@ -24,6 +24,9 @@ let package = Package(
                        providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // No pkgConfig: libzmq.pc lists the include paths of its optional transports
+        // (krb5, pgm), which SwiftPM refuses with a warning on every build; zmq.h is in /usr/include.
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CSupport", path: "Sources/CSupport"),
         // Header-only: the C ABI of compiled plugins (examples/swift-plugin keeps a byte-identical copy).
         .systemLibrary(name: "CSaliencyPlugin", path: "Sources/CSaliencyPlugin"),
@@ -34,8 +37,10 @@ let package = Package(
         .target(name: "Plugins", dependencies: ["Runtime", "CSaliencyPlugin"]),
         .target(name: "Lang", dependencies: ["Plugins", "Runtime",
                                              .product(name: "Yams", package: "Yams")]),
+        // The Jupyter kernel: the REPL's session behind ZeroMQ sockets.
+        .target(name: "Kernel", dependencies: ["Lang", "Plugins", "Runtime", "CZMQ"]),
         .executableTarget(name: "saliency-repl",
-                          dependencies: ["Lang", "CReadline",
+                          dependencies: ["Lang", "Kernel", "CReadline",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "saliency-bench",
                           dependencies: ["Runtime", "Plugins",
@@ -43,6 +48,8 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "PluginTests", dependencies: ["Plugins", "Runtime"]),
         .testTarget(name: "LangTests", dependencies: ["Lang"]),
-        .testTarget(name: "CLITests", dependencies: ["saliency-repl", "saliency-bench"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "Lang", "Runtime"]),
+        // Fixtures: the python driver of the Jupyter kernel tests (jupyter_client, nbclient).
+        .testTarget(name: "CLITests", dependencies: ["saliency-repl", "saliency-bench"], exclude: ["Fixtures"]),
     ]
 )

@@ -99,7 +99,7 @@ extension Builtins {
                                                  target: try target(a.values["target"]), score: score, seed: runSeed,
                                                  registry: a.interpreter.registry, batchSize: batchSize,
                                                  cancellation: a.interpreter.cancellation, cache: a.interpreter.resumeCache,
-                                                 progress: { _, _, _ in bar.update(done.add(1)) }, fitter: fitter)
+                                                 progress: { _, _, _ in bar.update(done.add(1)) }, fitter: fitter, fitDataset: fitData)
             bar.finish()
             return .comparison(ComparisonValue(name: name, maps: maps, scores: nil))
         },

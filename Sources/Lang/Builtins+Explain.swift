@@ -76,15 +76,24 @@ extension Builtins {
             }
             return isList ? .record(out) : out[explainers[0].name]!
         },
-        Builtin("metric", [BuiltinParam("metric"), BuiltinParam("model"), BuiltinParam("x"), BuiltinParam("map"), BuiltinParam("seed", optional: true)],
+        Builtin("metric", [BuiltinParam("metric"), BuiltinParam("model"), BuiltinParam("x"), BuiltinParam("map"), BuiltinParam("seed", optional: true),
+                           BuiltinParam("fit", optional: true)],
                 extraNamed: true,
-                doc: "Scores saliency maps: a number per image for one metric, a record for a list of metrics, a table (method x metric, mean over images) for a record of maps.") { a in
+                doc: "Scores saliency maps: a number per image for one metric, a record for a list of metrics, a table (method x metric, mean over images) for a record of maps. fit: the dataset a fitting method was fitted on, for metrics that re-explain on a changed model and refit (sanity_randomization).") { a in
             let m = try a.model("model")
             let (images, truth) = try batch(a.values["x"]!)
             let (names, isList) = try names(a.values["metric"]!, what: "metric")
             let metrics = try names.map { try a.interpreter.registry.metric($0) }
             let params = try pluginParams(a.extra)
             let s = try seed(a)
+            let fitData: (any Dataset)?
+            switch a["fit"] {
+            case nil: fitData = nil
+            case let .dataset(d)?: fitData = d.dataset
+            case .fitted?:
+                throw LangError.arguments("fit: takes the dataset the method was fitted on, not a fitted state: metrics that re-explain change the model's weights and must fit again")
+            case let v?: throw LangError.arguments("fit: takes the dataset the method was fitted on, got \(v.typeName)")
+            }
             func score(_ map: MapValue) throws -> [String: [Double]] {
                 guard map.map.count == images.shape[0] else {
                     throw LangError.message("the map explains \(map.map.count) images but x has \(images.shape[0])")
@@ -94,7 +103,8 @@ extension Builtins {
                     let own = isList ? params.filter { k, _ in metric.parameters.contains { $0.name == k } } : params
                     let explainer = try? a.interpreter.registry.explainer(map.map.method)
                     r[metric.name] = try evaluate(metric, model: m.graph, images: images, saliency: map.map, params: own, groundTruth: truth,
-                                                  seed: s, cancellation: a.interpreter.cancellation, explainer: explainer).values
+                                                  seed: s, cancellation: a.interpreter.cancellation, explainer: explainer,
+                                                  fitDataset: fitData).values
                 }
                 return r
             }

@@ -39,7 +39,8 @@ extension Builtins {
                 }
             }
             let caption = "\(m.map.method) target " + (m.map.targetNames ?? m.map.targets.map(String.init)).joined(separator: ", ")
-            return (cells.count == 1 ? cells[0] : montage(rows: [cells], rowLabels: [""], columnLabels: cells.indices.map(String.init)), caption)
+            let cell = montageCellSize(forImageSize: max(m.map.map.shape[2], m.map.map.shape[3]))
+            return (cells.count == 1 ? cells[0] : montage(rows: [cells], rowLabels: [""], columnLabels: cells.indices.map(String.init), cellSize: cell), caption)
         case let .tensor(t) where (t.rank == 3 || t.rank == 4) && [1, 3].contains(t.shape[t.rank - 3]):
             return (displayable(t), "tensor\(formatShape(t.shape))")
         case let .tensor(t) where t.rank == 2 && t.count > 0:
@@ -56,7 +57,10 @@ extension Builtins {
             let n = columns.map(\.count).min() ?? 0
             let drawable = [1, 3].contains(f.images.shape[1])
             let rows = (0..<n).map { k in (drawable ? [displayable(f.images.slice(axis: 0, k..<(k + 1)))] : []) + columns.map { $0[k] } }
-            return (montage(rows: rows, rowLabels: rows.indices.map { _ in "" }, columnLabels: (drawable ? ["input"] : []) + r.keys), r.keys.joined(separator: ", "))
+            // 28 px cells would cut the method names to 4 letters.
+            let cell = montageCellSize(forImageSize: max(f.map.map.shape[2], f.map.map.shape[3]))
+            return (montage(rows: rows, rowLabels: rows.indices.map { _ in "" }, columnLabels: (drawable ? ["input"] : []) + r.keys, cellSize: cell),
+                    r.keys.joined(separator: ", "))
         default: return nil
         }
     }

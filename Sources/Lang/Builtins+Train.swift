@@ -60,15 +60,18 @@ extension Builtins {
                 doc: "Trains the model in place on a dataset (cross-entropy; optimizer \"adam\"|\"sgd\", schedule \"none\"|\"step\"|\"cosine\"; validation: a dataset or a fraction held out from the end of data, best epoch kept; flip/shift: augmentation). Returns {model, history, best_epoch, best_accuracy, seconds, interrupted}; Ctrl-C keeps the best epoch so far.") { a in
             try runTraining(a)
         },
-        Builtin("accuracy", [BuiltinParam("model"), BuiltinParam("data"), BuiltinParam("batch", default: .number(100))],
-                doc: "Top-1 accuracy (0 to 1) of the model on a dataset, in inference mode.") { a in
+        Builtin("accuracy", [BuiltinParam("model"), BuiltinParam("data"), BuiltinParam("batch", default: .number(100)),
+                             BuiltinParam("ablate", optional: true)],
+                doc: "Top-1 accuracy (0 to 1) of the model on a dataset, in inference mode. ablate: {layer: [channels]} zeroes those channels (axis 1) of those layers' values on every pass (filter ablation; random_ablation gives matched random controls).") { a in
             let m = try a.model("model")
             let data = try dataset(a, "data")
             let batch = try a.int("batch")
             guard batch >= 1 else { throw LangError.arguments("batch must be >= 1, got \(batch)") }
             try checkCompatible(m, data, role: "data")
+            let ablation = try a["ablate"].map { try channelAblation($0, argument: "ablate", model: m, data: data) }
             if a.interpreter.dryRun { return .number(.nan) }
-            return .number(try Plugins.accuracy(m.graph, on: data, batchSize: batch, cancellation: a.interpreter.cancellation))
+            return .number(try Plugins.accuracy(m.graph, on: data, batchSize: batch, interventions: ablation?.interventions ?? [:],
+                                                cancellation: a.interpreter.cancellation))
         },
         Builtin("subset", [BuiltinParam("data"), BuiltinParam("start"), BuiltinParam("end")],
                 doc: "Examples start..<end of a dataset (a hold-out split: subset(d, 55000, 60000)).") { a in

@@ -5,7 +5,7 @@ import Runtime
 /// The one table of builtins: `help`, `:help`, tab completion and argument checking all
 /// read it. Families are defined in Builtins+*.swift.
 public enum Builtins {
-    public static let all: [Builtin] = core + tensors + models + training + explaining + fitting + comparing + outputs + pluginLoading + scriptPlugins
+    public static let all: [Builtin] = core + tensors + models + training + ablating + explaining + fitting + comparing + outputs + pluginLoading + scriptPlugins
     public static let table: [String: Builtin] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     public static let names: [String] = all.map(\.name)
 

@@ -20,6 +20,9 @@ public final class Session {
     public var display: (OutputItem) -> Void
     var current: [OutputItem] = []
     var outValues: [Value] = [.none]
+    /// The error that ended the last cell, with its diagnostics (the Jupyter kernel reports
+    /// errors by kind and location, not only as text).
+    public private(set) var lastError: ScriptError?
 
     public init(registry: Registry = .shared, cancellation: CancellationToken = CancellationToken(), display: @escaping (OutputItem) -> Void) {
         self.display = display
@@ -58,6 +61,7 @@ public final class Session {
     /// Runs one cell (code or a `:command`).
     public func run(_ code: String) -> Outcome {
         let trimmed = code.trimmingCharacters(in: .whitespacesAndNewlines)
+        lastError = nil
         if trimmed.isEmpty { return .value(nextNumber, nil) }
         if trimmed.hasPrefix(":") { return command(trimmed) }
         if Session.isIncomplete(code) { return .incomplete }
@@ -75,7 +79,8 @@ public final class Session {
             interpreter.globals.define("Out", .list(outValues))
             return .value(n, shown)
         } catch {
-            let text = (error as? ScriptError)?.description ?? "\(error)"
+            lastError = error as? ScriptError
+            let text = lastError?.description ?? "\(error)"
             cells.append(Cell(number: n, code: code, outputs: current + [.text(text)], value: nil))
             return .error(text)
         }

@@ -26,6 +26,9 @@ struct SaliencyREPL: ParsableCommand {
               against saliency_plugin.h, or a .sal script.
           saliency-repl methods [--metrics | --datasets | --all] [--json]
               Lists the registered plugins with their parameters.
+          saliency-repl kernel install [--user | --prefix P]
+              Installs the Jupyter kernel: .sal notebooks in JupyterLab,
+              Notebook and VS Code, with maps and tables inline.
 
         EXAMPLES
           $ saliency-repl
@@ -42,7 +45,7 @@ struct SaliencyREPL: ParsableCommand {
           $ echo 'print(1 + 2)' | saliency-repl
         """,
         version: saliencyVersion,
-        subcommands: [Interactive.self, Exec.self, Run.self, Methods.self],
+        subcommands: [Interactive.self, Exec.self, Run.self, Methods.self, KernelCommand.self],
         defaultSubcommand: Interactive.self)
 }
 

@@ -104,9 +104,15 @@ struct REPLTmuxTests {
         try t.type("}"); try t.keys("Enter")
         guard t.wait(for: "In [4]:") else { return }
 
-        // Ctrl-C cancels a long cell; the session and its variables survive.
-        try t.type("for i in 0..<1000000000 { gradcam_maps = gradcam_maps + 0 }"); try t.keys("Enter")
-        usleep(300_000)
+        // Ctrl-C cancels a long cell; the session and its variables survive. The cell prints
+        // once it runs, and Ctrl-C is sent only after that line is on the screen (a loaded
+        // machine may take long to start it; a sleep would race). The printed text is built
+        // from two strings, so the typed line itself does not contain it.
+        try t.type("for i in 0..<1000000000 {"); try t.keys("Enter")
+        try t.type("if i == 1000 { print(\"loop is\" + \" running\") }"); try t.keys("Enter")
+        try t.type("gradcam_maps = gradcam_maps + 0"); try t.keys("Enter")
+        try t.type("}"); try t.keys("Enter")
+        guard t.wait(for: "loop is running", timeout: 30) else { return }
         try t.keys("C-c")
         guard t.wait(for: "error: cancelled"), t.wait(for: "In [5]:") else { return }
         try t.type("twice(21)"); try t.keys("Enter")

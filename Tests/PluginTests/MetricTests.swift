@@ -143,7 +143,8 @@ struct MetricTests {
         // Quantised map values make ties, which must break by pixel index.
         let map = Tensor(shape: [n, 1, h, w], data: randomTensor([n * h * w], seed: 4).scalars.map { ($0 * 6).rounded() })
         let targets = [0, 2, 3]
-        let blurred = images.gaussianBlur(kernelSize: 5, sigma: 2)
+        // The default start image: RISE's gkern blur with zero padding.
+        let blurred = images.separableBlur(kernel: Tensor.riseGaussianKernel1D(size: 5, sigma: 2), padding: .zero)
         for step in [5, 64, 1] {
             let del = try evaluate(DeletionMetric(), model: model, images: images, saliency: saliency(map, targets: targets),
                                    params: ["step": .int(step), "baseline": .float(0.25), "batch_size": .int(7)])
@@ -162,6 +163,17 @@ struct MetricTests {
                 #expect(curve.count == nd.scores.count)
                 for (p, s) in zip(curve, nd.scores) { #expect(abs(p.y - s) < 1e-5) }
             }
+        }
+        // blur_padding: "reflect" starts from the mirrored-border blur instead.
+        let reflected = images.separableBlur(kernel: Tensor.riseGaussianKernel1D(size: 5, sigma: 2), padding: .reflect)
+        let insR = try evaluate(InsertionMetric(), model: model, images: images, saliency: saliency(map, targets: targets),
+                                params: ["step": .int(5), "blur_kernel": .int(5), "blur_sigma": .float(2), "blur_padding": .string("reflect")])
+        for i in 0..<n {
+            let img = Array(images.scalars[(i * d)..<((i + 1) * d)])
+            let ni = naiveGame(start: Array(reflected.scalars[(i * d)..<((i + 1) * d)]), source: img,
+                               map: Array(map.scalars[(i * h * w)..<((i + 1) * h * w)]), c: c, hw: h * w, step: 5,
+                               weights: weights, bias: bias, target: targets[i])
+            #expect(abs(insR.values[i] - ni.auc) < 1e-5, "insertion (reflect) image \(i): \(insR.values[i]) vs \(ni.auc)")
         }
     }
 

@@ -139,6 +139,7 @@ public final class ResumeCache: ComparisonBlockCache {
             for box in boxes { k.field("box", box.map(String.init).joined(separator: ",")) }
         }
         if let labels = b.groundTruth.labels { k.field("labels", labels.map(String.init).joined(separator: ",")) }
+        if let f = b.fitDataset { k.field("fit", f) }
         var w = BlockWriter()
         w.saliency(b.saliency)
         var sha = SHA256()

@@ -48,7 +48,7 @@ public struct ComparisonValue: Sendable {
     public func montageImage(maxRows: Int = 8) -> Tensor {
         let n = min(maps.images.shape[0], maxRows)
         let h = maps.images.shape[2]
-        let cell = h < 64 ? h * 4 : (h < 128 ? h * 2 : h)
+        let cell = montageCellSize(forImageSize: h)
         var rows: [[Tensor]] = []
         for i in 0..<n {
             let img = displayRGB(maps.images.select(axis: 0, i).reshaped(Array(maps.images.shape.dropFirst())))

@@ -19,6 +19,8 @@ public struct ComparisonMaps: Sendable {
     public var seed: UInt64
     /// Models by name, so metrics can re-run them.
     public var models: [String: Graph]
+    /// The dataset fitting methods were fitted on, so metrics that re-explain can refit.
+    public var fitDataset: (any Dataset)? = nil
 }
 
 public struct MethodSpec: Sendable {
@@ -59,6 +61,9 @@ public struct ScoresBlock {
     public let params: [String: ParamValue]
     public let groundTruth: GroundTruth
     public let seed: UInt64
+    /// `identity()` of the dataset fitting methods were fitted on, when there is one: metrics
+    /// that re-explain refit on it, so it shapes their result.
+    public var fitDataset: String? = nil
 }
 
 /// Where a comparison finds blocks that an earlier (interrupted) run already finished, and
@@ -78,7 +83,8 @@ public enum Comparison {
                                   seed: UInt64 = 0, registry: Registry = .shared, batchSize: Int = 16,
                                   cancellation: CancellationToken = .never, cache: (any ComparisonBlockCache)? = nil,
                                   progress: (@Sendable (String, Int, Int) -> Void)? = nil,
-                                  fitter: ((Graph, any Explainer, MethodSpec) throws -> FitState)? = nil) throws -> ComparisonMaps {
+                                  fitter: ((Graph, any Explainer, MethodSpec) throws -> FitState)? = nil,
+                                  fitDataset: (any Dataset)? = nil) throws -> ComparisonMaps {
         let explainers = try methods.map { try registry.explainer($0.name) }
         let n = images.shape[0]
         var entries: [ComparisonMaps.Entry] = []
@@ -115,7 +121,7 @@ public enum Comparison {
             }
         }
         return ComparisonMaps(images: images, labels: labels, groundTruth: groundTruth, entries: entries, seed: seed,
-                              models: Dictionary(models.map { ($0.name, $0.graph) }, uniquingKeysWith: { a, _ in a }))
+                              models: Dictionary(models.map { ($0.name, $0.graph) }, uniquingKeysWith: { a, _ in a }), fitDataset: fitDataset)
     }
 
     /// FNV-1a of a string: a seed that is the same in every process (Swift's `Hasher` is
@@ -155,6 +161,7 @@ public enum Comparison {
         var curves: [ComparisonScores.CurveKey: [[(x: Double, y: Double)]]] = [:]
         let total = maps.entries.count * metrics.count
         var done = 0
+        let fitIdentity = try maps.fitDataset.map { try $0.identity() }
         for e in maps.entries {
             guard let model = maps.models[e.model] else { continue }
             let explainer = try? registry.explainer(e.saliency.method)
@@ -163,11 +170,12 @@ public enum Comparison {
                 let compute = {
                     try evaluate(ms[k], model: model, images: maps.images, saliency: e.saliency, params: spec.params,
                                  groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k), cancellation: cancellation,
-                                 explainer: explainer)
+                                 explainer: explainer, fitDataset: maps.fitDataset)
                 }
                 let r = try cache.map {
                     try $0.scores(ScoresBlock(model: model, images: maps.images, saliency: e.saliency, metric: ms[k], params: spec.params,
-                                              groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k)), compute: compute)
+                                              groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k), fitDataset: fitIdentity),
+                                  compute: compute)
                 } ?? compute()
                 for (i, v) in r.values.enumerated() {
                     rows.append(.init(image: i, model: e.model, method: e.method, metric: spec.name, value: v))

@@ -71,10 +71,11 @@ func checkFitted(_ fitted: FitState?, for explainer: any Explainer, model: Graph
     }
 }
 
-/// Runs a metric on a saliency map.
+/// Runs a metric on a saliency map. `explainer` (the map's method) and `fitDataset` (what a
+/// fitting method was fitted on) serve metrics that re-explain.
 public func evaluate(_ metric: any Metric, model: Graph, images: Tensor, saliency: SaliencyMap, params given: [String: ParamValue] = [:],
                      groundTruth: GroundTruth = GroundTruth(), seed: UInt64 = 0, cancellation: CancellationToken = .never,
-                     explainer: (any Explainer)? = nil) throws -> MetricResult {
+                     explainer: (any Explainer)? = nil, fitDataset: (any Dataset)? = nil) throws -> MetricResult {
     let params = try Params.resolve(given, schema: metric.parameters, plugin: metric.name)
     if metric.needsGroundTruth && groundTruth.masks == nil && groundTruth.boxes == nil {
         throw PluginError.invalid("metric '\(metric.name)' needs ground-truth masks or boxes; this data has none")
@@ -83,7 +84,7 @@ public func evaluate(_ metric: any Metric, model: Graph, images: Tensor, salienc
     model.freeze()
     defer { model.setTrainable(trainable) }
     var ctx = MetricContext(model: model, images: images.detached(), saliency: saliency, params: params, groundTruth: groundTruth,
-                            rng: RandomGenerator(seed: seed), cancellation: cancellation, explainer: explainer)
+                            rng: RandomGenerator(seed: seed), cancellation: cancellation, explainer: explainer, fitDataset: fitDataset)
     let r = try metric.evaluate(&ctx)
     guard r.values.count == images.shape[0] else {
         throw PluginError.invalid("metric '\(metric.name)' returned \(r.values.count) values for \(images.shape[0]) images")

@@ -21,10 +21,15 @@ public struct MetricContext {
     public let cancellation: CancellationToken
     /// The explainer that made the map, for metrics that re-explain (sanity checks).
     public let explainer: (any Explainer)?
+    /// The dataset a fitting explainer was fitted on, for metrics that re-explain on a changed
+    /// model and so must refit (a fitted state belongs to the weights it was fitted to).
+    public let fitDataset: (any Dataset)?
     public init(model: Graph, images: Tensor, saliency: SaliencyMap, params: Params, groundTruth: GroundTruth = GroundTruth(),
-                rng: RandomGenerator = RandomGenerator(seed: 0), cancellation: CancellationToken = .never, explainer: (any Explainer)? = nil) {
+                rng: RandomGenerator = RandomGenerator(seed: 0), cancellation: CancellationToken = .never, explainer: (any Explainer)? = nil,
+                fitDataset: (any Dataset)? = nil) {
         self.model = model; self.images = images; self.saliency = saliency; self.params = params
         self.groundTruth = groundTruth; self.rng = rng; self.cancellation = cancellation; self.explainer = explainer
+        self.fitDataset = fitDataset
     }
 }
 

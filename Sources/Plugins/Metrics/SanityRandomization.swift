@@ -20,6 +20,12 @@ import Runtime
 /// - The explainer is re-run with the map's own parameters and targets, the `score` given
 ///   here, and a generator seeded with `explain_seed` for every layer (stochastic methods see
 ///   the same noise each time).
+/// - A method with a fit phase (expected gradients, CHIP, VEbI, ...) is fitted again on every
+///   randomised model, from the dataset it was fitted on (`fitDataset`: `metric(...,
+///   fit: data)`, or the comparison's `fit:`), with the map's parameters and `explain_seed` as
+///   the fit seed: what it learned belongs to the weights, so the original state would test
+///   the original model. Without that dataset the metric refuses (a fitted state alone cannot
+///   be refitted), and says so.
 ///
 /// Value: the correlation with all `layers` randomised (lower means the method depends on the
 /// weights more). Curve: number of randomised layers (1...layers) against the correlation.
@@ -48,6 +54,12 @@ public struct SanityRandomizationMetric: Metric {
         }
         guard explainer.name == ctx.saliency.method else {
             throw PluginError.invalid("metric '\(name)': the map was made by '\(ctx.saliency.method)', but the explainer given is '\(explainer.name)'")
+        }
+        let refits = explainer.capabilities.contains(.fits)
+        if refits && ctx.fitDataset == nil {
+            throw PluginError.invalid("metric '\(name)': '\(explainer.name)' learns from a dataset, so every randomised model needs a fit of "
+                + "its own (the state fitted on the original weights would test the original model); pass the dataset it was fitted on: "
+                + "metric(..., fit: data), or compare(..., fit: data)")
         }
         let g = ctx.model
         let weighted: [String] = g.nodes.reversed().compactMap { node in
@@ -81,8 +93,11 @@ public struct SanityRandomizationMetric: Metric {
             let mean = v.reduce(0.0) { $0 + Double($1) } / Double(max(v.count, 1))
             let std = (v.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(max(v.count, 1))).squareRoot()
             try g.setWeight(weightName, Tensor.normal(wt.shape, mean: 0, std: Float(std), rng: &ctx.rng))
+            let state = try ctx.fitDataset.flatMap { data in
+                refits ? try fit(explainer, model: g, dataset: data, params: ctx.saliency.params.values, seed: seed, cancellation: ctx.cancellation) : nil
+            }
             var ectx = ExplainContext(model: g, images: ctx.images, targets: ctx.saliency.targets, params: ctx.saliency.params,
-                                      score: score, rng: RandomGenerator(seed: seed), cancellation: ctx.cancellation)
+                                      score: score, rng: RandomGenerator(seed: seed), cancellation: ctx.cancellation, fitted: state)
             let out = try explainer.explain(&ectx)
             guard out.map.shape == [n, 1, h, w] else {
                 throw PluginError.invalid("metric '\(name)': method '\(explainer.name)' returned a map of shape \(out.map.shape); expected [\(n), 1, \(h), \(w)]")

@@ -181,9 +181,10 @@ public func train(_ graph: Graph, on trainSet: any Dataset, validation: (any Dat
                           seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, interrupted: interrupted)
 }
 
-/// Top-1 accuracy of `graph` on a dataset (inference mode, batched, no autograd).
+/// Top-1 accuracy of `graph` on a dataset (inference mode, batched, no autograd), with
+/// `interventions` applied on every pass (`ChannelAblation`'s zeroed channels).
 public func accuracy(_ graph: Graph, on dataset: any Dataset, batchSize: Int = 100,
-                     cancellation: CancellationToken = .never) throws -> Double {
+                     interventions: [String: Intervention] = [:], cancellation: CancellationToken = .never) throws -> Double {
     guard dataset.count > 0 else { throw PluginError.invalid("accuracy: the dataset '\(dataset.name)' is empty") }
     guard batchSize >= 1 else { throw PluginError.invalid("accuracy: batch size must be at least 1, got \(batchSize)") }
     var correct = 0
@@ -192,7 +193,7 @@ public func accuracy(_ graph: Graph, on dataset: any Dataset, batchSize: Int = 1
             try cancellation.check()
             let (images, labels, _) = try dataset.batch(Array(s..<Swift.min(dataset.count, s + batchSize)))
             try checkInput(graph, images.shape, dataset: dataset)
-            let predicted = try graph(images).argmax(axis: 1)
+            let predicted = try graph.forward(images, options: ForwardOptions(interventions: interventions)).output.argmax(axis: 1)
             correct += zip(predicted, labels).filter { $0 == $1 }.count
         }
     }

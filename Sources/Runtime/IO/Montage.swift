@@ -10,6 +10,12 @@
 ///   width = padding + band + columns * (cellW + padding), columns = longest row.
 /// White background, dark gray (0.1) text; column labels are cut to the cell width; missing
 /// cells of ragged rows stay white. Gray images are replicated to RGB. Returns [3, H, W].
+/// The cell size that keeps pictures of side `size` legible in a montage: small images are
+/// enlarged 4x (28 -> 112, room for an 18-character column label), middling ones 2x.
+public func montageCellSize(forImageSize size: Int) -> Int {
+    size < 64 ? size * 4 : (size < 128 ? size * 2 : size)
+}
+
 public func montage(rows: [[Tensor]], rowLabels: [String], columnLabels: [String],
                     cellSize: Int? = nil, padding: Int = 4) -> Tensor {
     let pad = Swift.max(0, padding)

@@ -27,6 +27,46 @@ private struct LinearTaps {
     }
 }
 
+/// What a blur reads beyond the border.
+public enum BlurPadding: String, Sendable, CaseIterable {
+    /// Zeros, so the borders darken: RISE's `conv2d(x, gkern(11, 5), padding=5)`.
+    case zero
+    /// The mirror image without repeating the edge pixel (torchvision's GaussianBlur); padding
+    /// wider than the image keeps reflecting back and forth.
+    case reflect
+}
+
+/// For each output position i and tap t of a 1-D filter along one axis: the source index and
+/// its weight. Zero padding is a weight of 0 (on index 0, any valid index), so the loops stay
+/// branch-free.
+private struct BlurTaps {
+    var index: [Int], weight: [Float]
+
+    init(n: Int, kernel: [Float], padding: BlurPadding) {
+        let k = kernel.count, r = k / 2
+        index = [Int](repeating: 0, count: n * k)
+        weight = [Float](repeating: 0, count: n * k)
+        for i in 0..<n {
+            for t in 0..<k {
+                let src = i + t - r
+                switch padding {
+                case .zero:
+                    if src >= 0 && src < n { index[i * k + t] = src; weight[i * k + t] = kernel[t] }
+                case .reflect:
+                    var m = 0
+                    if n > 1 {
+                        let period = 2 * (n - 1)
+                        m = src % period
+                        if m < 0 { m += period }
+                        if m >= n { m = period - m }
+                    }
+                    index[i * k + t] = m; weight[i * k + t] = kernel[t]
+                }
+            }
+        }
+    }
+}
+
 extension Tensor {
     /// Splits the shape for a spatial op on the trailing `dims` axes (1 or 2):
     /// (number of planes, input H, input W) with H = 1 for 1-D.
@@ -155,38 +195,58 @@ extension Tensor {
     /// not repeated; padding wider than the image keeps reflecting back and forth), applied
     /// separably (rows, then columns). Linear, so the gradient is the transposed filter.
     public func gaussianBlur(kernelSize: Int, sigma: Float) -> Tensor {
-        precondition(rank >= 2, "gaussianBlur: needs [..., H, W], got \(shape)")
-        let kernel = Tensor.gaussianKernel1D(size: kernelSize, sigma: sigma)
-        let (planes, h, w) = planeLayout("gaussianBlur", dims: 2)
-        let hTaps = Tensor.reflectTaps(n: h, k: kernelSize), wTaps = Tensor.reflectTaps(n: w, k: kernelSize)
-        let y = Tensor.blurPlanes(storage, planes: planes, h: h, w: w, kernel: kernel, hTaps: hTaps, wTaps: wTaps, transpose: false)
+        separableBlur(kernel: Tensor.gaussianKernel1D(size: kernelSize, sigma: sigma), padding: .reflect)
+    }
+
+    /// Filters the trailing two axes with the odd 1-D `kernel` along rows, then columns (the
+    /// 2-D kernel is its outer product; cross-correlation, which for a symmetric kernel is
+    /// also convolution), padding kernel.count / 2 pixels as `padding` says. Linear, so the
+    /// gradient is the transposed filter.
+    public func separableBlur(kernel: [Float], padding: BlurPadding) -> Tensor {
+        precondition(rank >= 2, "separableBlur: needs [..., H, W], got \(shape)")
+        precondition(kernel.count % 2 == 1, "separableBlur: the kernel needs an odd length, got \(kernel.count)")
+        let (planes, h, w) = planeLayout("separableBlur", dims: 2)
+        let hTaps = BlurTaps(n: h, kernel: kernel, padding: padding), wTaps = BlurTaps(n: w, kernel: kernel, padding: padding)
+        let y = Tensor.blurPlanes(storage, planes: planes, h: h, w: w, k: kernel.count, hTaps: hTaps, wTaps: wTaps, transpose: false)
         let outShape = shape
         return Tensor(shape: outShape, data: y).recording("gaussian_blur", inputs: [self]) { g in
-            [Tensor(shape: outShape, data: Tensor.blurPlanes(g.storage, planes: planes, h: h, w: w, kernel: kernel,
+            [Tensor(shape: outShape, data: Tensor.blurPlanes(g.storage, planes: planes, h: h, w: w, k: kernel.count,
                                                              hTaps: hTaps, wTaps: wTaps, transpose: true))]
         }
     }
 
-    /// For each output position i and tap t, the source index reflect(i + t - k/2) into 0..<n.
-    private static func reflectTaps(n: Int, k: Int) -> [Int] {
-        let r = k / 2
-        func reflect(_ i: Int) -> Int {
-            if n == 1 { return 0 }
-            let period = 2 * (n - 1)
-            var m = i % period
-            if m < 0 { m += period }
-            return m < n ? m : period - m
+    /// The 1-D factor of RISE's `gkern(klen, nsig)` (its evaluation code's insertion blur):
+    /// scipy.ndimage.gaussian_filter of a centred delta of length `size` — a Gaussian sampled
+    /// at integer offsets up to int(4σ + 0.5) (scipy's truncate = 4), normalised over them,
+    /// then folded back into the `size` taps by scipy's default 'reflect' boundary (half-sample
+    /// symmetric: d c b a | a b c d | d c b a). gkern's 2-D kernel is the outer product of this
+    /// with itself exactly (gaussian_filter is separable). For size 11, σ 5 the Gaussian reaches
+    /// 20 taps out and the folding makes the kernel nearly flat — 0.0880 at the ends, 0.0940 in
+    /// the middle — so RISE's blur is close to an 11 x 11 box filter, not the truncated Gaussian
+    /// of `gaussianKernel1D` (whose ends are 0.61 of its middle).
+    public static func riseGaussianKernel1D(size k: Int, sigma: Float) -> [Float] {
+        precondition(k > 0 && k % 2 == 1, "gaussian kernel size must be odd and positive, got \(k)")
+        precondition(sigma > 0, "gaussian sigma must be positive, got \(sigma)")
+        let s = Double(sigma), radius = Int(4 * s + 0.5)
+        let weights = (-radius...radius).map { Foundation.exp(-0.5 * (Double($0) / s) * (Double($0) / s)) }
+        let total = weights.reduce(0, +)
+        var out = [Double](repeating: 0, count: k)
+        for i in 0..<k {
+            for (t, wt) in weights.enumerated() {
+                // scipy's 'reflect': period 2k, the second half mirrored with the edge repeated.
+                var m = (i + t - radius) % (2 * k)
+                if m < 0 { m += 2 * k }
+                if (m < k ? m : 2 * k - 1 - m) == k / 2 { out[i] += wt / total }
+            }
         }
-        var taps = [Int](repeating: 0, count: n * k)
-        for i in 0..<n { for t in 0..<k { taps[i * k + t] = reflect(i + t - r) } }
-        return taps
+        return out.map { Float($0) }
     }
 
     /// Separable filtering of every plane: rows with `wTaps`, then columns with `hTaps`
     /// (gather form); with `transpose`, the adjoint (columns then rows, scatter form).
-    private static func blurPlanes(_ input: [Float], planes: Int, h: Int, w: Int, kernel: [Float],
-                                   hTaps: [Int], wTaps: [Int], transpose: Bool) -> [Float] {
-        let k = kernel.count, hw = h * w
+    private static func blurPlanes(_ input: [Float], planes: Int, h: Int, w: Int, k: Int,
+                                   hTaps: BlurTaps, wTaps: BlurTaps, transpose: Bool) -> [Float] {
+        let hw = h * w
         var out = [Float](repeating: 0, count: input.count)
         guard hw > 0 else { return out }
         input.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
@@ -198,39 +258,39 @@ extension Tensor {
                     for p in range {
                         let src = px + p * hw, dst = po + p * hw
                         if !transpose {
-                            // Rows: tmp[i, j] = sum_t kernel[t] * src[i, wTaps[j, t]]
+                            // Rows: tmp[i, j] = sum_t weight[j, t] * src[i, index[j, t]]
                             for i in 0..<h {
                                 let row = src + i * w, trow = pt + i * w
                                 for j in 0..<w {
                                     var acc: Float = 0
-                                    for t in 0..<k { acc += kernel[t] * row[wTaps[j * k + t]] }
+                                    for t in 0..<k { acc += wTaps.weight[j * k + t] * row[wTaps.index[j * k + t]] }
                                     trow[j] = acc
                                 }
                             }
-                            // Columns: dst[i, :] = sum_t kernel[t] * tmp[hTaps[i, t], :]
+                            // Columns: dst[i, :] = sum_t weight[i, t] * tmp[index[i, t], :]
                             for i in 0..<h {
                                 let drow = dst + i * w
                                 for t in 0..<k {
-                                    let kt = kernel[t], srow = pt + hTaps[i * k + t] * w
+                                    let kt = hTaps.weight[i * k + t], srow = pt + hTaps.index[i * k + t] * w
                                     for j in 0..<w { drow[j] += kt * srow[j] }
                                 }
                             }
                         } else {
-                            // Adjoint of the column pass: tmp[hTaps[i, t], :] += kernel[t] * src[i, :]
+                            // Adjoint of the column pass: tmp[index[i, t], :] += weight[i, t] * src[i, :]
                             tb.update(repeating: 0)
                             for i in 0..<h {
                                 let grow = src + i * w
                                 for t in 0..<k {
-                                    let kt = kernel[t], trow = pt + hTaps[i * k + t] * w
+                                    let kt = hTaps.weight[i * k + t], trow = pt + hTaps.index[i * k + t] * w
                                     for j in 0..<w { trow[j] += kt * grow[j] }
                                 }
                             }
-                            // Adjoint of the row pass: dst[i, wTaps[j, t]] += kernel[t] * tmp[i, j]
+                            // Adjoint of the row pass: dst[i, index[j, t]] += weight[j, t] * tmp[i, j]
                             for i in 0..<h {
                                 let trow = pt + i * w, drow = dst + i * w
                                 for j in 0..<w {
                                     let v = trow[j]
-                                    for t in 0..<k { drow[wTaps[j * k + t]] += kernel[t] * v }
+                                    for t in 0..<k { drow[wTaps.index[j * k + t]] += wTaps.weight[j * k + t] * v }
                                 }
                             }
                         }

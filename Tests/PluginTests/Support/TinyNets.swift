@@ -45,14 +45,23 @@ enum TinyNets {
     /// u = (1, 2, -3): gradient = V^T (u * mask) = (-2, -3), guided backprop = V^T (relu(u) *
     /// mask) = (1, 0), deconvnet = V^T relu(u) = (1, 2).
     static func reluPair() throws -> Graph {
-        let b = GraphBuilder(name: "relu-pair", inputShape: [1, 1, 2])
+        try mlp(name: "relu-pair", inputShape: [1, 1, 2], hidden: 3, classes: 2,
+                weights: ["fc1.weight": [1, 0, 0, 1, 1, 1], "fc2.weight": [1, 2, -3, 0, 0, 0]])
+    }
+
+    /// flatten -> fc1 (hidden) -> ReLU -> fc2 (classes), with the given weights (flat values,
+    /// by name: fc1.weight, fc1.bias, fc2.weight, fc2.bias); biases not given are zero.
+    static func mlp(name: String, inputShape: [Int], hidden: Int, classes: Int, weights: [String: [Float]]) throws -> Graph {
+        let b = GraphBuilder(name: name, inputShape: inputShape)
         try b.flatten(name: "flatten")
-        try b.linear(name: "fc1", out: 3)
+        try b.linear(name: "fc1", out: hidden)
         try b.relu(name: "relu")
-        try b.linear(name: "fc2", out: 2)
+        try b.linear(name: "fc2", out: classes)
         let g = try b.build()
-        try g.setWeight("fc1.weight", Tensor(shape: [3, 2], data: [1, 0, 0, 1, 1, 1]))
-        try g.setWeight("fc2.weight", Tensor(shape: [2, 3], data: [1, 2, -3, 0, 0, 0]))
+        for (key, values) in weights {
+            guard let shape = g.weight(key)?.shape else { throw GraphError.badInput("the MLP has no weight \(key)") }
+            try g.setWeight(key, Tensor(shape: shape, data: values))
+        }
         return g
     }
 

@@ -7,9 +7,12 @@ import Runtime
 /// - pixels are ordered by saliency, most salient first, ties by pixel index (stable);
 /// - each step changes the next `step` pixels (all channels); the last step may be partial;
 /// - deletion starts from the image and writes the baseline (Algorithm A2's `D = I · 0`, so 0
-///   by default) into the pixels; insertion starts from a Gaussian-blurred copy (kernel 11,
-///   sigma 5, RISE's `gkern(11, 5)`; our blur pads by reflection) and writes the original
-///   pixels back;
+///   by default) into the pixels; insertion starts from a blurred copy and writes the original
+///   pixels back. The blur is RISE's evaluation code, `conv2d(x, gkern(11, 5), padding=5)`, per
+///   channel: gkern's kernel exactly (`Tensor.riseGaussianKernel1D`: scipy's gaussian_filter of
+///   a delta, which at size 11 and sigma 5 is nearly a box filter) and, by default, zero
+///   padding, so the borders of the start image darken as in RISE (`blur_padding: "zero"`);
+///   `blur_padding: "reflect"` mirrors the image instead and keeps the borders' brightness;
 /// - after every step (and before the first) the model scores the softmax probability of the
 ///   explained class (`saliency.targets`; the algorithms use the predicted class, which is the
 ///   default target);
@@ -25,8 +28,10 @@ enum DeletionInsertion {
             ParamSpec("batch_size", .int, default: .int(32), range: 1...4096, doc: "perturbed images per forward pass"),
         ]
         if insertion {
-            p.append(ParamSpec("blur_kernel", .int, default: .int(11), range: 1...255, doc: "odd size of the Gaussian kernel of the start image"))
-            p.append(ParamSpec("blur_sigma", .float, default: .float(5), range: 1e-3...1e3, doc: "standard deviation of the Gaussian kernel, in pixels"))
+            p.append(ParamSpec("blur_kernel", .int, default: .int(11), range: 1...255, doc: "odd size of the blur kernel of the start image (RISE's gkern klen)"))
+            p.append(ParamSpec("blur_sigma", .float, default: .float(5), range: 1e-3...1e3, doc: "standard deviation of the Gaussian behind the kernel, in pixels (RISE's gkern nsig)"))
+            p.append(ParamSpec("blur_padding", .choice(BlurPadding.allCases.map(\.rawValue)), default: .string(BlurPadding.zero.rawValue),
+                               doc: "what the blur reads beyond the border: zero (RISE's conv2d padding; borders darken) or reflect"))
         } else {
             p.append(ParamSpec("baseline", .float, default: .float(0), doc: "value written into deleted pixels, every channel (Algorithm A2: 0)"))
         }
@@ -45,7 +50,9 @@ enum DeletionInsertion {
         if insertion {
             let k = ctx.params.int("blur_kernel")
             guard k % 2 == 1 else { throw PluginError.invalid("parameter 'blur_kernel' of 'insertion' must be odd, got \(k)") }
-            start = images.gaussianBlur(kernelSize: k, sigma: Float(ctx.params.float("blur_sigma")))
+            let padding = BlurPadding(rawValue: ctx.params.string("blur_padding") ?? "") ?? .zero
+            start = images.separableBlur(kernel: Tensor.riseGaussianKernel1D(size: k, sigma: Float(ctx.params.float("blur_sigma"))),
+                                         padding: padding)
             source = images
         } else {
             start = images

@@ -2,6 +2,11 @@ import Runtime
 
 /// Insertion (RISE): how fast the class probability rises as the most salient pixels are
 /// restored first into a blurred image. Higher is better. See `DeletionInsertion`.
+///
+/// Default start image: RISE's evaluation code, `conv2d(x, gkern(11, 5), padding=5)` per
+/// channel — gkern's kernel and zero padding (`blur_padding: "zero"`), so the image's
+/// borders start darker than the blur alone makes them. `blur_padding: "reflect"` mirrors
+/// the image at the border instead.
 public struct InsertionMetric: Metric {
     public init() {}
     public var name: String { "insertion" }
