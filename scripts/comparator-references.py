@@ -4,9 +4,9 @@
 Run by hand; the Swift tests read the tables this prints (pasted into
 Tests/PluginTests/ComparatorReferences.swift), so CI needs no torch.
 
-    pip install torch==2.13.0+cpu captum==0.9.0 grad-cam==1.5.7
+    pip install torch==2.13.0+cpu captum==0.9.0 grad-cam==1.5.7 scikit-learn
     python3 scripts/comparator-references.py attributions     # DeepLift, LRP, GradCAMPlusPlus
-    python3 scripts/comparator-references.py surrogates DIR   # Lime, KernelShap on exported masks
+    python3 scripts/comparator-references.py surrogates DIR   # Lime, KernelShap on our masks (see surrogates())
 
 The networks are the shipped ONNX files in models/, rebuilt as torch modules node by node (one
 module per ONNX node, so every ReLU is its own module as Captum's DeepLift and LRP require, and
@@ -173,9 +173,47 @@ def attributions():
         summary(f"{net_name}/gradcam_pp", gradcam_pp(net, default_layer(net_name), x, t))
 
 
+def surrogates(folder):
+    """Captum's Lime and KernelShap fed our superpixels, masks and 'off' image (NPY files that
+    `ComparatorReferenceTests.surrogatesAgreeWithCaptumOnTheSameMasks` writes to
+    $TMPDIR/saliency-comparators/ each time it runs), so only the regression and the
+    model evaluations are theirs: the fitted weights must then agree."""
+    from captum._utils.models.linear_model import SkLearnRidge
+    from captum.attr import KernelShap, Lime
+    for net_name in ["lenet", "vgg"]:
+        file, shape, t = NETS[net_name]
+        x = torch.tensor(np.load(f"{folder}/{net_name}_image.npy"))
+        for method in ["lime", "kernel_shap"]:
+            masks = torch.tensor(np.load(f"{folder}/{net_name}_{method}_masks.npy")).long()
+            labels = torch.tensor(np.load(f"{folder}/{net_name}_{method}_labels.npy")).long()
+            fill = torch.tensor(np.load(f"{folder}/{net_name}_{method}_fill.npy")).unsqueeze(0)
+            m = masks.shape[1]
+
+            def ours(original_input, **kwargs):
+                for row in masks:
+                    yield row.unsqueeze(0)
+
+            net = OnnxNet(f"{ROOT}/models/{file}")
+            if method == "lime":
+                def kernel(_, __, z, **kwargs):  # LIME's sqrt(exp(-d^2 / 0.25^2)), d the cosine distance to all ones
+                    k = float(z.sum())
+                    d = 1.0 if k == 0 else 1 - k / np.sqrt(k * m)
+                    return torch.tensor(np.sqrt(np.exp(-d * d / 0.25 ** 2)))
+                explainer = Lime(net, interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=kernel, perturb_func=ours)
+            else:
+                explainer = KernelShap(net)
+                explainer.perturb_func = ours
+            w = explainer.attribute(x, target=t, baselines=fill, feature_mask=labels.reshape(1, 1, *labels.shape),
+                                    n_samples=masks.shape[0], perturbations_per_eval=64, return_input_shape=False)
+            values = ", ".join(f"{float(v):.8g}" for v in w.flatten())
+            print(f'        "{net_name}/{method}": [{values}],')
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["attributions"]:
         attributions()
+    elif sys.argv[1:2] == ["surrogates"] and len(sys.argv) == 3:
+        surrogates(sys.argv[2])
     else:
         print(__doc__)
         sys.exit(2)

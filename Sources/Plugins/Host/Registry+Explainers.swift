@@ -7,6 +7,7 @@ extension Registry {
             IntegratedGradientsExplainer(), ExpectedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
             // The papers' other comparators (issue 25).
             DeepLIFTExplainer(), EpsilonLRPExplainer(), ExcitationBackpropExplainer(), ContrastiveMWPExplainer(), GradCAMPlusPlusExplainer(),
+            LIMEExplainer(), KernelSHAPExplainer(),
             // Research methods (shared/papers/).
             NoiseMaskExplainer(),
         ]
