@@ -6,7 +6,7 @@ extension Registry {
             ActivationExplainer(), CAMExplainer(), GradCAMExplainer(), GuidedGradCAMExplainer(),
             IntegratedGradientsExplainer(), ExpectedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
             // The papers' other comparators (issue 25).
-            DeepLIFTExplainer(), EpsilonLRPExplainer(), ExcitationBackpropExplainer(), ContrastiveMWPExplainer(), GradCAMPlusPlusExplainer(),
+            DeepLIFTExplainer(), EpsilonLRPExplainer(), ExcitationBackpropExplainer(), ExcitationBackpropExplainer(contrastive: true), GradCAMPlusPlusExplainer(),
             LIMEExplainer(), KernelSHAPExplainer(),
             // Research methods (shared/papers/).
             NoiseMaskExplainer(),

@@ -20,10 +20,24 @@ import Runtime
 /// authors' demo); the default here is the last conv block's output (`defaultConvBlockLayer`,
 /// Grad-CAM's default), and any layer (the input too) can be chosen. The map is not
 /// normalised (the demo rescales to [0, 1] for display).
+///
+/// With `contrastive` this is c-MWP, the contrastive marginal winning probability (Sec. 3.3;
+/// the c-MWP row of CHIP's Table II): the MWP of the target unit minus that of its dual unit,
+/// whose top-layer weights are the target's negated, so evidence shared with the other classes
+/// cancels. Both signals are taken through the top layer (W+ for the target, (-W)+ for the
+/// dual), subtracted at its input, and carried down to `layer` by ordinary excitation
+/// backprop, which is linear in the signal (its normalisers depend on the activations only):
+/// the authors' demo does the same with two passes to the layer below the top and one pass
+/// down. Map: ReLU of the channel sum at `layer` (the demo's `np.maximum(diff.sum(0), 0)`).
 public struct ExcitationBackpropExplainer: Explainer {
-    public init() {}
-    public var name: String { "excitation_backprop" }
-    public var summary: String { "marginal winning probabilities (W+ backprop) at a layer, summed over channels, upsampled" }
+    /// c-MWP instead of MWP.
+    public let contrastive: Bool
+    public init(contrastive: Bool = false) { self.contrastive = contrastive }
+    public var name: String { contrastive ? "c_mwp" : "excitation_backprop" }
+    public var summary: String {
+        contrastive ? "contrastive excitation backprop: ReLU(MWP(target) - MWP(dual)) at a layer, upsampled"
+                    : "marginal winning probabilities (W+ backprop) at a layer, summed over channels, upsampled"
+    }
     public var reference: String {
         "Zhang, Bargal, Lin, Brandt, Shen, Sclaroff, Top-down Neural Attention by Excitation Backprop, ECCV 2016 (IJCV 2018)"
     }
@@ -33,9 +47,10 @@ public struct ExcitationBackpropExplainer: Explainer {
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
         let layer = try resolveLayer(ctx, plugin: name)
-        let p = try ExcitationPass.probabilities(ctx, layer: layer, contrastive: false, plugin: name)
+        let p = try ExcitationPass.probabilities(ctx, layer: layer, contrastive: contrastive, plugin: name)
         ctx.progress?(1, 1)
-        return Explanation(map: upsampleToInput(Autograd.noGrad { channelSum(p) }, ctx.images))
+        let map = Autograd.noGrad { contrastive ? channelSum(p).relu() : channelSum(p) }
+        return Explanation(map: upsampleToInput(map, ctx.images))
     }
 }
 
