@@ -16,6 +16,9 @@ extension BackwardRule {
     /// derivative f'(x) instead (Captum's `nonlinear`). Multipliers chain like gradients
     /// (Sec. 3.3), so the multiplier times (x - x_ref) at the input sums to f(x) - f(x_ref).
     public static let deepLIFTRescale = BackwardRule(name: "deeplift_rescale", opTypes: deepLIFTRescaleOps) { ctx in
+        let n = ctx.inputs.count
+        // Only a Clip bound can need a gradient when the data input does not; nothing to rescale then.
+        guard ctx.needsGradient[0] else { return { _ in [Tensor?](repeating: nil, count: n) } }
         let x = try ctx.input(0), y = ctx.outputs[0]
         let xr = try ctx.referenceInput(0, rule: "deeplift_rescale"), yr = try ctx.referenceOutput(0, rule: "deeplift_rescale")
         // f'(x) elementwise: the ordinary VJP of an elementwise op applied to ones.
@@ -31,7 +34,6 @@ extension BackwardRule {
                 }
             } } } } }
         }
-        let n = ctx.inputs.count
         return { g in [g * slope] + [Tensor?](repeating: nil, count: n - 1) }
     }
 

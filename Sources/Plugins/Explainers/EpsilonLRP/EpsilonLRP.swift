@@ -40,8 +40,8 @@ public struct EpsilonLRPExplainer: Explainer {
         [
             ParamSpec("rule", .choice(LRPRule.allCases.map(\.rawValue)), default: .string(LRPRule.epsilon.rawValue),
                       doc: "rule of the weighted layers: epsilon (Captum), z_plus, gamma, or DeepExplain's epsilon_deepexplain"),
-            ParamSpec("epsilon", .float, default: .float(1e-4), range: 0...1e6,
-                      doc: "stabiliser eps in z + eps sign(z) (Captum's default 1e-9, DeepExplain's 1e-4)"),
+            ParamSpec("epsilon", .float, default: .float(1e-4), range: 1e-12...1e6,
+                      doc: "stabiliser eps in z + eps sign(z) (Captum's default 1e-9, DeepExplain's 1e-4; positive, or a dead unit gives 0/0)"),
             ParamSpec("gamma", .float, default: .float(0.25), range: 0...1e6, doc: "gamma of the gamma rule (Captum's default 0.25)"),
             ParamSpec("batchnorm", .choice(["epsilon", "identity"]), default: .string("epsilon"),
                       doc: "batch norm's rule: epsilon (Captum's default) or identity (relevance passes unchanged)"),
