@@ -118,4 +118,27 @@ struct ShardCLITests {
         #expect(try runREPLBinary(["merge", out]).code == 0)
         for f in Self.exactOutputs { #expect(bytes(out + "/" + f) == bytes(whole + "/" + f), "\(f) differs after the rerun") }
     }
+
+    /// `submit --k8s` checks the pipeline, writes the three manifests and the script that
+    /// applies them, and submits nothing.
+    @Test func kubernetesSubmissionWritesManifestsOnly() throws {
+        let dir = try freshDirectory("shards-k8s")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = try pipeline(in: dir), out = dir + "/k8s-run"
+        let r = try runREPLBinary(["submit", path, "--k8s", "--shards", "3", "--out", out, "--image", "reg/s:1", "--volume-claim", "lab",
+                                   "--cache-dir", dir + "/cache", "--set", "params.n=9"])
+        #expect(r.code == 0, "stderr: \(r.err)")
+        #expect(r.out.contains("wrote \(out)/k8s/fit.yaml, shards.yaml (an Indexed Job of 3), merge.yaml; nothing was submitted."))
+        #expect(r.out.contains("run them in order (each waits for the previous one): sh \(out)/k8s/run.sh"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/k8s").sorted() == ["fit.yaml", "merge.yaml", "run.sh", "shards.yaml"])
+        let shards = try String(contentsOfFile: out + "/k8s/shards.yaml", encoding: .utf8)
+        #expect(shards.contains("  completionMode: Indexed\n  completions: 3\n"))
+        #expect(shards.contains("\"--shard\", \"auto/3\", \"--resume\", \"--quiet\", \"--set\", \"params.n=9\"]"))
+        #expect(shards.contains("{name: SALIENCY_CACHE_DIR, value: \"\(dir)/cache\"}"))
+        // A wrong pipeline fails before anything is written; the target must be chosen.
+        let wrong = try runREPLBinary(["submit", path, "--k8s", "--shards", "3", "--out", dir + "/never", "--set", "params.n=x"])
+        #expect(wrong.code == 65 && !FileManager.default.fileExists(atPath: dir + "/never"))
+        let neither = try runREPLBinary(["submit", path, "--shards", "3"])
+        #expect(neither.code == 64 && neither.err.contains("say where: --slurm or --k8s"))
+    }
 }

@@ -50,7 +50,7 @@ struct SlurmClusterTests {
         p.executableURL = productsDirectory.appendingPathComponent("saliency-repl")
         p.arguments = args
         p.environment = env
-        for ext in ["out", "err"] { FileManager.default.createFile(atPath: "\(log).\(ext)", contents: nil) }
+        for ext in ["out", "err"] { _ = FileManager.default.createFile(atPath: "\(log).\(ext)", contents: nil) }
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log + ".out"))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log + ".err"))
         try p.run()

@@ -112,7 +112,7 @@ struct ShardTests {
         #expect(try layout.count(given: nil) == 4)
         let report = try ShardReport(layout: layout, count: 4)
         let text = report.rendered()
-        #expect(text.contains("  0-of-4  done in 2.5 s, 16 block(s) computed"))
+        #expect(text.contains("  0-of-4  done in 2.5 s (") && text.contains(" s CPU), 16 block(s) computed"))
         #expect(text.contains("  1-of-4  failed: p.yaml:3:5: error: boom\n"))
         #expect(text.contains("  2-of-4  running on "))
         #expect(text.contains("  3-of-4  not started"))

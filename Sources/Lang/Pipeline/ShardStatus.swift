@@ -47,6 +47,8 @@ public struct ShardStatus: Codable, Sendable {
     public var started: String
     public var finished: String?
     public var seconds: Double?
+    /// CPU time of the process (user + system), seconds: what the job cost, whatever else ran.
+    public var cpuSeconds: Double?
     /// Blocks (maps, scores) computed and reused from an earlier attempt (`--resume`).
     public var computed: Int?
     public var reused: Int?
@@ -80,6 +82,11 @@ public struct ShardStatus: Codable, Sendable {
         state = error == nil ? .done : .failed
         self.error = error
         self.seconds = seconds; self.computed = computed; self.reused = reused
+        var usage = rusage()
+        if getrusage(RUSAGE_SELF.rawValue, &usage) == 0 {
+            func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+            cpuSeconds = s(usage.ru_utime) + s(usage.ru_stime)
+        }
         finished = ISO8601DateFormatter().string(from: Date())
     }
 
@@ -94,7 +101,7 @@ public struct ShardStatus: Codable, Sendable {
         switch state {
         case .done:
             var s = "done"
-            if let t = seconds { s += String(format: " in %.1f s", t) }
+            if let t = seconds { s += String(format: " in %.1f s", t) + (cpuSeconds.map { String(format: " (%.1f s CPU)", $0) } ?? "") }
             if let c = computed, let r = reused { s += ", \(c) block(s) computed" + (r > 0 ? ", \(r) reused" : "") }
             return s + " (\(host))"
         case .running:
