@@ -41,8 +41,8 @@ struct Run: ParsableCommand {
           saliency-repl run examples/demo.yaml --dry-run
           saliency-repl run my.yaml --plugin examples/swift-plugin/.build/debug/libSmoothGradSquared.so
           saliency-repl run examples/quick.yaml --out out/quick --resume
-          saliency-repl run examples/demo.yaml --fit-only
-          saliency-repl run examples/demo.yaml --shard 0/2 & saliency-repl run examples/demo.yaml --shard 1/2; wait
+          saliency-repl run examples/demo.yaml --set params.n=32 --fit-only
+          saliency-repl run examples/demo.yaml --set params.n=32 --shard 0/2   # and 1/2, anywhere
           saliency-repl merge out/demo
         """)
 

@@ -28,7 +28,7 @@ struct SaliencyREPL: ParsableCommand {
           saliency-repl submit PIPELINE.yaml --slurm|--k8s --shards N [--wait]
               The fit, the shards and the merge as Slurm jobs (submitted) or
               Kubernetes Jobs (written).
-          --plugin PATH (repl, exec, run; repeatable)
+          --plugin PATH (repl, exec, run, submit; repeatable)
               Loads a plugin first: a compiled library (.so, .dylib) written
               against saliency_plugin.h, or a .sal script.
           saliency-repl methods [--metrics | --datasets | --all] [--json]
