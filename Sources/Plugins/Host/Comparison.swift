@@ -222,11 +222,11 @@ public enum Comparison {
                     if let c = result.curves { entryCurves? += c } else { entryCurves = nil }
                 }
                 for (i, v) in values.enumerated() {
-                    rows.append(.init(image: maps.firstIndex + i, model: e.model, method: e.method, metric: spec.name, value: v))
+                    rows.append(.init(image: maps.firstIndex + i, model: e.model, method: e.method, metric: spec.displayName, value: v))
                 }
-                if let c = entryCurves, !ranges.isEmpty { curves[.init(model: e.model, method: e.method, metric: spec.name)] = c }
+                if let c = entryCurves, !ranges.isEmpty { curves[.init(model: e.model, method: e.method, metric: spec.displayName)] = c }
                 done += 1
-                progress?("\(e.model) / \(e.method) / \(spec.name)", done, total)
+                progress?("\(e.model) / \(e.method) / \(spec.displayName)", done, total)
             }
         }
         return ComparisonScores(rows: rows, curves: curves, seconds: Dictionary(maps.entries.map { ("\($0.model)/\($0.method)", $0.saliency.secondsPerMap) }, uniquingKeysWith: { a, _ in a }))
