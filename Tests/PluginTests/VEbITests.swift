@@ -194,6 +194,23 @@ struct VEbITests {
         #expect(pools.map.maxAbsDifference(plain.map) > 1e-3)
     }
 
+    /// The shipped an8Flower VGGs (stride-1 convolutions, 2x2/2 max-pools): the same
+    /// structural equality on the real models (issue 17: the rule is a no-op there).
+    @Test(arguments: ["vgg-an8flower-single6c", "vgg-an8flower-double12c"])
+    func resampledIsDeconvGBOnTheShippedVGGs(_ name: String) throws {
+        let g = try loadONNX(path: ShippedModelTests.modelsDir + "/\(name).onnx")
+        let variant: An8FlowerDataset.Variant = name.hasSuffix("single6c") ? .single6c : .double12c
+        let train = try An8FlowerDataset(variant: variant, split: "train", size: 64, count: 24, seed: 0)
+        let state = try fit(vebi, model: g, dataset: train, params: ["mu": .float(5), "max_iterations": .int(200)])
+        #expect(try g.resolveBackwardRules(FeatureVisualization(.resampled, pool: try RelevantFeatures(state: state).pool, resamplePools: false).rules)
+            .values.allSatisfy { $0.name == ReLURule.guided.rawValue })
+        let x = try An8FlowerDataset(variant: variant, split: "test", size: 64, count: 400, seed: 0).batch([0, 1]).images
+        let a = try explain(vebi, model: g, images: x, params: ["visualization": .string("resampled")], fitted: state)
+        let b = try explain(vebi, model: g, images: x, params: ["visualization": .string("deconv_gb")], fitted: state)
+        #expect(a.map.scalars == b.map.scalars)
+        #expect(a.map.scalars.contains { $0 > 0 })
+    }
+
     @Test func onAStridedNetTheResamplingChangesTheHeatmaps() throws {
         let g = try ModelZoo.smallResNet(classes: 4, inputSize: 16, widths: [4, 8], seed: 2)
         var rng = RandomGenerator(seed: 8)

@@ -87,8 +87,8 @@ public struct VEbIExplainer: Explainer {
         ]
     }
     public var capabilities: Capabilities { [.needsGradients, .batched, .fits] }
-    /// What the fit depends on; `batch_size` only changes speed (forward passes of the fit
-    /// are per image in eval mode), the explain parameters not at all.
+    /// What the fit depends on. `batch_size` groups images per inference pass (speed and
+    /// memory; the responses are per image), the explain parameters do not enter the fit.
     public var fitParameters: [String] { ["mu", "features", "response", "max_iterations"] }
 
     /// The heatmap of one feature (Fig. 8's rows).
