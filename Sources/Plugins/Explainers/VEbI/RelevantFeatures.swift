@@ -3,9 +3,11 @@ import Runtime
 /// What VEbI's fit learns: the feature pool and W [m, C] of Eq. 1, with the state encoding.
 ///
 /// State: tensor `weights` [m, C]; tensors `layer_channels` and `layer_spatial` [L] and the
-/// note `layers` (value names, one per line) describe the pool; the note `response` says how
-/// x_i was computed. Explain reads the pool from the state, never from its own parameters,
-/// so a state always explains with the descriptor it was fitted with.
+/// note `layers` (value names, one per line) describe the pool; the fit parameter `response`
+/// (typed in the state) says how x_i was computed. Explain reads the pool from the state,
+/// never from its own parameters, so a state always explains with the descriptor it was
+/// fitted with. The table `features` lists every non-zero W[f, j]: class, class name,
+/// layer, channel, weight (by class, then decreasing |weight|).
 struct RelevantFeatures: Sendable {
     let pool: FeaturePool
     /// [m, C]: the relevance weight of feature f for class j at f * C + j.
@@ -25,7 +27,7 @@ struct RelevantFeatures: Sendable {
         let w = try state.tensor("weights")
         let channels = try state.tensor("layer_channels").scalars, spatial = try state.tensor("layer_spatial").scalars
         let layerNames = (state.notes["layers"] ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard let r = state.notes["response"].flatMap(FeaturePool.Response.init(rawValue:)),
+        guard let r = try state.params.string("response").flatMap(FeaturePool.Response.init(rawValue:)),
               layerNames.count == channels.count, spatial.count == channels.count, channels.allSatisfy({ $0 >= 1 }) else {
             throw PluginError.invalid("'vebi': the fitted state does not describe its feature pool (fitted by another version? fit again)")
         }
@@ -33,14 +35,27 @@ struct RelevantFeatures: Sendable {
         try self.init(pool: pool, weights: w)
     }
 
-    /// The state's tensors and notes (the host adds what it was fitted to).
-    func state(scalars: [String: Double]) -> FitState {
-        FitState(method: "vebi",
-                 tensors: ["weights": Tensor(shape: [pool.count, classes], data: weights),
-                           "layer_channels": Tensor(shape: [pool.layers.count], data: pool.layers.map { Float($0.channels) }),
-                           "layer_spatial": Tensor(shape: [pool.layers.count], data: pool.layers.map { $0.spatial ? 1 : 0 })],
-                 scalars: scalars,
-                 notes: ["layers": pool.names.joined(separator: "\n"), "response": pool.response.rawValue])
+    /// The state's tensors, notes and feature table (the host adds what it was fitted to and
+    /// the fit parameters).
+    func state(classNames: [String], scalars: [String: Double]) -> FitState {
+        var rows: [[ParamValue]] = []
+        for c in 0..<classes {
+            for f in selected(class: c).sorted(by: { abs(weight($0, c)) > abs(weight($1, c)) || (abs(weight($0, c)) == abs(weight($1, c)) && $0 < $1) }) {
+                let (layer, channel) = pool.locate(f)
+                // The Float weight's shortest decimal form: the state's JSON header writes doubles
+                // with fewer digits than Double(Float) has, which would not read back the same.
+                let w = weight(f, c)
+                rows.append([.int(c), .string(c < classNames.count ? classNames[c] : String(c)), .string(layer.name), .int(channel),
+                             .float(Double("\(w)") ?? Double(w))])
+            }
+        }
+        return FitState(method: "vebi",
+                        tensors: ["weights": Tensor(shape: [pool.count, classes], data: weights),
+                                  "layer_channels": Tensor(shape: [pool.layers.count], data: pool.layers.map { Float($0.channels) }),
+                                  "layer_spatial": Tensor(shape: [pool.layers.count], data: pool.layers.map { $0.spatial ? 1 : 0 })],
+                        scalars: scalars,
+                        notes: ["layers": pool.names.joined(separator: "\n")],
+                        tables: ["features": FitTable(columns: ["class", "class_name", "layer", "channel", "weight"], rows: rows)])
     }
 
     func weight(_ feature: Int, _ classIndex: Int) -> Float { weights[feature * classes + classIndex] }

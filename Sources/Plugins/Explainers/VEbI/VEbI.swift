@@ -68,14 +68,14 @@ public struct VEbIExplainer: Explainer {
     }
     public var parameters: [ParamSpec] {
         [
-            ParamSpec("mu", .float, default: .float(10), range: 1e-6...1e6,
-                      doc: "fit: L1 budget per class, ||w_j||_1 <= mu (Eq. 1; the paper's 10; the authors' code uses 5 on an8Flower)"),
-            ParamSpec("features", .choice(FeaturePool.Selection.allCases.map(\.rawValue)), default: .string("all"),
-                      doc: "fit: \"all\" internal values incl. fully connected, or \"conv\" (spatial maps only, the paper's OnlyConv)"),
-            ParamSpec("response", .choice(FeaturePool.Response.allCases.map(\.rawValue)), default: .string("l2_squared"),
-                      doc: "fit: per-channel response, squared L2 norm (the authors' code) or L2 norm (the paper's text)"),
-            ParamSpec("max_iterations", .int, default: .int(1000), range: 1...1_000_000,
-                      doc: "fit: iteration limit of the spectral projected gradient solver per class"),
+            ParamSpec("mu", .float, default: .float(10), range: 1e-6...1e6, phase: .fit,
+                      doc: "L1 budget per class, ||w_j||_1 <= mu (Eq. 1; the paper's 10; the authors' code uses 5 on an8Flower)"),
+            ParamSpec("features", .choice(FeaturePool.Selection.allCases.map(\.rawValue)), default: .string("all"), phase: .fit,
+                      doc: "\"all\" internal values incl. fully connected, or \"conv\" (spatial maps only, the paper's OnlyConv)"),
+            ParamSpec("response", .choice(FeaturePool.Response.allCases.map(\.rawValue)), default: .string("l2_squared"), phase: .fit,
+                      doc: "per-channel response, squared L2 norm (the authors' code) or L2 norm (the paper's text)"),
+            ParamSpec("max_iterations", .int, default: .int(1000), range: 1...1_000_000, phase: .fit,
+                      doc: "iteration limit of the spectral projected gradient solver per class"),
             ParamSpec("top", .int, default: .int(3), range: 1...1000, doc: "features visualised and max-combined (the paper's figures: 3)"),
             ParamSpec("visualization", .choice(Visualization.allCases.map(\.rawValue)), default: .string("resampled"),
                       doc: "how a feature becomes a heatmap: the paper's resampled deconvnet+GB, plain deconv_gb, or upsampled_activation"),
@@ -86,10 +86,9 @@ public struct VEbIExplainer: Explainer {
             batchSizeSpec(default: 16),
         ]
     }
+    /// `batch_size` is an explain-phase parameter although the fit reads it too: it groups
+    /// images per inference pass (speed and memory), the responses are per image.
     public var capabilities: Capabilities { [.needsGradients, .batched, .fits] }
-    /// What the fit depends on. `batch_size` groups images per inference pass (speed and
-    /// memory; the responses are per image), the explain parameters do not enter the fit.
-    public var fitParameters: [String] { ["mu", "features", "response", "max_iterations"] }
 
     /// The heatmap of one feature (Fig. 8's rows).
     enum Visualization: String, CaseIterable {

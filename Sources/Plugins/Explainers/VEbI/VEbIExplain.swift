@@ -6,7 +6,7 @@ extension VEbIExplainer {
     /// pixel-wise max (or return the `feature_rank`-th alone).
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         let fitted = try RelevantFeatures(state: try ctx.fittedState())
-        guard let visualization = Visualization(rawValue: ctx.params.string("visualization") ?? "") else {
+        guard let visualization = Visualization(rawValue: try ctx.params.string("visualization") ?? "") else {
             throw PluginError.invalid("'vebi': visualization must be set")
         }
         let top = try ctx.params.int("top"), rank = try ctx.params.int("feature_rank")

@@ -10,8 +10,8 @@ extension VEbIExplainer {
     public func fit(_ ctx: FitContext) throws -> FitState {
         let n = ctx.dataset.count
         let mu = try ctx.params.float("mu")
-        guard let selection = FeaturePool.Selection(rawValue: ctx.params.string("features") ?? ""),
-              let response = FeaturePool.Response(rawValue: ctx.params.string("response") ?? "") else {
+        guard let selection = FeaturePool.Selection(rawValue: try ctx.params.string("features") ?? ""),
+              let response = FeaturePool.Response(rawValue: try ctx.params.string("response") ?? "") else {
             throw PluginError.invalid("'vebi': features and response must be set")
         }
         let first = try ctx.dataset.example(0).image
@@ -52,7 +52,7 @@ extension VEbIExplainer {
         ctx.progress?(ranges.count + 1, ranges.count + 1)
         let fitted = try RelevantFeatures(pool: pool, weights: solved.solution)
         let nonzeros = fitted.weights.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
-        return fitted.state(scalars: [
+        return fitted.state(classNames: ctx.model.labels ?? ctx.dataset.classNames, scalars: [
             "features_total": Double(m),
             "selected": Double(fitted.selectedAny.count),
             "nonzeros": Double(nonzeros),
