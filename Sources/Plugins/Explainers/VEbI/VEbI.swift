@@ -49,6 +49,11 @@ import Runtime
 ///   uses 5 on an8Flower, which our an8Flower pipelines pass explicitly. mu bounds each
 ///   class's L1 budget against descriptors whose layers each sum to 1, so how many features it
 ///   selects depends on the network (`docs/vebi.md` sweeps it).
+/// - Solver: `LassoSPG` with its default tolerance (relative duality gap 1e-6) and up to
+///   `max_iterations` = 10000 iterations per class. The pool holds near-duplicate features (a
+///   filter's conv, batch-norm and ReLU outputs), which slows SPG: on the an8Flower VGGs a class
+///   needs ~1200 iterations, and with SPGL1's usual 1000 one class stopped at a relative gap of
+///   1.27. The scalars `solver_converged_classes` and `solver_max_relative_gap` report it.
 /// - Fallback: when r has no positive entry (the class has no positive weight, e.g. no
 ///   training image of that class, or none of its positive features responds to the image),
 ///   the features are ranked by x_i alone (uniform relevance over the pool) and the image's
@@ -74,8 +79,8 @@ public struct VEbIExplainer: Explainer {
                       doc: "\"all\" internal values incl. fully connected, or \"conv\" (spatial maps only, the paper's OnlyConv)"),
             ParamSpec("response", .choice(FeaturePool.Response.allCases.map(\.rawValue)), default: .string("l2_squared"), phase: .fit,
                       doc: "per-channel response, squared L2 norm (the authors' code) or L2 norm (the paper's text)"),
-            ParamSpec("max_iterations", .int, default: .int(1000), range: 1...1_000_000, phase: .fit,
-                      doc: "iteration limit of the spectral projected gradient solver per class"),
+            ParamSpec("max_iterations", .int, default: .int(10000), range: 1...1_000_000, phase: .fit,
+                      doc: "iteration limit of the spectral projected gradient solver per class (the state's scalars say whether every class converged)"),
             ParamSpec("top", .int, default: .int(3), range: 1...1000, doc: "features visualised and max-combined (the paper's figures: 3)"),
             ParamSpec("visualization", .choice(Visualization.allCases.map(\.rawValue)), default: .string("resampled"),
                       doc: "how a feature becomes a heatmap: the paper's resampled deconvnet+GB, plain deconv_gb, or upsampled_activation"),
