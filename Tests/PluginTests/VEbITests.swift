@@ -82,6 +82,34 @@ struct VEbITests {
         #expect((y..<(y + 2)).contains(peak / 8) && (xx..<(xx + 2)).contains(peak % 8), "peak at \(peak / 8),\(peak % 8), blob at \(y),\(xx)")
     }
 
+    /// Fig. 4's protocol on the colour net with a hand-set head (class 1 = red, class 0 = green
+    /// or blue, a 0.01 bias breaking the all-zero tie towards class 0): zeroing class 1's
+    /// selected (layer, channel) features with `ChannelAblation` makes every red image wrong
+    /// (accuracy 1 -> 0.5), zeroing the same layers' green channel instead costs nothing. The
+    /// accuracies are counts of exact argmax decisions with margins >= 0.01, far above
+    /// rounding, so they are compared exactly.
+    @Test func zeroingTheSelectedFilterRemovesItsClassAndAMatchedOtherDoesNot() throws {
+        let g = try colourNet()
+        try g.setWeight("fc.weight", Tensor(shape: [2, 3], data: [0, 1, 1, 1, 0, 0]))
+        try g.setWeight("fc.bias", Tensor(shape: [2], data: [0.01, 0]))
+        let (data, _) = blobs(20, seed: 3)
+        #expect(try accuracy(g, on: data) == 1)
+        let fitted = try RelevantFeatures(state: try fit(vebi, model: g, dataset: data, params: ["mu": .float(10)]))
+        var red: [String: [Int]] = [:], green: [String: [Int]] = [:]
+        for f in fitted.selected(class: 1) {
+            let (layer, channel) = fitted.pool.locate(f)
+            #expect(channel == 0)
+            red[layer.name] = [channel]
+            green[layer.name] = [1]
+        }
+        #expect(!red.isEmpty)
+        let example = data.images.slice(axis: 0, 0..<1)
+        let selected = try ChannelAblation(red, graph: g, example: example)
+        let matched = try ChannelAblation(green, graph: g, example: example)
+        #expect(try accuracy(g, on: data, interventions: selected.interventions) == 0.5)
+        #expect(try accuracy(g, on: data, interventions: matched.interventions) == 1)
+    }
+
     @Test func theFitSolvesEquationOneOnTheHandMadeDescriptor() throws {
         // x_i by hand: per colour, sum of squares over the 8x8 map; conv1 and relu1 equal the
         // input channels (identity filters, non-negative pixels); gap is the channel mean, so
