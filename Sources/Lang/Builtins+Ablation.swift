@@ -21,7 +21,7 @@ extension Builtins {
             guard batch >= 1 else { throw LangError.arguments("batch must be >= 1, got \(batch)") }
             let s = try seed(a)
             try checkCompatible(m, data, role: "data")
-            let like = try channelAblation(a.values["like"]!, argument: "like", model: m, data: data)
+            let like = try channelAblation(try a.value("like"), argument: "like", model: m, data: data)
             if a.interpreter.dryRun { return .none }
             let r = try randomAblation(m.graph, on: data, like: like, repeats: repeats, seed: s, batchSize: batch,
                                        cancellation: a.interpreter.cancellation)

@@ -70,37 +70,27 @@ extension Builtins {
                             BuiltinParam("fit", optional: true)],
                 doc: "Every method on every model over the same images (a dataset, images or a tensor): a comparison to score and save. Methods that learn from data are fitted on the fit: dataset (once per model, cached).") { a in
             let ms = try models(try a.value("models"))
-            let (images, truth) = try batch(try a.value("x"))
-            var labels: [Int]? = nil
-            if case let .dataset(d)? = a.values["x"] { labels = try (0..<d.dataset.count).map { try d.dataset.example($0).label } }
+            if case .fitOnly = a.interpreter.sharding { return try fitOnly(a, models: ms) }
+            let batchSize = try a.int("batch")
+            guard batchSize >= 1 else { throw LangError.arguments("batch must be >= 1") }
+            let (images, truth, labels, firstIndex) = try comparisonInput(try a.value("x"), batchSize: batchSize, interpreter: a.interpreter)
             for m in ms { try checkInput(images, for: ModelValue(graph: m.graph, source: m.name)) }
             let specs = try pluginSpecs(try a.value("methods"), what: "method")
             let scoreName = try a.string("score")
             guard let score = ScoreKind(rawValue: scoreName) else {
                 throw LangError.arguments("score must be one of \(ScoreKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(scoreName)\"")
             }
-            let batchSize = try a.int("batch")
-            guard batchSize >= 1 else { throw LangError.arguments("batch must be >= 1") }
             let name = try a.string("name")
-            let fitData: (any Dataset)?
-            switch a["fit"] {
-            case nil: fitData = nil
-            case let .dataset(d)?: fitData = d.dataset
-            case let v?: throw LangError.arguments("fit: takes the dataset that methods which learn from data are fitted on, got \(v.typeName)")
-            }
             let runSeed = try seed(a)
-            let interpreter = a.interpreter
-            let fitter: ((Graph, any Explainer, MethodSpec) throws -> FitState)? = fitData.map { data in
-                { graph, e, spec in try fitState(e, model: graph, dataset: data, params: spec.params, seed: runSeed, interpreter: interpreter) }
-            }
+            let fitter = try comparisonFitter(a, seed: runSeed)
             let bar = ProgressBar("explain \(name)", total: ms.count * specs.count * images.shape[0], quiet: a.interpreter.quiet)
             let done = Counter()
-            let maps = try Comparison.explainAll(models: ms, methods: specs, images: images, labels: labels,
-                                                 groundTruth: GroundTruth(masks: truth.masks, boxes: truth.boxes, labels: labels),
+            let maps = try Comparison.explainAll(models: ms, methods: specs, images: images, labels: labels, groundTruth: truth,
                                                  target: try target(a.values["target"]), score: score, seed: runSeed,
-                                                 registry: a.interpreter.registry, batchSize: batchSize,
-                                                 cancellation: a.interpreter.cancellation, cache: a.interpreter.resumeCache,
-                                                 progress: { _, _, _ in bar.update(done.add(1)) }, fitter: fitter, fitDataset: fitData)
+                                                 registry: a.interpreter.registry, batchSize: batchSize, firstIndex: firstIndex,
+                                                 cancellation: a.interpreter.cancellation,
+                                                 cache: a.interpreter.comparisonCache(images: images.shape[0], batchSize: batchSize),
+                                                 progress: { _, _, _ in bar.update(done.add(1)) }, fitter: fitter, fitDataset: try fitDataset(a))
             bar.finish()
             return .comparison(ComparisonValue(name: name, maps: maps, scores: nil))
         },
@@ -112,7 +102,8 @@ extension Builtins {
             let specs = try pluginSpecs(try a.value("metrics"), what: "metric")
             let bar = ProgressBar("metric \(c.name)", total: c.maps.entries.count * specs.count, quiet: a.interpreter.quiet)
             let scores = try Comparison.score(c.maps, metrics: specs, registry: a.interpreter.registry,
-                                              cancellation: a.interpreter.cancellation, cache: a.interpreter.resumeCache) { _, done, _ in
+                                              cancellation: a.interpreter.cancellation,
+                                              cache: a.interpreter.comparisonCache(images: c.maps.images.shape[0], batchSize: c.maps.batchSize)) { _, done, _ in
                 bar.update(done)
             }
             bar.finish()

@@ -30,6 +30,8 @@ public final class Interpreter {
     /// Finished comparison blocks of a pipeline run (`run --resume`); nil in scripts and the
     /// REPL, where `compare` and `score` always compute.
     public var resumeCache: ResumeCache?
+    /// A sharded pipeline run's part in it (`run --shard`, `run --fit-only`, `merge`).
+    public var sharding: ShardMode = .none
     public var output: (OutputItem) -> Void
     /// Where fitted states are cached (see FitCache; `SALIENCY_CACHE_DIR` moves it).
     public var fitCache = FitCache(directory: FitCache.defaultDirectory)

@@ -24,12 +24,26 @@ struct Run: ParsableCommand {
         warning. --dry-run --resume loads the data and models and counts the blocks
         already complete. Delete OUT/.resume to reclaim its space.
 
+        SHARDING
+        --shard K/N runs shard K of N (from 0): every method and metric on its slice of
+        each comparison's images (whole batches, contiguous), kept in OUT/shards/K-of-N/
+        with a status.json; save steps are left to the merge. Methods that learn from data
+        are fitted once, first, with --fit-only (into the fit cache, $SALIENCY_CACHE_DIR,
+        which the shards read; a shard never fits). `saliency-repl merge OUT` then writes
+        the outputs, byte-identical to an unsharded run's. --shard auto reads a Slurm
+        array task's SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (or _MIN/_MAX);
+        --shard auto/N takes the index from SLURM_ARRAY_TASK_ID or Kubernetes'
+        JOB_COMPLETION_INDEX. A failed shard reruns alone with --resume.
+
         EXAMPLES
           saliency-repl run examples/quick.yaml --out out/quick
           saliency-repl run examples/demo.yaml --set params.n=8 --out out/demo
           saliency-repl run examples/demo.yaml --dry-run
           saliency-repl run my.yaml --plugin examples/swift-plugin/.build/debug/libSmoothGradSquared.so
           saliency-repl run examples/quick.yaml --out out/quick --resume
+          saliency-repl run examples/demo.yaml --set params.n=32 --fit-only
+          saliency-repl run examples/demo.yaml --set params.n=32 --shard 0/2   # and 1/2, anywhere
+          saliency-repl merge out/demo
         """)
 
     @ArgumentParser.Argument(help: "The pipeline file (.yaml).") var pipeline: String
@@ -39,6 +53,9 @@ struct Run: ParsableCommand {
     @Flag(help: "No progress bars.") var quiet = false
     @OptionGroup var plugins: PluginOptions
     @Flag(help: "Reuse the finished blocks (maps, scores) of an earlier run with the same --out; compute only the rest.") var resume = false
+    @Option(help: ArgumentHelp("Run one shard of the images: K/N (shard K of N, from 0), auto (a Slurm array task) or auto/N (Slurm or a Kubernetes indexed job); writes OUT/shards/K-of-N/.", valueName: "K/N"))
+    var shard: String?
+    @Flag(help: "Only fit the methods that learn from data (into the fit cache, $SALIENCY_CACHE_DIR), before the shards run.") var fitOnly = false
 
     func run() throws {
         let code = runPipeline()
@@ -47,34 +64,14 @@ struct Run: ParsableCommand {
 
     func runPipeline() -> Int32 {
         let term = Terminal()
-        guard let text = try? String(contentsOfFile: pipeline, encoding: .utf8) else {
-            term.error("error: cannot read pipeline '\(pipeline)'")
-            return 66
-        }
-        var sets: [String: String] = [:]
-        for o in overrides {
-            guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
-                term.error("error: --set takes NAME=VALUE, got '\(o)'")
-                return 64
-            }
-            sets[String(o[..<eq])] = String(o[o.index(after: eq)...])
-        }
-        // Plugins load before validation (the steps may name their methods); a pipeline's own
-        // `plugins:` load during validation, into the same interpreter.
         let interp = Interpreter(cancellation: interruptToken, output: { term.draw($0) })
-        guard loadPlugins(plugins.paths, into: interp, term: term) else { return 65 }
-        var validator = PipelineValidator(registry: .shared, overrides: sets, pluginInterpreter: interp)
-        let p: Pipeline
-        do {
-            p = try validator.validate(source: text, file: pipeline)
-        } catch let e as PipelineError {
-            term.error(e.render(source: text))
-            return 65
-        } catch {
-            term.error("error: \(error)")
-            return 65
-        }
-        let runner = PipelineRunner(pipeline: p, outputDirectory: out ?? "out/\(p.name)", quiet: quiet, resume: resume)
+        let p: Pipeline, text: String
+        do { (p, text) = try validatedPipeline(pipeline, overrides: overrides, plugins: plugins.paths, into: interp, term: term) }
+        catch { return (error as? CommandFailure)?.code ?? 65 }
+        var runner = PipelineRunner(pipeline: p, outputDirectory: out ?? "out/\(p.name)", quiet: quiet, resume: resume)
+        let job: ShardJob?
+        do { job = try ShardJob.make(shard: shard, fitOnly: fitOnly, pipeline: pipeline, text: text, overrides: overrides, plugins: plugins.paths, runner: &runner) }
+        catch { term.error("error: \(error)"); return 64 }
         if dryRun {
             print(runner.plan())
             if resume { print(runner.probeResume(interpreter: Interpreter(output: { _ in }))) }
@@ -91,29 +88,32 @@ struct Run: ParsableCommand {
         sigaddset(&stop, SIGINT)
         sigaddset(&stop, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &stop, nil)
+        do { try job?.start() } catch { term.error("error: \(error)"); return 73 }
+        let (code, failure) = execute(runner, interp, term)
+        job?.finish(error: failure, cache: interp.resumeCache)
+        return code
+    }
+
+    /// Runs the pipeline and prints its summaries: the exit code and, on failure, the error printed.
+    func execute(_ runner: PipelineRunner, _ interp: Interpreter, _ term: Terminal) -> (Int32, String?) {
+        func fail(_ code: Int32, _ message: String) -> (Int32, String?) { term.error(message); return (code, message) }
         do {
             let scored = try runner.run(interpreter: interp, log: { line in if !quiet { print(line) }; fflush(sal_stdout()) },
                                         warn: { term.error($0) })
-            for c in scored {
-                print("\n\(c.name): mean of each metric over \(c.maps.images.shape[0]) image(s), ms per map")
-                print(c.summaryTable.rendered())
-            }
+            if case .none = runner.sharding { printSummaries(scored) }
             if resume, let cache = interp.resumeCache {
                 print("\nresumed: \(cache.reused) block(s) reused, \(cache.computed) computed (\(runner.resumeDirectory))")
             }
-            return 0
+            return (0, nil)
         } catch let e as ScriptError {
             fflush(sal_stdout())
             let kept = resumeHint(interp, runner)
             if interruptToken.isCancelled {
-                term.error("interrupted: stopped at a step boundary; files already written are complete, nothing partial was left" + kept)
-                return 130
+                return fail(130, "interrupted: stopped at a step boundary; files already written are complete, nothing partial was left" + kept)
             }
-            term.error(e.description + kept)
-            return e.exitCode
+            return fail(e.exitCode, e.description + kept)
         } catch {
-            term.error("error: \(error)" + resumeHint(interp, runner))
-            return 70
+            return fail(70, "error: \(error)" + resumeHint(interp, runner))
         }
     }
 

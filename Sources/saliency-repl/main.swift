@@ -21,7 +21,14 @@ struct SaliencyREPL: ParsableCommand {
           saliency-repl run PIPELINE.yaml [--set params.NAME=VALUE] [--out DIR] [--dry-run]
               Runs a YAML pipeline (load, model, explain, metric, save) and
               prints the summary table; --dry-run validates and prints the plan.
-          --plugin PATH (repl, exec, run; repeatable)
+          saliency-repl run PIPELINE.yaml --fit-only | --shard K/N | --shard auto
+          saliency-repl merge OUT      saliency-repl status OUT
+              A run split into shards (one slice of the images each), merged
+              into the outputs an unsharded run writes (see merge --help).
+          saliency-repl submit PIPELINE.yaml --slurm|--k8s --shards N [--wait]
+              The fit, the shards and the merge as Slurm jobs (submitted) or
+              Kubernetes Jobs (written).
+          --plugin PATH (repl, exec, run, submit; repeatable)
               Loads a plugin first: a compiled library (.so, .dylib) written
               against saliency_plugin.h, or a .sal script.
           saliency-repl methods [--metrics | --datasets | --all] [--json]
@@ -45,7 +52,7 @@ struct SaliencyREPL: ParsableCommand {
           $ echo 'print(1 + 2)' | saliency-repl
         """,
         version: saliencyVersion,
-        subcommands: [Interactive.self, Exec.self, Run.self, Methods.self, KernelCommand.self],
+        subcommands: [Interactive.self, Exec.self, Run.self, Merge.self, Status.self, Submit.self, Methods.self, KernelCommand.self],
         defaultSubcommand: Interactive.self)
 }
 

@@ -143,14 +143,15 @@ struct ResumeCacheTests {
         let first = ResumeCache(directory: dir, reuse: false) { warnings.append($0) }
         let a = try compare(first, model)
         let sa = try Comparison.score(a, metrics: [MethodSpec("test_counting_mean")], registry: registry, cache: first)
-        #expect(first.reused == 0 && first.computed == 4)
+        // A block per batch: 2 methods x 2 batches of maps, as many of scores.
+        #expect(first.reused == 0 && first.computed == 8)
         #expect(counter.count("explain scale=1.0") == 2 && counter.count("explain scale=2.0") == 2)  // two batches each
         // --resume: nothing is computed, results are bit-identical, timings included.
         let second = ResumeCache(directory: dir, reuse: true) { warnings.append($0) }
         let b = try compare(second, model)
         let sb = try Comparison.score(b, metrics: [MethodSpec("test_counting_mean")], registry: registry, cache: second)
-        #expect(second.reused == 4 && second.computed == 0)
-        #expect(counter.count("explain scale=1.0") == 2 && counter.count("metric 1.0") == 1)
+        #expect(second.reused == 8 && second.computed == 0)
+        #expect(counter.count("explain scale=1.0") == 2 && counter.count("metric 1.0") == 2)
         #expect(b.entries.map(\.method) == ["test_counting", "scaled"])
         for (x, y) in zip(a.entries, b.entries) { expectBitIdentical(x.saliency, y.saliency) }
         #expect(sa.rows == sb.rows && sa.seconds == sb.seconds)
@@ -159,7 +160,7 @@ struct ResumeCacheTests {
         // A run without --resume recomputes (and does not read) the blocks.
         let again = ResumeCache(directory: dir, reuse: false) { warnings.append($0) }
         _ = try compare(again, model)
-        #expect(again.computed == 2 && counter.count("explain scale=1.0") == 4)
+        #expect(again.computed == 4 && counter.count("explain scale=1.0") == 4)
     }
 
     @Test func changedParameterSeedOrBatchingRecomputesOnlyWhatItAffects() throws {
@@ -170,26 +171,27 @@ struct ResumeCacheTests {
         // One method's parameter: only its block.
         let p = ResumeCache(directory: dir, reuse: true) { _ in }
         _ = try compare(p, model, scale2: 3)
-        #expect(p.reused == 1 && p.computed == 1)
+        #expect(p.reused == 2 && p.computed == 2)
         // An explicit default is the same configuration as an omitted one.
         let d = ResumeCache(directory: dir, reuse: true) { _ in }
         _ = try Comparison.explainAll(models: [("m", model)], methods: [MethodSpec("test_counting", params: ["scale": .float(1), "tag": .string("a")])],
                                       images: images(), seed: 5, registry: registry, batchSize: 2, cache: d)
-        #expect(d.reused == 1 && d.computed == 0)
-        // The seed, the batching, the images and the model weights each change every block.
-        for (seed, batch) in [(6 as UInt64, 2), (5, 3)] {
+        #expect(d.reused == 2 && d.computed == 0)
+        // The seed, the batching, the images and the model weights each change every block
+        // (2 methods x 2 batches of 2 images, or x 1 batch of 3).
+        for (seed, batch, blocks) in [(6 as UInt64, 2, 4), (5, 3, 2)] {
             let c = ResumeCache(directory: dir, reuse: true) { _ in }
             _ = try compare(c, model, seed: seed, batch: batch)
-            #expect(c.reused == 0 && c.computed == 2)
+            #expect(c.reused == 0 && c.computed == blocks)
         }
         let other = try Architectures.lenet5Caffe(seed: 2)
         let c = ResumeCache(directory: dir, reuse: true) { _ in }
         _ = try compare(c, other)
-        #expect(c.reused == 0 && c.computed == 2)
+        #expect(c.reused == 0 && c.computed == 4)
         // The same weights in another Graph object (another file name) share the blocks.
         let same = ResumeCache(directory: dir, reuse: true) { _ in }
         _ = try compare(same, try Architectures.lenet5Caffe(seed: 1))
-        #expect(same.reused == 2)
+        #expect(same.reused == 4)
     }
 
     @Test func damagedBlockIsRecomputedWithAWarning() throws {
@@ -198,8 +200,8 @@ struct ResumeCacheTests {
         let model = try Architectures.lenet5Caffe(seed: 1)
         let a = try compare(ResumeCache(directory: dir, reuse: false) { _ in }, model)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".maps") }.sorted()
-        #expect(files.count == 2)
-        // Truncate one block, garble the other.
+        #expect(files.count == 4)
+        // Truncate one block, garble another.
         let p0 = dir + "/" + files[0], p1 = dir + "/" + files[1]
         let bytes = try Data(contentsOf: URL(fileURLWithPath: p0))
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: p0))
@@ -209,7 +211,7 @@ struct ResumeCacheTests {
         var warnings: [String] = []
         let c = ResumeCache(directory: dir, reuse: true) { warnings.append($0) }
         let b = try compare(c, model)
-        #expect(c.reused == 0 && c.computed == 2)
+        #expect(c.reused == 2 && c.computed == 2)
         #expect(warnings.count == 2)
         #expect(warnings.allSatisfy { $0.hasPrefix("warning: resume block \(dir)/") && $0.contains("recomputing it") })
         #expect(warnings.contains { $0.contains("checksum mismatch") })
@@ -217,7 +219,7 @@ struct ResumeCacheTests {
         // The recomputed blocks replaced the damaged ones.
         let d = ResumeCache(directory: dir, reuse: true) { warnings.append($0) }
         _ = try compare(d, model)
-        #expect(d.reused == 2 && warnings.count == 2)
+        #expect(d.reused == 4 && warnings.count == 2)
     }
 
     @Test func unwritableBlockDirectoryCostsOnlyResumability() throws {
@@ -228,7 +230,7 @@ struct ResumeCacheTests {
         var warnings: [String] = []
         let c = ResumeCache(directory: dir + "/.resume", reuse: true) { warnings.append($0) }
         let maps = try compare(c, try Architectures.lenet5Caffe(seed: 1))
-        #expect(maps.entries.count == 2 && c.computed == 2)
+        #expect(maps.entries.count == 2 && c.computed == 4)
         #expect(warnings.count == 1)
         #expect(warnings.first?.hasPrefix("warning: cannot store resume blocks in \(dir)/.resume (") == true)
         #expect(warnings.first?.hasSuffix("); this run cannot be resumed") == true)
@@ -245,14 +247,14 @@ struct ResumeCacheTests {
             return p
         }
         let empty = try probe()
-        #expect(empty.missing == 4 && empty.reused == 0 && empty.computed == 0)
+        #expect(empty.missing == 8 && empty.reused == 0 && empty.computed == 0)
         #expect(counter.count("explain scale=1.0") == 0 && counter.count("metric 1.0") == 0)
         #expect(!FileManager.default.fileExists(atPath: dir + "/.resume"))
         let real = ResumeCache(directory: dir + "/.resume", reuse: false) { _ in }
         _ = try Comparison.score(try compare(real, model), metrics: metrics, registry: registry, cache: real)
         let full = try probe()
-        #expect(full.reused == 4 && full.missing == 0)
-        #expect(counter.count("explain scale=1.0") == 2 && counter.count("metric 1.0") == 1)
+        #expect(full.reused == 8 && full.missing == 0)
+        #expect(counter.count("explain scale=1.0") == 2 && counter.count("metric 1.0") == 2)
     }
 
     @Test func scriptsComputeUnlessTheInterpreterHasACache() throws {

@@ -564,3 +564,33 @@ struct MetricTests {
         #expect(MetricSupport.spearman([1, 1, 1], [1, 2, 3]).isNaN)
     }
 }
+
+@Suite("times_input: png_size and ssim score the image content a map keeps")
+struct TimesInputTests {
+    /// With `times_input`, each metric scores min-max(map) * grayscale(input): the same value
+    /// as scoring that product given as the map (min-max normalisation is applied again to the
+    /// product by both metrics, and the product of two [0, 1] planes is a valid map).
+    @Test func scoresTheMapTimesTheGrayscaleInput() throws {
+        let images = randomTensor([2, 3, 12, 12], seed: 4)
+        // A smooth ramp (compresses well) times a random image (does not): the two must score apart.
+        let map = Tensor(shape: [2, 1, 12, 12], data: (0..<288).map { Float($0 % 12) * 0.5 - 2 })
+        var product: [Float] = []
+        for i in 0..<2 {
+            let gray = images.grayscalePlane(i), plane = MetricSupport.minMaxNormalized(MetricSupport.mapPlane(map, i))
+            product += zip(plane, gray).map { $0 * $1 }
+        }
+        let productMap = Tensor(shape: [2, 1, 12, 12], data: product)
+        // Neither metric runs the model; any graph of the right input shape will do.
+        let model = try linearModel(c: 3, h: 12, w: 12, weights: [Float](repeating: 0, count: 2 * 432), bias: [0, 0])
+        for metric in [PNGSizeMetric() as any Metric, SSIMMetric()] {
+            let viaParam = try evaluate(metric, model: model, images: images, saliency: saliency(map, targets: [0, 0]),
+                                        params: ["times_input": .bool(true)]).values
+            let direct = try evaluate(metric, model: model, images: images, saliency: saliency(productMap, targets: [0, 0])).values
+            let plain = try evaluate(metric, model: model, images: images, saliency: saliency(map, targets: [0, 0])).values
+            // The same planes in the same arithmetic: equal up to float rounding of the product.
+            for (a, b) in zip(viaParam, direct) { #expect(abs(a - b) <= 1e-9 * max(1, abs(b)), "\(metric.name)") }
+            #expect(viaParam != plain, "\(metric.name): times_input must change what is scored")
+        }
+    }
+}
+

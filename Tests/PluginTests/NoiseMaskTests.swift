@@ -115,4 +115,40 @@ struct NoiseMaskTests {
         #expect(throws: GraphError.self) { try explain(explainer, model: g, images: x, params: ["layer": .string("conv9")]) }
         #expect(NoiseMaskExplainer.defaultLayer(g) == "fc2")
     }
+
+    /// `content` on a hand-set 2-pixel RGB image: X * M + fill * (1 - M) per channel, then
+    /// BT.601 luma. Pixel 0: X = (1, 0, 0), M = 1 -> luma 0.299. Pixel 1: X = (0, 1, 0),
+    /// M = 0.25, fill = (0.5, 0.5, 0.5) -> (0.375, 0.625, 0.375) -> 0.299*0.375 + 0.587*0.625
+    /// + 0.114*0.375 = 0.5217... Without fill ("kept"): pixel 1 -> 0.587 * 0.25 = 0.14675.
+    @Test func keptAndCompositeAreTheGrayscaleImageContentTheMaskKeeps() {
+        let x = Tensor(shape: [1, 3, 1, 2], data: [1, 0, 0, 1, 0, 0])
+        let m = Tensor(shape: [1, 1, 1, 2], data: [1, 0.25])
+        let composite = NoiseMaskExplainer.content(x, mask: m, fill: [0.5, 0.5, 0.5]).scalars
+        let kept = NoiseMaskExplainer.content(x, mask: m, fill: nil).scalars
+        // Float32 arithmetic on values of order 1: a few ulps.
+        #expect(abs(composite[0] - 0.299) < 1e-6 && abs(composite[1] - Float(0.299 * 0.375 + 0.587 * 0.625 + 0.114 * 0.375)) < 1e-6)
+        #expect(abs(kept[0] - 0.299) < 1e-6 && abs(kept[1] - 0.14675) < 1e-6)
+        #expect(NoiseMaskExplainer.undecidedFraction(Tensor(shape: [1, 1, 2, 2], data: [0.05, 0.5, 0.95, 0.2])) == [0.5])
+    }
+
+    /// The three outputs come from the same optimisation (same seed): kept is X * M and
+    /// composite X * M + mid-range * (1 - M) of the mask output, on the gray region net.
+    @Test func outputsShareOneOptimisation() throws {
+        let (g, _) = try regionNet()
+        var rng = RandomGenerator(seed: 5)
+        let x = Tensor.uniform([2, 1, 8, 8], rng: &rng)
+        func run(_ output: String) throws -> SaliencyMap {
+            try explain(explainer, model: g, images: x, params: ["max_iterations": .int(60), "output": .string(output)], seed: 3)
+        }
+        let m = try run("mask").map.scalars, kept = try run("kept"), composite = try run("composite").map.scalars
+        let xs = x.scalars, lo = xs.min()!, hi = xs.max()!, mid = (lo + hi) / 2
+        #expect(kept.map.shape == [2, 1, 8, 8])
+        // The same seed gives the same mask bit for bit (one thread of arithmetic per image);
+        // the products then differ from the hand formula only by one rounding.
+        for p in 0..<xs.count {
+            #expect(abs(kept.map.scalars[p] - xs[p] * m[p]) < 1e-6)
+            #expect(abs(composite[p] - (xs[p] * m[p] + mid * (1 - m[p]))) < 1e-6)
+        }
+        #expect(kept.scalars["undecided"]!.count == 2)
+    }
 }

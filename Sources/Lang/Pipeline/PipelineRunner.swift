@@ -13,6 +13,8 @@ public struct PipelineRunner {
     /// Reuse the finished blocks of an earlier run from `OUT/.resume` (`--resume`). Blocks are
     /// stored either way, so any run can be resumed.
     public var resume: Bool
+    /// This run's part in a sharded run (`--shard`, `--fit-only`, `merge`); see `ShardMode`.
+    public var sharding: ShardMode = .none
 
     public init(pipeline: Pipeline, outputDirectory: String, quiet: Bool = false, resume: Bool = false) {
         self.pipeline = pipeline; self.outputDirectory = outputDirectory; self.quiet = quiet; self.resume = resume
@@ -79,7 +81,7 @@ public struct PipelineRunner {
             expr = call("model", [path(step.arg("path")!, under: pipelineDirectory)], [], at: p)
         case .explain:
             var named: [(String, Expr)] = [("name", Expr(.string(step.binding ?? "explain\(step.index)"), loc(p)))]
-            for key in ["target", "score"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
+            for key in ["target", "score", "batch"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
             named.append(("seed", Expr(.number(Double(pipeline.seed)), loc(p))))
             if let f = step.arg("fit") { named.append(("fit", reference(f))) }
             expr = call("compare", [reference((step.arg("models") ?? step.arg("model"))!), reference(step.arg("data")!), literal(step.arg("methods")!)],
@@ -166,10 +168,11 @@ public struct PipelineRunner {
         interpreter.pipeline = pipeline
         let cache = ResumeCache(directory: resumeDirectory, reuse: resume, warn: warn)
         interpreter.resumeCache = cache
+        interpreter.sharding = sharding
         try FileManager.default.createDirectory(atPath: outputDirectory.isEmpty ? "." : outputDirectory, withIntermediateDirectories: true)
         let source = SourceText(file: pipeline.file, text: pipeline.source)
         var scored: [String: ComparisonValue] = [:], order: [String] = []
-        for step in pipeline.steps {
+        for step in stepsToRun {
             let t0 = Date()
             let (reused0, computed0) = (cache.reused, cache.computed)
             let stmt = lower(step)
@@ -189,5 +192,14 @@ public struct PipelineRunner {
             log("[\(step.index + 1)/\(pipeline.steps.count)] \(step.kind.rawValue)\(step.binding.map { " \($0)" } ?? "")\(note) (\(String(format: "%.1f", Date().timeIntervalSince(t0))) s)")
         }
         return order.compactMap { scored[$0] }
+    }
+
+    /// The steps this run executes, in order: all of them, less those its sharding mode skips;
+    /// a merge runs the saves last, so a shard that cannot be read stops it before anything
+    /// is written (saves only read results, so their order does not change what they write).
+    var stepsToRun: [PipelineStep] {
+        let steps = pipeline.steps.filter { sharding.runs($0.kind) }
+        guard case .merge = sharding else { return steps }
+        return steps.filter { $0.kind != .save } + steps.filter { $0.kind == .save }
     }
 }

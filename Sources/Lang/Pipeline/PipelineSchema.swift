@@ -92,6 +92,7 @@ public enum PipelineSchema {
             ArgSpec("target", .any, "predicted (default), a class index, or a class name"),
             ArgSpec("score", .choice(ScoreKind.allCases.map(\.rawValue)), "score explained at the target: logit (default), prob, logprob"),
             ArgSpec("fit", .reference, "dataset that methods which learn from data are fitted on (once per model; cached)"),
+            ArgSpec("batch", .int, "images per batch (default 16): the unit of explaining, scoring, resuming and sharding"),
             ArgSpec("as", .string, "name to bind the maps to"),
         ], exactlyOne: [["model", "models"]]),
         .metric: StepSchema(kind: .metric, doc: "score maps with metrics", args: [

@@ -10,6 +10,9 @@ public struct ComparisonMaps: Sendable {
         /// The method's label in tables and montages (its name unless the spec gives a label).
         public var method: String
         public var saliency: SaliencyMap
+        /// Explain time of each batch, seconds, in batch order: metrics score a batch's maps as
+        /// one block, with the time that batch took (what "time per map" reads).
+        public var batchSeconds: [Double]
     }
     /// The explained images [N, C, H, W] (one batch shared by every model and method).
     public var images: Tensor
@@ -21,6 +24,12 @@ public struct ComparisonMaps: Sendable {
     public var models: [String: Graph]
     /// The dataset fitting methods were fitted on, so metrics that re-explain can refit.
     public var fitDataset: (any Dataset)? = nil
+    /// Index of `images[0]` in the whole dataset: nonzero in one shard of a sharded run.
+    /// Batches, their random streams and the rows' image numbers follow the index in the
+    /// whole dataset, so a shard computes exactly what an unsharded run computes for its images.
+    public var firstIndex: Int
+    /// Images per batch: the unit of explaining, scoring, resuming and sharding.
+    public var batchSize: Int
 }
 
 public struct MethodSpec: Sendable {
@@ -45,7 +54,8 @@ public struct MapsBlock {
     public let images: Tensor
     public let target: Target
     public let score: ScoreKind
-    /// The batches and their seeds: both shape the result (seeded methods draw per batch).
+    /// The batches (indices in the whole dataset) and their seeds: both shape the result
+    /// (seeded methods draw per batch). A comparison makes one block per batch.
     public let batches: [(range: Range<Int>, seed: UInt64)]
     /// The fitted state's cache key, for methods with a fit phase (what they learned shapes the maps).
     public var fitKey: String? = nil
@@ -64,6 +74,8 @@ public struct ScoresBlock {
     /// `identity()` of the dataset fitting methods were fitted on, when there is one: metrics
     /// that re-explain refit on it, so it shapes their result.
     public var fitDataset: String? = nil
+    /// The batch's images as indices in the whole dataset.
+    public let range: Range<Int>
 }
 
 /// Where a comparison finds blocks that an earlier (interrupted) run already finished, and
@@ -77,17 +89,23 @@ public protocol ComparisonBlockCache: AnyObject {
 }
 
 public enum Comparison {
-    /// Explains `images` with every method on every model. Progress counts maps done.
+    /// Explains `images` with every method on every model, batch by batch (each batch is one
+    /// cache block). `images` are the whole dataset's images `firstIndex..<firstIndex + n`
+    /// (`firstIndex` a multiple of `batchSize`: a shard of a sharded run); a batch's seed
+    /// comes from its index in the whole dataset, so sharding never changes a random stream.
+    /// Progress counts maps done.
     public static func explainAll(models: [(name: String, graph: Graph)], methods: [MethodSpec], images: Tensor, labels: [Int]? = nil,
                                   groundTruth: GroundTruth = GroundTruth(), target: Target = .predicted, score: ScoreKind = .logit,
-                                  seed: UInt64 = 0, registry: Registry = .shared, batchSize: Int = 16,
+                                  seed: UInt64 = 0, registry: Registry = .shared, batchSize: Int = 16, firstIndex: Int = 0,
                                   cancellation: CancellationToken = .never, cache: (any ComparisonBlockCache)? = nil,
                                   progress: (@Sendable (String, Int, Int) -> Void)? = nil,
                                   fitter: ((Graph, any Explainer, MethodSpec) throws -> FitState)? = nil,
                                   fitDataset: (any Dataset)? = nil) throws -> ComparisonMaps {
         let explainers = try methods.map { try registry.explainer($0.name) }
-        let n = images.shape[0]
-        guard n > 0 else { throw PluginError.invalid("there are no images to explain (a batch of 0)") }
+        let n = images.shape[0], size = max(batchSize, 1)
+        // A shard past the end of a small dataset has no images; anything else without images is a mistake.
+        guard n > 0 || firstIndex > 0 else { throw PluginError.invalid("there are no images to explain (a batch of 0)") }
+        let ranges = batchRanges(count: n, batchSize: size)
         var entries: [ComparisonMaps.Entry] = []
         for m in models {
             for (k, spec) in methods.enumerated() {
@@ -98,31 +116,40 @@ public enum Comparison {
                 // not depend on the order or the subset of methods in the comparison: derived
                 // from the names, not from positions in the lists.
                 let pairSeed = stableSeed("\(m.name)\u{0}\(spec.displayName)")
-                let batches = stride(from: 0, to: n, by: max(batchSize, 1)).map { start in
-                    (range: start..<min(start + batchSize, n), seed: seed &+ UInt64(start) &* 0x9E37_79B9 &+ pairSeed)
-                }
-                let compute = { () throws -> SaliencyMap in
-                    var parts: [SaliencyMap] = []
-                    for b in batches {
-                        parts.append(try explain(explainers[k], model: m.graph, images: images.slice(axis: 0, b.range), target: target,
-                                                 params: spec.params, score: score, seed: b.seed, cancellation: cancellation, fitted: state))
-                        progress?("\(m.name) / \(spec.displayName)", b.range.upperBound, n)
+                var parts: [SaliencyMap] = []
+                for r in ranges {
+                    let start = firstIndex + r.lowerBound
+                    let batchSeed = seed &+ UInt64(start) &* 0x9E37_79B9 &+ pairSeed
+                    let x = r.count == n ? images : images.slice(axis: 0, r)
+                    let compute = {
+                        try explain(explainers[k], model: m.graph, images: x, target: target, params: spec.params, score: score,
+                                    seed: batchSeed, cancellation: cancellation, fitted: state)
                     }
-                    return try merge(parts)
+                    parts.append(try cache.map {
+                        try $0.maps(MapsBlock(model: m.graph, explainer: explainers[k], params: spec.params, images: x, target: target,
+                                              score: score, batches: [(range: start..<(start + r.count), seed: batchSeed)],
+                                              fitKey: state?.key), compute: compute)
+                    } ?? compute())
+                    progress?("\(m.name) / \(spec.displayName)", r.upperBound, n)
                 }
-                let saliency: SaliencyMap
-                if let cache {
-                    saliency = try cache.maps(MapsBlock(model: m.graph, explainer: explainers[k], params: spec.params, images: images,
-                                                        target: target, score: score, batches: batches, fitKey: state?.key), compute: compute)
-                    progress?("\(m.name) / \(spec.displayName)", n, n)
-                } else {
-                    saliency = try compute()
-                }
-                entries.append(.init(model: m.name, method: spec.displayName, saliency: saliency))
+                let saliency = try parts.isEmpty ? noMaps(explainers[k], spec, images) : merge(parts)
+                entries.append(.init(model: m.name, method: spec.displayName, saliency: saliency, batchSeconds: parts.map(\.seconds)))
             }
         }
         return ComparisonMaps(images: images, labels: labels, groundTruth: groundTruth, entries: entries, seed: seed,
-                              models: Dictionary(models.map { ($0.name, $0.graph) }, uniquingKeysWith: { a, _ in a }), fitDataset: fitDataset)
+                              models: Dictionary(models.map { ($0.name, $0.graph) }, uniquingKeysWith: { a, _ in a }),
+                              fitDataset: fitDataset, firstIndex: firstIndex, batchSize: size)
+    }
+
+    /// `0..<n` in consecutive batches of `batchSize` (the last one shorter).
+    public static func batchRanges(count n: Int, batchSize: Int) -> [Range<Int>] {
+        stride(from: 0, to: n, by: max(batchSize, 1)).map { $0..<min($0 + max(batchSize, 1), n) }
+    }
+
+    /// The maps of a comparison without images (a shard whose share of a small dataset is empty).
+    static func noMaps(_ explainer: any Explainer, _ spec: MethodSpec, _ images: Tensor) throws -> SaliencyMap {
+        SaliencyMap(map: Tensor(shape: [0, 1, images.shape[2], images.shape[3]], repeating: 0), method: explainer.name,
+                    params: try Params.resolve(spec.params, schema: explainer.parameters, plugin: explainer.name), targets: [])
     }
 
     /// FNV-1a of a string: a seed that is the same in every process (Swift's `Hasher` is
@@ -154,7 +181,9 @@ public enum Comparison {
     }
 
     /// One row per image x model x method x metric, then aggregate rows (mean, std, 95% CI)
-    /// per model x method x metric. Curves are returned alongside for reports.
+    /// per model x method x metric. Curves are returned alongside for reports. Each metric
+    /// scores the maps batch by batch, in the batches they were explained in (one cache block
+    /// each), with a seed from the batch's index in the whole dataset.
     public static func score(_ maps: ComparisonMaps, metrics: [MethodSpec], registry: Registry = .shared,
                              cancellation: CancellationToken = .never, cache: (any ComparisonBlockCache)? = nil,
                              progress: (@Sendable (String, Int, Int) -> Void)? = nil) throws -> ComparisonScores {
@@ -162,32 +191,65 @@ public enum Comparison {
         var rows: [ComparisonScores.Row] = []
         var curves: [ComparisonScores.CurveKey: [[(x: Double, y: Double)]]] = [:]
         let total = maps.entries.count * metrics.count
+        let n = maps.images.shape[0]
+        let ranges = batchRanges(count: n, batchSize: maps.batchSize)
         var done = 0
         let fitIdentity = try maps.fitDataset.map { try $0.identity() }
         for e in maps.entries {
             guard let model = maps.models[e.model] else { continue }
             let explainer = try? registry.explainer(e.saliency.method)
             for (k, spec) in metrics.enumerated() {
-                try cancellation.check()
-                let compute = {
-                    try evaluate(ms[k], model: model, images: maps.images, saliency: e.saliency, params: spec.params,
-                                 groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k), cancellation: cancellation,
-                                 explainer: explainer, fitDataset: maps.fitDataset)
+                var values: [Double] = [], entryCurves: [[(x: Double, y: Double)]]? = []
+                for (b, r) in ranges.enumerated() {
+                    try cancellation.check()
+                    let start = maps.firstIndex + r.lowerBound
+                    // Batch 0 keeps the seed unbatched scoring had, so one-batch comparisons are unchanged.
+                    let seed = maps.seed &+ UInt64(k) &+ UInt64(start) &* 0x9E37_79B9
+                    let whole = r.count == n
+                    let x = whole ? maps.images : maps.images.slice(axis: 0, r)
+                    let saliency = whole ? e.saliency : e.saliency.slice(r, seconds: e.batchSeconds[b])
+                    let truth = whole ? maps.groundTruth : maps.groundTruth.slice(r, of: n)
+                    let compute = {
+                        try evaluate(ms[k], model: model, images: x, saliency: saliency, params: spec.params, groundTruth: truth,
+                                     seed: seed, cancellation: cancellation, explainer: explainer, fitDataset: maps.fitDataset)
+                    }
+                    let result = try cache.map {
+                        try $0.scores(ScoresBlock(model: model, images: x, saliency: saliency, metric: ms[k], params: spec.params,
+                                                  groundTruth: truth, seed: seed, fitDataset: fitIdentity, range: start..<(start + r.count)),
+                                      compute: compute)
+                    } ?? compute()
+                    values += result.values
+                    if let c = result.curves { entryCurves? += c } else { entryCurves = nil }
                 }
-                let r = try cache.map {
-                    try $0.scores(ScoresBlock(model: model, images: maps.images, saliency: e.saliency, metric: ms[k], params: spec.params,
-                                              groundTruth: maps.groundTruth, seed: maps.seed &+ UInt64(k), fitDataset: fitIdentity),
-                                  compute: compute)
-                } ?? compute()
-                for (i, v) in r.values.enumerated() {
-                    rows.append(.init(image: i, model: e.model, method: e.method, metric: spec.name, value: v))
+                for (i, v) in values.enumerated() {
+                    rows.append(.init(image: maps.firstIndex + i, model: e.model, method: e.method, metric: spec.displayName, value: v))
                 }
-                if let c = r.curves { curves[.init(model: e.model, method: e.method, metric: spec.name)] = c }
+                if let c = entryCurves, !ranges.isEmpty { curves[.init(model: e.model, method: e.method, metric: spec.displayName)] = c }
                 done += 1
-                progress?("\(e.model) / \(e.method) / \(spec.name)", done, total)
+                progress?("\(e.model) / \(e.method) / \(spec.displayName)", done, total)
             }
         }
         return ComparisonScores(rows: rows, curves: curves, seconds: Dictionary(maps.entries.map { ("\($0.model)/\($0.method)", $0.saliency.secondsPerMap) }, uniquingKeysWith: { a, _ in a }))
+    }
+}
+
+extension SaliencyMap {
+    /// Images `r` of these maps, explained in `seconds`. Per-image lists (scalars, curves)
+    /// are cut to `r`; a list of another length is not per image and is kept whole.
+    func slice(_ r: Range<Int>, seconds: Double) -> SaliencyMap {
+        let n = count
+        return SaliencyMap(map: map.slice(axis: 0, r), attribution: attribution?.slice(axis: 0, r), method: method, params: params,
+                           targets: Array(targets[r]), targetNames: targetNames.map { Array($0[r]) }, seconds: seconds,
+                           scalars: scalars.mapValues { $0.count == n ? Array($0[r]) : $0 },
+                           curves: curves.mapValues { $0.count == n ? Array($0[r]) : $0 })
+    }
+}
+
+extension GroundTruth {
+    /// The ground truth of images `r` of `n`.
+    public func slice(_ r: Range<Int>, of n: Int) -> GroundTruth {
+        GroundTruth(masks: masks.map { $0.shape.first == n ? $0.slice(axis: 0, r) : $0 },
+                    boxes: boxes.map { $0.count == n ? Array($0[r]) : $0 }, labels: labels.map { $0.count == n ? Array($0[r]) : $0 })
     }
 }
 

@@ -13,6 +13,9 @@ import Runtime
 /// - the value is the mean of the SSIM map. Wang's optional downsampling of large images is not
 ///   applied (maps here are compared at the model's input size).
 ///
+/// `times_input: true` scores the min-max normalised map times the grayscale input instead of
+/// the map (the image content the map keeps; see `MetricSupport.scoredPlane`).
+///
 /// Images smaller than the window are an error (set a smaller odd `window`).
 public struct SSIMMetric: Metric {
     public init() {}
@@ -25,6 +28,7 @@ public struct SSIMMetric: Metric {
             ParamSpec("sigma", .float, default: .float(1.5), range: 1e-3...100, doc: "standard deviation of the window, in pixels"),
             ParamSpec("k1", .float, default: .float(0.01), range: 0...1, doc: "luminance stabiliser, C1 = (k1·L)² with L = 1"),
             ParamSpec("k2", .float, default: .float(0.03), range: 0...1, doc: "contrast stabiliser, C2 = (k2·L)² with L = 1"),
+            MetricSupport.timesInputParam,
         ]
     }
     public var direction: MetricDirection { .higherIsBetter }
@@ -38,11 +42,12 @@ public struct SSIMMetric: Metric {
         }
         let kernel = try SSIMMetric.gaussianWindow(size: win, sigma: ctx.params.float("sigma"))
         let c1 = try pow(ctx.params.float("k1"), 2), c2 = try pow(ctx.params.float("k2"), 2)
+        let timesInput = try ctx.params.bool("times_input")
         var values: [Double] = []
         for i in 0..<n {
             try ctx.cancellation.check()
             let x = MetricSupport.minMaxNormalized(MetricSupport.grayscale(ctx.images, i)).map(Double.init)
-            let y = MetricSupport.minMaxNormalized(MetricSupport.mapPlane(ctx.saliency.map, i)).map(Double.init)
+            let y = MetricSupport.minMaxNormalized(MetricSupport.scoredPlane(ctx, i, timesInput: timesInput)).map(Double.init)
             values.append(SSIMMetric.meanSSIM(x, y, h: h, w: w, kernel: kernel, c1: c1, c2: c2))
         }
         return MetricResult(values: values)

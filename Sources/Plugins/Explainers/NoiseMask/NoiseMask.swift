@@ -29,6 +29,15 @@ import Runtime
 ///   1e-3) against the window before — per batch: all images run until all have stalled.
 /// - Layer: default is the last output before any softmax (the graph output, or the input of
 ///   a final Softmax node); any captured layer of the graph works (the thesis' layer study).
+/// - Output (`output`): the thesis keeps "the residual information ... as the saliency map" (§1)
+///   and converts "the saliency map and the input image into grayscale" before SSIM (§4.2), which
+///   a one-channel mask would not need, and Appendix A's maps have an "average noise color": so
+///   its scored maps are most plausibly image content, not M. `mask` (default) is M itself;
+///   `kept` is grayscale(X * M); `composite` is grayscale(X * M + mu_U * (1 - M)) with mu_U the
+///   mid-point of the noise range per channel (the average colour of uniform noise; for
+///   `noise: "normal"` the same mid-point, the normal noise being mapped onto that range).
+///   Grayscale is BT.601 luma (`Tensor.grayscale`), as the ssim metric uses. All three come from
+///   the same optimisation; only the returned plane differs.
 /// The record keeps the per-iteration preservation term and normalised loss term (beta0 * MSE,
 /// 1 when the features are as far as pure noise makes them) and their final values.
 public struct NoiseMaskExplainer: Explainer {
@@ -50,6 +59,8 @@ public struct NoiseMaskExplainer: Explainer {
             ParamSpec("noise_low", .float, doc: "lower end of the noise range (default: the input's minimum per channel)"),
             ParamSpec("noise_high", .float, doc: "upper end of the noise range (default: the input's maximum per channel)"),
             ParamSpec("beta_draws", .int, default: .int(8), range: 1...256, doc: "noise draws averaged for beta0"),
+            ParamSpec("output", .choice(["mask", "kept", "composite"]), default: .string("mask"),
+                      doc: "the map returned: the mask M, grayscale(X * M), or grayscale(X * M + mean noise colour * (1 - M))"),
         ]
     }
 
@@ -129,15 +140,54 @@ public struct NoiseMaskExplainer: Explainer {
             if stalled(objectiveHistory, window: window, tolerance: tolerance) { break }
         }
         let mask = v.value.sigmoid().detached()
+        let map: Tensor
+        switch try p.string("output") ?? "mask" {
+        case "kept": map = Self.content(x, mask: mask, fill: nil)
+        case "composite": map = Self.content(x, mask: mask, fill: zip(low, high).map { ($0 + $1) / 2 })
+        default: map = mask
+        }
         return Explanation(
-            map: mask,
+            map: map,
             scalars: [
                 "preservation": preservation.map { $0.last ?? 1 },
+                "undecided": Self.undecidedFraction(mask),
                 "loss_term": lossTerm.map { $0.last ?? 0 },
                 "iterations": [Double](repeating: Double(objectiveHistory.count), count: n),
                 "beta0": beta0,
             ],
             curves: ["preservation": preservation, "loss_term": lossTerm])
+    }
+
+    /// grayscale(X * M + fill * (1 - M)) with `fill` per channel (nil: no fill, X * M): the image
+    /// content a mask keeps, as one plane [N, 1, H, W].
+    static func content(_ x: Tensor, mask: Tensor, fill: [Float]?) -> Tensor {
+        let (n, c, hw) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
+        let blended = Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { xb in
+                mask.withUnsafeBufferPointer { mb in
+                    for i in 0..<n {
+                        for ch in 0..<c {
+                            let base = (i * c + ch) * hw, f = fill?[ch] ?? 0
+                            for p in 0..<hw { let m = mb[i * hw + p]; out[base + p] = xb[base + p] * m + f * (1 - m) }
+                        }
+                    }
+                }
+            }
+        }
+        return blended.grayscale()
+    }
+
+    /// Per image, the share of pixels the mask has not decided on (0.1 < M < 0.9): near 0 for a
+    /// converged, binary-looking mask.
+    static func undecidedFraction(_ mask: Tensor) -> [Double] {
+        let n = mask.shape[0], hw = mask.count / Swift.max(n, 1)
+        return mask.withUnsafeBufferPointer { b in
+            (0..<n).map { i in
+                var k = 0
+                for p in (i * hw)..<((i + 1) * hw) where b[p] > 0.1 && b[p] < 0.9 { k += 1 }
+                return Double(k) / Double(hw)
+            }
+        }
     }
 
     /// The gradient of sum_i beta_i * mean_k (f_ik - t_ik)^2 with respect to the features f

@@ -56,23 +56,22 @@ enum MetricSupport {
         return values.map { $0.isNaN ? 0 : ($0 - lo) * scale }
     }
 
-    /// Grayscale plane of image `i`: ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B) for three
-    /// channels, the channel itself for one, and the channel mean otherwise.
-    static func grayscale(_ images: Tensor, _ i: Int) -> [Float] {
-        let (c, h, w) = (images.shape[1], images.shape[2], images.shape[3])
-        let hw = h * w
-        var out = [Float](repeating: 0, count: hw)
-        images.withUnsafeBufferPointer { src in
-            let base = i * c * hw
-            if c == 3 {
-                for p in 0..<hw { out[p] = 0.299 * src[base + p] + 0.587 * src[base + hw + p] + 0.114 * src[base + 2 * hw + p] }
-            } else {
-                for ch in 0..<c { for p in 0..<hw { out[p] += src[base + ch * hw + p] } }
-                if c > 1 { let s = 1 / Float(c); for p in 0..<hw { out[p] *= s } }
-            }
-        }
-        return out
+    /// Grayscale plane of image `i` (BT.601 luma; `Tensor.grayscalePlane`).
+    static func grayscale(_ images: Tensor, _ i: Int) -> [Float] { images.grayscalePlane(i) }
+
+    /// The plane a map-reading metric scores for image `i`: the map, or with `timesInput` the
+    /// min-max normalised map times the grayscale input (the image content the map keeps: the
+    /// control for Noise Mask's "kept" output, which scores X * M instead of M).
+    static func scoredPlane(_ ctx: MetricContext, _ i: Int, timesInput: Bool) -> [Float] {
+        let plane = mapPlane(ctx.saliency.map, i)
+        guard timesInput else { return plane }
+        let gray = ctx.images.grayscalePlane(i)
+        return zip(minMaxNormalized(plane), gray).map { $0 * $1 }
     }
+
+    /// The `times_input` parameter png_size and ssim share.
+    static let timesInputParam = ParamSpec("times_input", .bool, default: .bool(false),
+                                           doc: "score the min-max normalised map times the grayscale input (the image content the map keeps) instead of the map")
 
     /// The ground-truth region of image `i` as a binary [H·W] mask: the mask when the data has
     /// masks (> 0.5 is inside), otherwise the filled box.
