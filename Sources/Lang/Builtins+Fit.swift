@@ -62,10 +62,12 @@ extension FitState {
         func count(_ n: Int, _ what: String) -> String { "\(n) \(what)\(n == 1 ? "" : "s")" }
         return "fitted \(method) on \(dataset), \(count(tensors.count, "tensor"))"
             + (graphs.isEmpty ? "" : ", \(count(graphs.count, "graph")) (\(graphs.keys.sorted().joined(separator: ", ")))")
-            + (model == nil ? "" : ", a fine-tuned model") + String(format: ", %.1f s", seconds)
+            + (model == nil ? "" : ", a fine-tuned model")
+            + (tables.isEmpty ? "" : ", \(count(tables.count, "table")) (\(tables.keys.sorted().joined(separator: ", ")))")
+            + String(format: ", %.1f s", seconds)
     }
 
-    /// What `f.<field>` reads in the language.
+    /// What `f.<field>` reads in the language, besides the state's own tables (`tables`).
     static let fieldNames = ["method", "dataset", "params", "tensors", "scalars", "notes", "graphs", "graph", "model", "seconds", "key"]
 
     /// The language value of field `name`, nil for no such field.
@@ -82,7 +84,8 @@ extension FitState {
         case "model": return model.map { .model(ModelValue(graph: $0, source: "fit of \(method): fine-tuned model")) } ?? Value.none
         case "seconds": return .number(seconds)
         case "key": return .string(key)
-        default: return nil
+        default:
+            return tables[name].map { t in .table(Table(columns: t.columns, rows: t.rows.map { $0.map(Value.init) })) }
         }
     }
 

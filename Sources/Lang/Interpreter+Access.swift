@@ -12,7 +12,7 @@ extension Interpreter {
         case let .table(t): return ["columns", "rows", "count"] + t.columns
         case .dataset: return ["name", "split", "count", "classes"]
         case .tensor: return ["shape", "count"]
-        case .fitted: return FitState.fieldNames
+        case let .fitted(f): return FitState.fieldNames + f.tables.keys.sorted()
         case .list, .string: return ["count"]
         default: return []
         }

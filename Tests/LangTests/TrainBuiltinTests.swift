@@ -265,6 +265,12 @@ import Runtime
         Recipe(file: "resnet-shapes.sal",
                dryRunLine: "dry run: would train small-resnet on shapes-loc (10000 examples, validation shapes-loc, 400) for 24 epochs",
                classes: 8, builtLike: { try ModelZoo.smallResNet(classes: 8, inputSize: 64, seed: 0) }),
+        Recipe(file: "resnet-an8flower-single6c.sal",
+               dryRunLine: "dry run: would train small-resnet on an8flower-single-6c (3000 examples, validation an8flower-single-6c, 400) for 6 epochs",
+               classes: 6, builtLike: { try ModelZoo.smallResNet(classes: 6, inputSize: 64, seed: 0) }),
+        Recipe(file: "resnet-an8flower-double12c.sal",
+               dryRunLine: "dry run: would train small-resnet on an8flower-double-12c (3000 examples, validation an8flower-double-12c, 400) for 10 epochs",
+               classes: 12, builtLike: { try ModelZoo.smallResNet(classes: 12, inputSize: 64, seed: 0) }),
     ]
 
     @Test func everyRecipeIsListedAndDocumented() throws {

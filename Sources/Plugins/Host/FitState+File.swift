@@ -58,6 +58,7 @@ extension FitState {
             "format": Self.formatVersion, "version": saliencyVersion, "method": method, "model_digest": modelDigest,
             "dataset": dataset, "key": key, "seconds": Self.jsonNumber(seconds), "params": encodedParams,
             "scalars": scalars.mapValues(Self.jsonNumber), "notes": notes, "blobs": blobs,
+            "tables": tables.mapValues { t in ["columns": t.columns, "rows": t.rows.map { $0.map { encode($0, "table") } }] as [String: Any] },
         ]
         let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         var bytes = Self.magicPrefix + Array("\(Self.formatVersion)\n".utf8)
@@ -141,6 +142,11 @@ extension FitState {
         var values: [String: ParamValue] = [:]
         for (n, v) in h["params"] as? [String: Any] ?? [:] { values[n] = try decode(v, n) }
         state.params = Params(values, plugin: method)
+        for (n, any) in h["tables"] as? [String: Any] ?? [:] {
+            guard let t = any as? [String: Any], let columns = t["columns"] as? [String], let rows = t["rows"] as? [[Any]],
+                  rows.allSatisfy({ $0.count == columns.count }) else { throw bad("damaged table '\(n)'") }
+            state.tables[n] = FitTable(columns: columns, rows: try rows.map { try $0.map { try decode($0, n) } })
+        }
         for b in blobs {
             switch b.kind {
             case "tensor": state.tensors[b.name] = tensor(b)

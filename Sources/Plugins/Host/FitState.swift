@@ -30,14 +30,18 @@ public struct FitState: Sendable {
     /// A fine-tuned copy of the fitted model (`ctx.model.copy()` trained by the fit); nil
     /// when the fit does not fine-tune. The caller's model is never changed.
     public var model: Graph?
+    /// Tables the method derives from what it learned, for people (VEbI's selected
+    /// (layer, channel) features per class); `f.<name>` shows one in the language.
+    public var tables: [String: FitTable]
     /// Wall time of the fit, seconds.
     public var seconds: Double
 
     public init(method: String, modelDigest: String = "", dataset: String = "", params: Params = Params(), key: String = "",
                 tensors: [String: Tensor] = [:], scalars: [String: Double] = [:], notes: [String: String] = [:],
-                graphs: [String: Graph] = [:], model: Graph? = nil, seconds: Double = 0) {
+                graphs: [String: Graph] = [:], model: Graph? = nil, tables: [String: FitTable] = [:], seconds: Double = 0) {
         self.method = method; self.modelDigest = modelDigest; self.dataset = dataset; self.params = params; self.key = key
         self.tensors = tensors; self.scalars = scalars; self.notes = notes; self.graphs = graphs; self.model = model
+        self.tables = tables
         self.seconds = seconds
     }
 
@@ -88,4 +92,12 @@ public struct FitState: Sendable {
         for g in graphs.values { g.freeze() }
         model?.freeze()
     }
+}
+
+/// A small table in a fitted state: named columns, rows of numbers, strings or bools (cells
+/// are parameter values, so they save as the typed parameters do).
+public struct FitTable: Sendable, Equatable {
+    public var columns: [String]
+    public var rows: [[ParamValue]]
+    public init(columns: [String], rows: [[ParamValue]]) { self.columns = columns; self.rows = rows }
 }
