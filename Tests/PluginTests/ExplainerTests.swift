@@ -10,6 +10,7 @@ private let fastParams: [String: [String: ParamValue]] = [
     "vargrad": ["samples": .int(4)],
     "integrated_gradients": ["steps": .int(8)],
     "expected_gradients": ["samples": .int(8)],
+    "chip": ["gates": .int(4)],
 ]
 
 private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {

@@ -6,7 +6,7 @@ extension Registry {
             ActivationExplainer(), CAMExplainer(), GradCAMExplainer(), GuidedGradCAMExplainer(),
             IntegratedGradientsExplainer(), ExpectedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
             // Research methods (shared/papers/).
-            NoiseMaskExplainer(),
+            NoiseMaskExplainer(), CHIPExplainer(),
         ]
     }
 }
