@@ -11,12 +11,12 @@ extension Builtins {
             switch v {
             case let .string(s): return MethodSpec(s)
             case let .record(r) where r.keys.count == 1:
-                let name = r.keys[0]
+                let (name, value) = r.pairs[0]
                 var params: [(String, Value)] = []
-                switch r[name]! {
+                switch value {
                 case let .record(p): params = p.pairs
                 case .none: break
-                default: throw LangError.arguments("the parameters of \(what) '\(name)' must be a record, got \(r[name]!.typeName)")
+                default: throw LangError.arguments("the parameters of \(what) '\(name)' must be a record, got \(value.typeName)")
                 }
                 return try labelled(name, params)
             case let .record(r) where r[what] != nil:
@@ -56,8 +56,9 @@ extension Builtins {
             guard case let .model(m) = item else { throw LangError.arguments("'models' must be a model or a list of models, got \(item.typeName)") }
             var name = (m.source as NSString).lastPathComponent
             if name.hasSuffix(".onnx") { name = String(name.dropLast(5)) }
-            seen[name, default: 0] += 1
-            if seen[name]! > 1 { name += "#\(seen[name]!)" }
+            let count = seen[name, default: 0] + 1
+            seen[name] = count
+            if count > 1 { name += "#\(count)" }
             return (name, m.graph)
         }
     }
@@ -68,12 +69,12 @@ extension Builtins {
                             BuiltinParam("batch", default: .number(16)), BuiltinParam("name", default: .string("comparison")),
                             BuiltinParam("fit", optional: true)],
                 doc: "Every method on every model over the same images (a dataset, images or a tensor): a comparison to score and save. Methods that learn from data are fitted on the fit: dataset (once per model, cached).") { a in
-            let ms = try models(a.values["models"]!)
-            let (images, truth) = try batch(a.values["x"]!)
+            let ms = try models(try a.value("models"))
+            let (images, truth) = try batch(try a.value("x"))
             var labels: [Int]? = nil
             if case let .dataset(d)? = a.values["x"] { labels = try (0..<d.dataset.count).map { try d.dataset.example($0).label } }
             for m in ms { try checkInput(images, for: ModelValue(graph: m.graph, source: m.name)) }
-            let specs = try pluginSpecs(a.values["methods"]!, what: "method")
+            let specs = try pluginSpecs(try a.value("methods"), what: "method")
             let scoreName = try a.string("score")
             guard let score = ScoreKind(rawValue: scoreName) else {
                 throw LangError.arguments("score must be one of \(ScoreKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(scoreName)\"")
@@ -106,9 +107,9 @@ extension Builtins {
         Builtin("score", [BuiltinParam("comparison"), BuiltinParam("metrics")],
                 doc: "Scores every map of a comparison with every metric: per-image values, mean, std and 95% CI (table(c) shows them).") { a in
             guard case var .comparison(c)? = a.values["comparison"] else {
-                throw LangError.arguments("'comparison' must be the result of compare(...), got \(a.values["comparison"]!.typeName)")
+                throw LangError.arguments("'comparison' must be the result of compare(...), got \(a.values["comparison"]?.typeName ?? "nothing")")
             }
-            let specs = try pluginSpecs(a.values["metrics"]!, what: "metric")
+            let specs = try pluginSpecs(try a.value("metrics"), what: "metric")
             let bar = ProgressBar("metric \(c.name)", total: c.maps.entries.count * specs.count, quiet: a.interpreter.quiet)
             let scores = try Comparison.score(c.maps, metrics: specs, registry: a.interpreter.registry,
                                               cancellation: a.interpreter.cancellation, cache: a.interpreter.resumeCache) { _, done, _ in

@@ -6,7 +6,7 @@ extension Builtins {
         switch v {
         case nil, .none?: return .predicted
         case let .number(n)?:
-            guard n == n.rounded(), n >= 0 else { throw LangError.arguments("target must be a class index >= 0, a class name or \"predicted\", got \(formatNumber(n))") }
+            guard n == n.rounded(), n >= 0, n < 1e9 else { throw LangError.arguments("target must be a class index >= 0, a class name or \"predicted\", got \(formatNumber(n))") }
             return .index(Int(n))
         case .string("predicted")?: return .predicted
         case let .string(s)?: return .name(s)
@@ -51,9 +51,9 @@ extension Builtins {
                 extraNamed: true,
                 doc: "Saliency map(s) of x's target class by a method, or a record keyed by method for a list; other named arguments are the method's parameters (help(\"gradcam\")). Methods that learn from data take fit: a dataset (fitted once, cached) or a state from fit(...).") { a in
             let m = try a.model("model")
-            let (images, _) = try batch(a.values["x"]!)
+            let (images, _) = try batch(try a.value("x"))
             try checkInput(images, for: m)
-            let (methods, isList) = try names(a.values["method"]!, what: "method")
+            let (methods, isList) = try names(try a.value("method"), what: "method")
             let explainers = try methods.map { try a.interpreter.registry.explainer($0) }
             let scoreName = try a.string("score")
             guard let score = ScoreKind(rawValue: scoreName) else {
@@ -74,6 +74,7 @@ extension Builtins {
                                               cancellation: a.interpreter.cancellation, fitted: state)
                 out[e.name] = .saliency(MapValue(map: map, images: images))
             }
+            // Set for every method in the loop above.
             return isList ? .record(out) : out[explainers[0].name]!
         },
         Builtin("metric", [BuiltinParam("metric"), BuiltinParam("model"), BuiltinParam("x"), BuiltinParam("map"), BuiltinParam("seed", optional: true),
@@ -81,8 +82,8 @@ extension Builtins {
                 extraNamed: true,
                 doc: "Scores saliency maps: a number per image for one metric, a record for a list of metrics, a table (method x metric, mean over images) for a record of maps. fit: the dataset a fitting method was fitted on, for metrics that re-explain on a changed model and refit (sanity_randomization).") { a in
             let m = try a.model("model")
-            let (images, truth) = try batch(a.values["x"]!)
-            let (names, isList) = try names(a.values["metric"]!, what: "metric")
+            let (images, truth) = try batch(try a.value("x"))
+            let (names, isList) = try names(try a.value("metric"), what: "metric")
             let metrics = try names.map { try a.interpreter.registry.metric($0) }
             let params = try pluginParams(a.extra)
             let s = try seed(a)
@@ -108,8 +109,10 @@ extension Builtins {
                 }
                 return r
             }
+            // `score` fills r[m.name] for every metric, looked up by these very names (the
+            // registry's keys are the plugins' names), so the lookups below always succeed.
             func perImage(_ v: [Double]) -> Value { v.count == 1 ? .number(v[0]) : .list(v.map { .number($0) }) }
-            switch a.values["map"]! {
+            switch try a.value("map") {
             case let .saliency(map):
                 let r = try score(map)
                 return isList ? .record(Record(names.map { ($0, perImage(r[$0]!)) })) : perImage(r[names[0]]!)

@@ -14,7 +14,7 @@ extension Builtins {
                 doc: "Fits a method that learns from a dataset (its fit phase) on model and data; reuses the cached state for the same model, data, fit parameters and seed (cache: false refits and does not save). Other named arguments are the method's parameters.") { a in
             let m = try a.model("model")
             guard case let .dataset(d)? = a.values["data"] else {
-                throw LangError.arguments("'data' must be a dataset (dataset(...)), got \(a.values["data"]!.typeName)")
+                throw LangError.arguments("'data' must be a dataset (dataset(...)), got \(a.values["data"]?.typeName ?? "nothing")")
             }
             let e = try a.interpreter.registry.explainer(try a.string("method"))
             return .fitted(try fitState(e, model: m.graph, dataset: d.dataset, params: try pluginParams(a.extra), seed: try seed(a),
@@ -56,9 +56,45 @@ extension Builtins {
 }
 
 extension FitState {
-    /// "fitted chip on shapes-loc (800 examples) #..., 3 tensors, 12.5 s".
+    /// "fitted chip on shapes-loc (800 examples) #..., 3 tensors, 12.5 s", with the graphs
+    /// and a fine-tuned model when it holds them.
     var summary: String {
-        "fitted \(method) on \(dataset), \(tensors.count) tensor\(tensors.count == 1 ? "" : "s")" + String(format: ", %.1f s", seconds)
+        func count(_ n: Int, _ what: String) -> String { "\(n) \(what)\(n == 1 ? "" : "s")" }
+        return "fitted \(method) on \(dataset), \(count(tensors.count, "tensor"))"
+            + (graphs.isEmpty ? "" : ", \(count(graphs.count, "graph")) (\(graphs.keys.sorted().joined(separator: ", ")))")
+            + (model == nil ? "" : ", a fine-tuned model") + String(format: ", %.1f s", seconds)
+    }
+
+    /// What `f.<field>` reads in the language.
+    static let fieldNames = ["method", "dataset", "params", "tensors", "scalars", "notes", "graphs", "graph", "model", "seconds", "key"]
+
+    /// The language value of field `name`, nil for no such field.
+    func field(_ name: String) -> Value? {
+        switch name {
+        case "method": return .string(method)
+        case "dataset": return .string(dataset)
+        case "params": return .record(Record(params.values.sorted { $0.key < $1.key }.map { ($0.key, Value($0.value)) }))
+        case "tensors": return .record(Record(tensors.sorted { $0.key < $1.key }.map { ($0.key, .tensor($0.value)) }))
+        case "scalars": return .record(Record(scalars.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) }))
+        case "notes": return .record(Record(notes.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+        case "graphs": return .list(graphs.keys.sorted().map { .string($0) })
+        case "graph": return .builtin(graphAccessor)
+        case "model": return model.map { .model(ModelValue(graph: $0, source: "fit of \(method): fine-tuned model")) } ?? Value.none
+        case "seconds": return .number(seconds)
+        case "key": return .string(key)
+        default: return nil
+        }
+    }
+
+    /// `f.graph("decoder")`: a trained network of the state as a model value, usable with
+    /// every builtin that takes a model (explain, layers, accuracy, save).
+    private var graphAccessor: Builtin {
+        let state = self
+        return Builtin("graph", [BuiltinParam("name")],
+                       doc: "A trained network of this fitted state as a model (f.graphs lists the names).") { a in
+            let name = try a.string("name")
+            return .model(ModelValue(graph: try state.graph(name), source: "fit of \(state.method): graph '\(name)'"))
+        }
     }
 }
 

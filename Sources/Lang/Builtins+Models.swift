@@ -31,8 +31,9 @@ extension Builtins {
             let parts = try items.map { try batch($0, what: what) }
             let shapes = Set(parts.map { Array($0.images.shape.dropFirst()) })
             guard shapes.count == 1 else { throw LangError.arguments("images in '\(what)' have different shapes: \(shapes.map(formatShape).sorted().joined(separator: ", "))") }
-            let masks = parts.allSatisfy { $0.truth.masks != nil } ? Tensor.concat(parts.map { $0.truth.masks! }, axis: 0) : nil
-            let boxes = parts.allSatisfy { $0.truth.boxes != nil } ? parts.flatMap { $0.truth.boxes! } : nil
+            let allMasks = parts.compactMap(\.truth.masks), allBoxes = parts.compactMap(\.truth.boxes)
+            let masks = allMasks.count == parts.count ? Tensor.concat(allMasks, axis: 0) : nil
+            let boxes = allBoxes.count == parts.count ? allBoxes.flatMap { $0 } : nil
             return (Tensor.concat(parts.map(\.images), axis: 0), GroundTruth(masks: masks, boxes: boxes))
         case let .dataset(d):
             guard d.dataset.count > 0 else { throw LangError.arguments("dataset \(d.dataset.name) is empty") }
@@ -85,7 +86,7 @@ extension Builtins {
         Builtin("predict", [BuiltinParam("model"), BuiltinParam("x"), BuiltinParam("top", default: .number(5))],
                 doc: "Top classes with softmax probabilities (a table; one block of rows per image).") { a in
             let m = try a.model("model")
-            let (images, _) = try batch(a.values["x"]!)
+            let (images, _) = try batch(try a.value("x"))
             try checkInput(images, for: m)
             let top = try a.int("top")
             guard top >= 1 else { throw LangError.arguments("top must be >= 1") }
@@ -108,7 +109,7 @@ extension Builtins {
                 doc: "The model's raw output [N, classes] for x; differentiable, so grad(fn (x) ...) can explain in script code.") { a in
             let m = try a.model("model")
             let images: Tensor
-            if case let .tensor(t)? = a.values["x"], t.rank == 4 { images = t } else { images = try batch(a.values["x"]!).images }
+            if case let .tensor(t)? = a.values["x"], t.rank == 4 { images = t } else { images = try batch(try a.value("x")).images }
             try checkInput(images, for: m)
             return .tensor(try m.graph(images))
         },

@@ -68,7 +68,7 @@ extension Builtins {
     static let outputs: [Builtin] = [
         Builtin("show", [BuiltinParam("value"), BuiltinParam("over", optional: true)],
                 doc: "Draws images and saliency maps (over: an image to overlay the map on), tables as text, other values as one line.") { a in
-            let v = a.values["value"]!
+            let v = try a.value("value")
             if let (pic, caption) = try picture(v, over: a["over"]) {
                 a.interpreter.output(.image(pic, caption: caption))
             } else if case let .table(t) = v {
@@ -80,7 +80,7 @@ extension Builtins {
         },
         Builtin("save", [BuiltinParam("value"), BuiltinParam("path")],
                 doc: "Saves by extension: .png (images, maps, records of maps), .npy (tensors), .csv/.json/.md (tables), .onnx (models), .salfit (fitted states), .html (a report); missing folders are made.") { a in
-            let v = a.values["value"]!
+            let v = try a.value("value")
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
             // Missing folders are made (a training recipe should not fail at its last line).

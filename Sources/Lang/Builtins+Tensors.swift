@@ -55,19 +55,19 @@ extension Builtins {
                 default: throw LangError.arguments("tensor takes numbers and lists of numbers, got \(v.typeName)")
                 }
             }
-            let natural = try walk(a.values["values"]!)
-            let shape = a["shape"] == nil ? natural : try a.shape("shape")
+            let natural = try walk(try a.value("values"))
+            let shape = try checkedShape(a["shape"] == nil ? natural : try a.shape("shape"))
             guard shape.reduce(1, *) == flat.count else { throw LangError.arguments("shape \(formatShape(shape)) needs \(shape.reduce(1, *)) values, got \(flat.count)") }
             return .tensor(Tensor(shape: shape, data: flat))
         },
         Builtin("reshape", [BuiltinParam("x"), BuiltinParam("shape")], doc: "Same values, new shape with the same element count.") { a in
-            let t = try a.tensor("x"), s = try a.shape("shape")
+            let t = try a.tensor("x"), s = try checkedShape(a.shape("shape"))
             guard s.reduce(1, *) == t.count else { throw LangError.arguments("cannot reshape \(formatShape(t.shape)) (\(t.count) values) to \(formatShape(s))") }
             return .tensor(t.reshaped(s))
         },
         Builtin("grad", [BuiltinParam("f"), BuiltinParam("x")],
                 doc: "Gradient of the scalar f(x) with respect to the tensor x (autograd through script code).") { a in
-            let f = a.values["f"]!
+            let f = try a.value("f")
             switch f { case .function, .builtin: break; default: throw LangError.arguments("'f' must be a function, got \(f.typeName)") }
             let x = try a.tensor("x").detached().requiringGrad()
             let y = try a.interpreter.call(f, [(nil, .tensor(x), a.loc)], at: a.loc)
@@ -82,7 +82,7 @@ extension Builtins {
     /// `axes:` as distinct axes of a tensor of `rank` (negative ones count from the end).
     static func reductionAxes(_ a: CallArguments, rank: Int) throws -> [Int] {
         let raw: [Value]
-        switch a.values["axes"]! {
+        switch try a.value("axes") {
         case let .number(n): raw = [.number(n)]
         case let .list(l): raw = l
         case let v: throw LangError.arguments("axes must be a list of axis numbers, got \(v.typeName)")

@@ -114,11 +114,12 @@ extension Builtins {
         var labels: [String]? = nil
         if let v = a["labels"] {
             guard case let .list(items) = v else { throw LangError.arguments("labels must be a list of strings, got \(v.typeName)") }
-            labels = try items.map { item in
+            let names = try items.map { item in
                 guard case let .string(s) = item else { throw LangError.arguments("labels must be strings, got \(item.typeName)") }
                 return s
             }
-            guard labels!.count == classes else { throw LangError.arguments("\(labels!.count) labels for \(classes) classes") }
+            guard names.count == classes else { throw LangError.arguments("\(names.count) labels for \(classes) classes") }
+            labels = names
         }
         return (classes, input, UInt64(seed), labels)
     }
@@ -175,7 +176,7 @@ extension Builtins {
         let s = try a.string(name)
         guard options.contains(s) else {
             let listed = options.map { "\"\($0)\"" }
-            throw LangError.arguments("unknown \(name) \"\(s)\"; it must be \(listed.dropLast().joined(separator: ", ")) or \(listed.last!)"
+            throw LangError.arguments("unknown \(name) \"\(s)\"; it must be \(listed.dropLast().joined(separator: ", ")) or \(listed.last ?? "")"
                 + (closestName(to: s, in: options).map { "; did you mean \"\($0)\"?" } ?? ""))
         }
         return s
@@ -211,8 +212,9 @@ extension Builtins {
         case let .number(f)?:
             // The last fraction of the data validates (a tail, not a random draw: the split
             // stays the same whatever the seed, as the bench's fixed 55000..<60000 does).
-            let n = trainSet.count, held = Int((Double(n) * f).rounded())
-            guard f > 0, f < 1, held >= 1, held < n else {
+            // 0 < f < 1 first: converting n * f to Int traps for a huge f.
+            let n = trainSet.count, held = f > 0 && f < 1 ? Int((Double(n) * f).rounded()) : 0
+            guard held >= 1, held < n else {
                 throw LangError.arguments("validation as a fraction must leave at least one example on each side (0 < f < 1), got \(formatNumber(f)) of \(n)")
             }
             validation = try DatasetSubset(trainSet, (n - held)..<n)

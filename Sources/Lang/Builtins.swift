@@ -26,7 +26,7 @@ public enum Builtins {
         },
         Builtin("time", [BuiltinParam("expr")], doc: "Evaluates expr, prints the wall time in ms, returns its value.") { a in a.values["expr"] ?? .none },
         Builtin("len", [BuiltinParam("value")], doc: "Number of items of a list, string, record, table or dataset.") { a in
-            switch a.values["value"]! {
+            switch try a.value("value") {
             case let .list(l): return .number(Double(l.count))
             case let .string(s): return .number(Double(s.count))
             case let .record(r): return .number(Double(r.keys.count))
@@ -35,13 +35,13 @@ public enum Builtins {
             case let v: throw LangError.arguments("len takes a list, string, record, table or dataset, got \(v.typeName)")
             }
         },
-        Builtin("str", [BuiltinParam("value")], doc: "The value as text (what print shows).") { a in .string(a.values["value"]!.printed) },
+        Builtin("str", [BuiltinParam("value")], doc: "The value as text (what print shows).") { a in .string(try a.value("value").printed) },
         Builtin("keys", [BuiltinParam("record")], doc: "Field names of a record, in order.") { a in
-            guard case let .record(r) = a.values["record"]! else { throw LangError.arguments("keys takes a record, got \(a.values["record"]!.typeName)") }
+            guard case let .record(r) = try a.value("record") else { throw LangError.arguments("keys takes a record, got \(a.values["record"]?.typeName ?? "nothing")") }
             return .list(r.keys.map { .string($0) })
         },
         Builtin("table", [BuiltinParam("rows")], doc: "A table from a list of records (columns in first-seen order) or a record of equal-length lists.") { a in
-            .table(try makeTable(a.values["rows"]!))
+            .table(try makeTable(try a.value("rows")))
         },
         Builtin("methods", [], doc: "Table of the registered explanation methods.") { a in
             .table(Table(columns: ["method", "summary"], rows: a.interpreter.registry.explainers.map { [.string($0.name), .string($0.summary)] }))
@@ -105,6 +105,13 @@ public enum Builtins {
 }
 
 extension CallArguments {
+    /// The bound value of parameter `n` (none included). The interpreter binds every
+    /// required parameter before a builtin runs, so this throws only for a builtin that
+    /// reads a name it does not declare.
+    func value(_ n: String) throws -> Value {
+        guard let v = values[n] else { throw LangError.message("\(name) reads an argument '\(n)' it does not declare") }
+        return v
+    }
     func number(_ n: String) throws -> Double {
         guard case let .number(x)? = values[n] else { throw LangError.arguments("'\(n)' must be a number, got \(values[n]?.typeName ?? "nothing")") }
         return x

@@ -85,7 +85,7 @@ extension Session {
 
     /// Files and directories (with a trailing '/') starting with `prefix`.
     static func paths(_ prefix: String) -> [String] {
-        let dir = prefix.contains("/") ? String(prefix[...prefix.lastIndex(of: "/")!]) : ""
+        let dir = prefix.lastIndex(of: "/").map { String(prefix[...$0]) } ?? ""
         let expanded = dir.isEmpty ? "." : (dir as NSString).expandingTildeInPath
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: expanded) else { return [] }
         return entries.compactMap { e -> String? in

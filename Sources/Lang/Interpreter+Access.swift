@@ -12,6 +12,7 @@ extension Interpreter {
         case let .table(t): return ["columns", "rows", "count"] + t.columns
         case .dataset: return ["name", "split", "count", "classes"]
         case .tensor: return ["shape", "count"]
+        case .fitted: return FitState.fieldNames
         case .list, .string: return ["count"]
         default: return []
         }
@@ -52,7 +53,7 @@ extension Interpreter {
             case "images": found = .tensor(s.images)
             case "attribution": found = s.map.attribution.map { .tensor($0) } ?? Value.none
             case "shape": found = numbers(s.map.map.shape)
-            case "params": found = .record(Record(s.map.params.values.keys.sorted().map { ($0, Value(s.map.params.values[$0]!)) }))
+            case "params": found = .record(Record(s.map.params.values.sorted { $0.key < $1.key }.map { ($0.key, Value($0.value)) }))
             default: found = nil
             }
         case let .table(t):
@@ -76,14 +77,19 @@ extension Interpreter {
             case "count": found = .number(Double(t.count))
             default: found = nil
             }
+        case let .fitted(f): found = f.field(field)
         case let .list(l): found = field == "count" ? .number(Double(l.count)) : nil
         case let .string(s): found = field == "count" ? .number(Double(s.count)) : nil
         default: found = nil
         }
         guard let result = found else {
+            // A record's fields are the user's own: a likely typo is named, else the list. Other
+            // values have fixed fields, always listed (how one finds what a state holds).
             let names = Interpreter.memberNames(of: v)
-            let hint = closestName(to: field, in: names).map { "; did you mean '\($0)'?" }
-                ?? (names.isEmpty ? "" : " (it has: \(names.joined(separator: ", ")))")
+            let suggestion = closestName(to: field, in: names).map { "; did you mean '\($0)'?" }
+            let list = names.isEmpty ? "" : " (it has: \(names.joined(separator: ", ")))"
+            let isRecord: Bool = { if case .record = v { return true }; return false }()
+            let hint = isRecord ? suggestion ?? list : (suggestion ?? "") + list
             throw Diagnostic(.runtime, loc, "\(v.typeName) has no field '\(field)'" + hint)
         }
         return result

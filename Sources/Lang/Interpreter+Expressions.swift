@@ -60,7 +60,7 @@ extension Interpreter {
     /// argument must be timed, not evaluated before the call).
     func timeCall(_ args: [Argument], _ loc: SourceLocation, _ env: Environment) throws -> Value {
         guard args.count == 1, args[0].label == nil else {
-            throw Diagnostic(.runtime, loc, "wrong arguments to time: expected one expression", notes: [Builtins.table["time"]!.signature])
+            throw Diagnostic(.runtime, loc, "wrong arguments to time: expected one expression", notes: [Builtins.table["time"]?.signature ?? "time(expr)"])
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let v = try evaluate(args[0].value, env)
@@ -128,7 +128,7 @@ extension Interpreter {
         case let (.string(x), .string(y)): return x == y
         case let (.bool(x), .bool(y)): return x == y
         case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
-        case let (.record(x), .record(y)): return x.keys == y.keys && x.keys.allSatisfy { equal(x[$0]!, y[$0]!) }
+        case let (.record(x), .record(y)): return x.keys == y.keys && zip(x.pairs, y.pairs).allSatisfy { equal($0.1, $1.1) }
         default:
             if let x = a.asTensor, let y = b.asTensor { return x.shape == y.shape && x.scalars == y.scalars }
             return false

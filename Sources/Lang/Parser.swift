@@ -111,7 +111,11 @@ public struct Parser {
             } catch let f as Failure {
                 diagnostics.append(f.diagnostic)
                 synchronize(atTopLevel: !untilBrace)
-            } catch { fatalError("parser threw \(error)") }
+            } catch {
+                // Parsing functions throw only Failure; anything else is reported, not trapped on.
+                diagnostics.append(Diagnostic(.parse, t.loc, "internal parser error: \(error)"))
+                synchronize(atTopLevel: !untilBrace)
+            }
         }
         return out
     }

@@ -15,15 +15,18 @@ public enum PluginCatalog {
     public static func capabilities(_ c: Capabilities) -> [String] { capabilityNames.filter { c.contains($0.1) }.map(\.0) }
 
     /// "  parameters:\n    sigma: float = 0.5 in 0...10\n        doc", or "  parameters: none".
-    public static func parameterLines(_ specs: [ParamSpec]) -> String {
-        guard !specs.isEmpty else { return "  parameters: none" }
-        return "  parameters:\n" + specs.map { "    \($0.signature)" + ($0.doc.isEmpty ? "" : "\n        \($0.doc)") }.joined(separator: "\n")
+    public static func parameterLines(_ specs: [ParamSpec], title: String = "parameters") -> String {
+        guard !specs.isEmpty else { return "  \(title): none" }
+        return "  \(title):\n" + specs.map { "    \($0.signature)" + ($0.doc.isEmpty ? "" : "\n        \($0.doc)") }.joined(separator: "\n")
     }
 
+    /// A method that fits lists its fit parameters apart from its explain parameters.
     public static func describe(_ e: any Explainer) -> String {
         let caps = capabilities(e.capabilities)
-        return "method \(e.name): \(e.summary)\n  \(e.reference)\n  capabilities: \(caps.isEmpty ? "none" : caps.joined(separator: ", "))\n"
-            + parameterLines(e.parameters)
+        let head = "method \(e.name): \(e.summary)\n  \(e.reference)\n  capabilities: \(caps.isEmpty ? "none" : caps.joined(separator: ", "))\n"
+        guard e.capabilities.contains(.fits) else { return head + parameterLines(e.parameters) }
+        return head + parameterLines(e.parameters.filter { $0.phase == .fit }, title: "fit parameters (fixed by the fit; explain reads them from the state)")
+            + "\n" + parameterLines(e.parameters.filter { $0.phase == .explain }, title: "explain parameters")
     }
 
     public static func describe(_ m: any Metric) -> String {
@@ -57,7 +60,8 @@ public enum PluginCatalog {
             case .methods:
                 root["methods"] = registry.explainers.map { e -> [String: Any] in
                     ["name": e.name, "summary": e.summary, "reference": e.reference,
-                     "capabilities": capabilities(e.capabilities), "parameters": e.parameters.map(json)]
+                     "capabilities": capabilities(e.capabilities),
+                     "parameters": e.parameters.map { p in json(p).merging(["phase": p.phase.rawValue]) { a, _ in a } }]
                 }
             case .metrics:
                 root["metrics"] = registry.metrics.map { m -> [String: Any] in
@@ -75,7 +79,8 @@ public enum PluginCatalog {
     }
 
     /// A parameter: name, type ("choice" with "choices"), default (absent when it has none),
-    /// min / max (absent when unbounded on that side), doc.
+    /// min / max (absent when unbounded on that side), doc; a method's parameters also say
+    /// their phase ("fit" or "explain").
     static func json(_ p: ParamSpec) -> [String: Any] {
         var out: [String: Any] = ["name": p.name, "doc": p.doc]
         if case let .choice(options) = p.type {

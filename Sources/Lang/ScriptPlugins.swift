@@ -161,7 +161,7 @@ extension Builtins {
                 throw LangError.arguments("a method name is letters, digits, '_' and '-', starting with a letter; got \"\(name)\"")
             }
             guard case let .function(fn)? = a.values["fn"] else {
-                throw LangError.arguments("'fn' must be a function defined with fn name(model, x, target, params), got \(a.values["fn"]!.typeName)")
+                throw LangError.arguments("'fn' must be a function defined with fn name(model, x, target, params), got \(a.values["fn"]?.typeName ?? "nothing")")
             }
             let declared = fn.decl.parameters
             let required = declared.filter { $0.defaultValue == nil }.count
@@ -169,7 +169,7 @@ extension Builtins {
                 throw LangError.arguments("'fn' must take (model, x, target, params) and optionally info; \(fn.decl.name) takes \(declared.count) parameter\(declared.count == 1 ? "" : "s") (\(fn.decl.signature))")
             }
             guard case let .record(schema)? = a.values["params"] else {
-                throw LangError.arguments("'params' must be a record like {sigma: 0.5}, got \(a.values["params"]!.typeName)")
+                throw LangError.arguments("'params' must be a record like {sigma: 0.5}, got \(a.values["params"]?.typeName ?? "nothing")")
             }
             let specs = try schema.pairs.map { try paramSpec($0.0, $0.1, method: name) }
             let returnsName = try a.string("returns")
@@ -210,11 +210,11 @@ extension Builtins {
             guard s.rank == 2, s.shape[1] >= 1 else { throw LangError.arguments("'scores' must be [N, classes] (from logits), got \(formatShape(s.shape))") }
             let (n, k) = (s.shape[0], s.shape[1])
             let targets: [Int]
-            switch a.values["target"]! {
+            switch try a.value("target") {
             case .number: targets = [Int](repeating: try a.int("target"), count: n)
             case let .list(items):
                 targets = try items.map { v in
-                    guard case let .number(x) = v, x == x.rounded() else { throw LangError.arguments("'target' must be class indices, got \(v.summary)") }
+                    guard case let .number(x) = v, x == x.rounded(), Swift.abs(x) < 1e9 else { throw LangError.arguments("'target' must be class indices, got \(v.summary)") }
                     return Int(x)
                 }
                 guard targets.count == n else { throw LangError.arguments("'target' has \(targets.count) classes for \(n) rows of scores") }
@@ -239,9 +239,9 @@ extension Builtins {
                 doc: "One forward pass capturing layers (a name or a list): a record {logits, <layer>: tensor, ...}. The captured values take part in autograd, so grad_wrt(pick(r.logits, target), r.conv2) gives layer gradients (Grad-CAM in script code).") { a in
             let m = try a.model("model")
             let images: Tensor
-            if case let .tensor(t)? = a.values["x"], t.rank == 4 { images = t } else { images = try batch(a.values["x"]!).images }
+            if case let .tensor(t)? = a.values["x"], t.rank == 4 { images = t } else { images = try batch(try a.value("x")).images }
             try checkInput(images, for: m)
-            let (layers, _) = try names(a.values["layers"]!, what: "layer")
+            let (layers, _) = try names(try a.value("layers"), what: "layer")
             let known = Set(m.graph.nodes.flatMap { [$0.name] + $0.outputs } + m.graph.inputs.map(\.name))
             for l in layers {
                 guard l != "logits" else { throw LangError.arguments("'logits' names the model output in the result; capture that layer by its output value name") }
@@ -250,15 +250,20 @@ extension Builtins {
                 }
             }
             let r = try m.graph.forward(images, options: ForwardOptions(capture: layers))
-            return .record(Record([("logits", .tensor(r.output))] + layers.map { ($0, .tensor(r.captured[$0]!)) }))
+            // Two names of one value (a node and its output) are captured once, under the first.
+            let captured = try layers.map { l -> (String, Value) in
+                guard let t = r.captured[l] else { throw LangError.arguments("'\(l)' names the same value as another layer in the list; list it once") }
+                return (l, .tensor(t))
+            }
+            return .record(Record([("logits", .tensor(r.output))] + captured))
         },
         Builtin("grad_wrt", [BuiltinParam("y"), BuiltinParam("x")],
                 doc: "Gradient of the scalar y with respect to x, both from one differentiable computation (x a layer from activations(...), y e.g. pick(r.logits, target)); zeros where y does not depend on x.") { a in
-            if a.values["y"]!.isNumberValue {
+            if try a.value("y").isNumberValue {
                 throw LangError.message("y is a plain number, so it does not depend on x; compute it from activations(...) values, e.g. pick(r.logits, target)")
             }
             guard let y = a.values["y"]?.asTensor, y.count == 1 else {
-                throw LangError.arguments("'y' must be a single number computed from x (e.g. pick(r.logits, target)), got \(a.values["y"]!.summary)")
+                throw LangError.arguments("'y' must be a single number computed from x (e.g. pick(r.logits, target)), got \(a.values["y"]?.summary ?? "nothing")")
             }
             guard y.requiresGrad else { throw LangError.message("y does not depend on anything differentiable, so it has no gradient") }
             let x = try a.tensor("x")

@@ -35,7 +35,7 @@ public final class Session {
     }
 
     func defineSessionNames() {
-        interpreter.globals.define("_", outValues.count > 1 ? outValues.last! : .none)
+        interpreter.globals.define("_", outValues.count > 1 ? outValues.last ?? .none : .none)
         interpreter.globals.define("Out", .list(outValues))
     }
 

@@ -16,6 +16,7 @@ public struct Record: Sendable {
             fields[key] = newValue
         }
     }
+    /// `keys` and `fields` change together in the subscript's setter, so every key has a field.
     public var pairs: [(String, Value)] { keys.map { ($0, fields[$0]!) } }
 }
 
@@ -154,7 +155,7 @@ extension Value {
         case let .tensor(t):
             guard t.count > 0 else { return "tensor\(formatShape(t.shape))" }
             if t.count <= 8 { return "tensor\(formatShape(t.shape)) [" + t.scalars.map { formatNumber(Double($0)) }.joined(separator: ", ") + "]" }
-            let s = t.scalars
+            let s = t.scalars  // more than 8 values here, so min() and max() exist
             let mean = s.reduce(0, +) / Float(s.count)
             return "tensor\(formatShape(t.shape)) min \(formatNumber(Double(s.min()!))) max \(formatNumber(Double(s.max()!))) mean \(formatNumber(Double(mean)))"
         case let .image(i):
@@ -189,7 +190,7 @@ extension Value {
 
 extension FunctionDecl {
     var signature: String {
-        name + "(" + parameters.map { p in p.defaultValue == nil ? p.name : "\(p.name): \(p.defaultValue!.sourceText)" }.joined(separator: ", ") + ")"
+        name + "(" + parameters.map { p in p.defaultValue.map { "\(p.name): \($0.sourceText)" } ?? p.name }.joined(separator: ", ") + ")"
     }
 }
 
@@ -211,7 +212,7 @@ extension Table {
     /// Aligned columns: numbers right-aligned, everything else left-aligned; a rule under the header.
     public func rendered() -> String {
         let cells = rows.map { r in columns.indices.map { i in i < r.count ? r[i].printed : "" } }
-        let widths = columns.indices.map { i in ([columns[i].count] + cells.map { $0[i].count }).max()! }
+        let widths = columns.indices.map { i in cells.reduce(columns[i].count) { Swift.max($0, $1[i].count) } }
         let numeric = columns.indices.map { i in !rows.isEmpty && rows.allSatisfy { r in i < r.count && { if case .number = r[i] { return true }; return false }() } }
         func pad(_ s: String, _ i: Int) -> String {
             let fill = String(repeating: " ", count: widths[i] - s.count)

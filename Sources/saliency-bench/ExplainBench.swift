@@ -95,18 +95,18 @@ struct ExplainBench: ParsableCommand {
                     let cell: String
                     do { cell = try measure(e, g, x, shape: shape, noiseMaskRows: &noiseMaskRows) } catch let err as PluginError {
                         cell = "n/a"
-                        FileHandle.standardError.write("  \(e.name) on \(label): \(err)\n".data(using: .utf8)!)
+                        FileHandle.standardError.write(Data("  \(e.name) on \(label): \(err)\n".utf8))
                     }
                     if e.name == "noise_mask", var row = noiseMaskRows.popLast() { row.label = label; noiseMaskRows.append(row) }
                     cells[e.name, default: []].append(cell)
-                    FileHandle.standardError.write("  \(pad(e.name, 22)) \(pad(column, 20)) \(cell) ms/map\n".data(using: .utf8)!)
+                    FileHandle.standardError.write(Data("  \(pad(e.name, 22)) \(pad(column, 20)) \(cell) ms/map\n".utf8))
                 }
             }
         }
         let header = [pad("method", 22)] + columns.map { pad($0, 20) }
         print(header.joined(separator: " "))
         print(String(repeating: "-", count: header.joined(separator: " ").count))
-        for e in explainers { print(([pad(e.name, 22)] + cells[e.name]!.map { pad($0, 20) }).joined(separator: " ")) }
+        for e in explainers { print(([pad(e.name, 22)] + cells[e.name, default: []].map { pad($0, 20) }).joined(separator: " ")) }
         print("\nn/a: the method does not apply to the model (cam needs a GAP + linear head); methods with a fit phase are fitted first, untimed")
         print("* estimated: probe with reduced work scaled linearly to the defaults (see --help); q: reduced work, unscaled")
         if !noiseMaskRows.isEmpty {

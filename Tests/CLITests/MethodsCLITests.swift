@@ -19,6 +19,9 @@ struct MethodsCLITests {
         #expect(r.out.contains("method integrated_gradients:"))
         #expect(r.out.range(of: #"    steps: int = \d+ in \d+\.\.\.\d+"#, options: .regularExpression) != nil)
         #expect(!r.out.contains("method deletion:"), "metrics only with --metrics")
+        // A method that fits lists its fit parameters apart from its explain parameters.
+        #expect(r.out.contains("  fit parameters (fixed by the fit; explain reads them from the state):\n    references: int = 100 in 1...100000\n"
+            + "        dataset images kept as the reference distribution\n  explain parameters:\n    samples: int = 64"), "\(r.out)")
     }
 
     @Test func metricsAndDatasetsOnRequest() throws {
@@ -49,6 +52,7 @@ struct MethodsCLITests {
             #expect(params.compactMap { $0["name"] as? String } == e.parameters.map(\.name))
             for (p, spec) in zip(params, e.parameters) {
                 #expect((p["default"] != nil) == (spec.defaultValue != nil), "\(e.name).\(spec.name) default")
+                #expect(p["phase"] as? String == spec.phase.rawValue, "\(e.name).\(spec.name) phase")
                 if let r = spec.range, r.upperBound.isFinite { #expect((p["max"] as? Double) == r.upperBound) }
             }
         }

@@ -66,6 +66,15 @@ struct PipelineValidationTests {
       - save: {value: scores, path: out/scores.csv}
     """
 
+    /// A save step without `value` used to validate and then trap in the runner.
+    @Test func aSaveStepNeedsAValue() {
+        let yaml = """
+        steps:
+          - save: {path: out.csv}
+        """
+        #expect(errors(yaml).hasPrefix("p.yaml:2:5: error: 'save' is missing its argument 'value'"), "\(errors(yaml))")
+    }
+
     @Test func aGoodPipelineValidates() throws {
         var v = PipelineValidator(registry: testRegistry(), overrides: ["params.n": "8"])
         let p = try v.validate(source: good, file: "p.yaml")

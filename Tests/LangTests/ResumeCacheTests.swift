@@ -24,10 +24,11 @@ struct CountingExplainer: Explainer {
          ParamSpec("tag", .string, default: .string("a"), doc: "ignored by the map; part of the key")]
     }
     func explain(_ ctx: inout ExplainContext) throws -> Explanation {
-        counter.add("explain scale=\(ctx.params.float("scale"))")
+        let scale = try ctx.params.float("scale")
+        counter.add("explain scale=\(scale)")
         let n = ctx.images.shape[0]
         let noise = Tensor.uniform([n, 1, ctx.images.shape[2], ctx.images.shape[3]], rng: &ctx.rng)
-        let map = ctx.images.abs().max(axis: 1, keepDims: true) * Float(ctx.params.float("scale")) + noise * 0.01
+        let map = ctx.images.abs().max(axis: 1, keepDims: true) * Float(scale) + noise * 0.01
         return Explanation(map: map, attribution: ctx.images * 2,
                            scalars: ["gap": (0..<n).map { $0 == 0 ? .nan : Double($0) / 3 }],
                            curves: ["loss": (0..<n).map { [1, 0.5, Double($0)] }])
@@ -42,7 +43,7 @@ struct CountingMetric: Metric {
     let direction = MetricDirection.neither
     let counter: CallCounter
     func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
-        counter.add("metric \(ctx.saliency.params.float("scale"))")
+        counter.add("metric \(try ctx.saliency.params.float("scale"))")
         let m = ctx.saliency.map, n = m.shape[0], per = m.count / n
         let values = (0..<n).map { i in Double(m.scalars[(i * per)..<((i + 1) * per)].reduce(0, +)) / Double(per) }
         return MetricResult(values: values, curves: values.map { [(x: 0, y: $0), (x: 1, y: $0 / 2)] }, extras: ["twice": values.map { $0 * 2 }])

@@ -12,7 +12,7 @@ struct AbsExplainer: Explainer {
     var parameters: [ParamSpec] { [ParamSpec("power", .float, default: .float(1), range: 0...4, doc: "exponent")] }
     func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let p = Float(ctx.params.float("power"))
+        let p = Float(try ctx.params.float("power"))
         let a = ctx.images.abs()
         let powered = Tensor(shape: a.shape, data: a.scalars.map { Foundation.pow($0, p) })
         return Explanation(map: powered.max(axis: 1, keepDims: true))
@@ -82,7 +82,7 @@ struct SquaresProvider: DatasetProvider {
     var parameters: [ParamSpec] { [ParamSpec("count", .int, default: .int(8), range: 1...20, doc: "examples")] }
     func open(split: String, params: Params) throws -> any Dataset {
         guard split == "test" else { throw PluginError.invalid("test_squares has only a test split, not '\(split)'") }
-        return SquaresDataset(count: params.int("count"))
+        return SquaresDataset(count: try params.int("count"))
     }
 }
 

@@ -173,13 +173,13 @@ struct FitTests {
 
     @Test func stateFilesRoundTripAndRejectDamage() throws {
         let dir = tempDir()
-        let s = FitState(method: "m", modelDigest: "abc", dataset: "d (3 examples)", params: "k=1", key: "kk",
+        let s = FitState(method: "m", modelDigest: "abc", dataset: "d (3 examples)", params: Params(["k": .int(1)]), key: "kk",
                          tensors: ["a": Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, -6]), "b": Tensor(shape: [], data: [7])],
                          scalars: ["loss": 0.25], notes: ["n": "v"], seconds: 1.5)
         let path = dir + "/s.salfit"
         try s.save(path: path)
         let t = try FitState.load(path: path)
-        #expect(t.method == "m" && t.modelDigest == "abc" && t.dataset == "d (3 examples)" && t.params == "k=1" && t.key == "kk")
+        #expect(t.method == "m" && t.modelDigest == "abc" && t.dataset == "d (3 examples)" && t.params == Params(["k": .int(1)]) && t.key == "kk")
         #expect(t.tensors["a"]!.shape == [2, 3] && t.tensors["a"]!.scalars == [1, 2, 3, 4, 5, -6] && t.tensors["b"]!.scalars == [7])
         #expect(t.scalars == ["loss": 0.25] && t.notes == ["n": "v"] && t.seconds == 1.5)
         let bytes = [UInt8](try #require(FileManager.default.contents(atPath: path)))

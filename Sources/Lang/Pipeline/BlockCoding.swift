@@ -42,9 +42,8 @@ struct BlockWriter {
     }
 
     mutating func params(_ p: Params) {
-        let keys = p.values.keys.sorted()
-        int(keys.count)
-        for k in keys { string(k); param(p.values[k]!) }
+        int(p.values.count)
+        for (k, v) in p.values.sorted(by: { $0.key < $1.key }) { string(k); param(v) }
     }
 
     /// Magic, kind and key, then `payload`, then the checksum.
@@ -69,12 +68,10 @@ struct BlockWriter {
         for t in s.targets { int(t) }
         if let names = s.targetNames { u8(1); int(names.count); for n in names { string(n) } } else { u8(0) }
         double(s.seconds)
-        let sk = s.scalars.keys.sorted()
-        int(sk.count)
-        for k in sk { string(k); doubles(s.scalars[k]!) }
-        let ck = s.curves.keys.sorted()
-        int(ck.count)
-        for k in ck { string(k); int(s.curves[k]!.count); for c in s.curves[k]! { doubles(c) } }
+        int(s.scalars.count)
+        for (k, v) in s.scalars.sorted(by: { $0.key < $1.key }) { string(k); doubles(v) }
+        int(s.curves.count)
+        for (k, v) in s.curves.sorted(by: { $0.key < $1.key }) { string(k); int(v.count); for c in v { doubles(c) } }
     }
 
     mutating func metricResult(_ r: MetricResult) {
@@ -84,9 +81,8 @@ struct BlockWriter {
             int(curves.count)
             for c in curves { int(c.count); for p in c { double(p.x); double(p.y) } }
         } else { u8(0) }
-        let ek = r.extras.keys.sorted()
-        int(ek.count)
-        for k in ek { string(k); doubles(r.extras[k]!) }
+        int(r.extras.count)
+        for (k, v) in r.extras.sorted(by: { $0.key < $1.key }) { string(k); doubles(v) }
     }
 }
 
@@ -126,7 +122,10 @@ struct BlockReader {
         defer { offset += n }
         return bytes[offset..<offset + n]
     }
-    mutating func u8() throws -> UInt8 { try take(1).first! }
+    mutating func u8() throws -> UInt8 {
+        guard let b = try take(1).first else { throw BlockError(message: "truncated payload") }
+        return b
+    }
     mutating func u64() throws -> UInt64 {
         let s = try take(8)
         var v: UInt64 = 0

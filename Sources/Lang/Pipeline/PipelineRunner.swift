@@ -73,6 +73,8 @@ public struct PipelineRunner {
                 for key in ["size", "gray"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
                 expr = call("load", [path(step.arg("path")!, under: pipelineDirectory)], named, at: p)
             }
+        // The arguments read with `!` below are required by PipelineSchema (or one of an
+        // exactlyOne group): the validator has reported their absence before anything runs.
         case .model:
             expr = call("model", [path(step.arg("path")!, under: pipelineDirectory)], [], at: p)
         case .explain:
@@ -186,6 +188,6 @@ public struct PipelineRunner {
             }
             log("[\(step.index + 1)/\(pipeline.steps.count)] \(step.kind.rawValue)\(step.binding.map { " \($0)" } ?? "")\(note) (\(String(format: "%.1f", Date().timeIntervalSince(t0))) s)")
         }
-        return order.map { scored[$0]! }
+        return order.compactMap { scored[$0] }
     }
 }

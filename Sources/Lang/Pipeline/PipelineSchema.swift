@@ -100,7 +100,7 @@ public enum PipelineSchema {
             ArgSpec("as", .string, "name to bind the table to"),
         ], exactlyOne: []),
         .save: StepSchema(kind: .save, doc: "write a result: maps (.png/.npy), tables (.csv/.json/.md), montages, the HTML report", args: [
-            ArgSpec("value", .references, "the result to save (a list of comparisons for one report or table)"),
+            ArgSpec("value", .references, required: true, "the result to save (a list of comparisons for one report or table)"),
             ArgSpec("path", .string, required: true, "output path; the extension chooses the format"),
             ArgSpec("what", .choice(["value", "montage", "report"]), "what to write (default: value)"),
         ], exactlyOne: []),

@@ -23,7 +23,7 @@ extension Builtins {
         if let p = interpreter.pipeline {
             r.heading("Pipeline")
             var kv: [(String, String)] = [("file", p.file), ("seed", String(p.seed))]
-            for k in p.params.keys.sorted() { if case let .scalar(s, _, _) = p.params[k]! { kv.append(("params.\(k)", s)) } }
+            for (k, v) in p.params.sorted(by: { $0.key < $1.key }) { if case let .scalar(s, _, _) = v { kv.append(("params.\(k)", s)) } }
             r.keyValues(kv)
             r.code(p.source)
         } else {

@@ -42,9 +42,9 @@ extension Table {
         var order: [String] = [], byKey: [String: (String, String, String, [Double])] = [:]
         for r in scores.rows {
             let key = "\(r.model)\u{1}\(r.method)\u{1}\(r.metric)"
-            if byKey[key] == nil { order.append(key); byKey[key] = (r.model, r.method, r.metric, []) }
-            byKey[key]!.3.append(r.value)
+            if byKey[key] == nil { order.append(key) }
+            byKey[key, default: (r.model, r.method, r.metric, [])].3.append(r.value)
         }
-        return order.map { let g = byKey[$0]!; return (g.0, g.1, g.2, g.3) }
+        return order.compactMap { byKey[$0] }.map { ($0.0, $0.1, $0.2, $0.3) }
     }
 }

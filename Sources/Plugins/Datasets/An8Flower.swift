@@ -157,7 +157,7 @@ public struct An8FlowerProvider: DatasetProvider {
     }
     public func open(split: String, params given: Params) throws -> any Dataset {
         let params = try Params.resolve(given.values, schema: parameters, plugin: name)
-        let variant = An8FlowerDataset.Variant(rawValue: params.string("variant") ?? "single-6c") ?? .single6c
+        let variant = try An8FlowerDataset.Variant(rawValue: params.string("variant") ?? "single-6c") ?? .single6c
         return try An8FlowerDataset(variant: variant, split: split, size: params.int("size"),
                                     count: params["count"] == nil ? nil : params.int("count"),
                                     seed: UInt64(params.int("seed")), background: params.string("background") ?? "mixed")

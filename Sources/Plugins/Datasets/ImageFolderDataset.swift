@@ -56,7 +56,7 @@ public struct ImageFolderProvider: DatasetProvider {
     /// The folder has no splits of its own: every split name opens the whole folder.
     public func open(split: String, params given: Params) throws -> any Dataset {
         let params = try Params.resolve(given.values, schema: parameters, plugin: name)
-        guard let path = params.string("path") else {
+        guard let path = try params.string("path") else {
             throw PluginError.invalid("dataset 'folder' needs path: the folder with one subfolder of PNG images per class")
         }
         return try ImageFolderDataset(path: path, size: params["size"] == nil ? nil : params.int("size"), gray: params.bool("gray"))

@@ -87,6 +87,7 @@ public enum Comparison {
                                   fitDataset: (any Dataset)? = nil) throws -> ComparisonMaps {
         let explainers = try methods.map { try registry.explainer($0.name) }
         let n = images.shape[0]
+        guard n > 0 else { throw PluginError.invalid("there are no images to explain (a batch of 0)") }
         var entries: [ComparisonMaps.Entry] = []
         for m in models {
             for (k, spec) in methods.enumerated() {
@@ -107,7 +108,7 @@ public enum Comparison {
                                                  params: spec.params, score: score, seed: b.seed, cancellation: cancellation, fitted: state))
                         progress?("\(m.name) / \(spec.displayName)", b.range.upperBound, n)
                     }
-                    return merge(parts)
+                    return try merge(parts)
                 }
                 let saliency: SaliencyMap
                 if let cache {
@@ -133,13 +134,14 @@ public enum Comparison {
     }
 
     /// Concatenates per-batch maps of one (model, method) pair.
-    static func merge(_ parts: [SaliencyMap]) -> SaliencyMap {
-        guard var first = parts.first else { preconditionFailure("no maps to merge") }
+    static func merge(_ parts: [SaliencyMap]) throws -> SaliencyMap {
+        guard var first = parts.first else { throw PluginError.invalid("there are no maps to merge (no images)") }
         guard parts.count > 1 else { return first }
         first.map = Tensor.concat(parts.map(\.map), axis: 0)
-        if parts.allSatisfy({ $0.attribution != nil }) { first.attribution = Tensor.concat(parts.map { $0.attribution! }, axis: 0) }
+        let attributions = parts.compactMap(\.attribution), names = parts.compactMap(\.targetNames)
+        if attributions.count == parts.count { first.attribution = Tensor.concat(attributions, axis: 0) }
         first.targets = parts.flatMap(\.targets)
-        first.targetNames = parts.allSatisfy { $0.targetNames != nil } ? parts.flatMap { $0.targetNames! } : nil
+        first.targetNames = names.count == parts.count ? names.flatMap { $0 } : nil
         first.seconds = parts.map(\.seconds).reduce(0, +)
         var scalars: [String: [Double]] = [:], curves: [String: [[Double]]] = [:]
         for p in parts {

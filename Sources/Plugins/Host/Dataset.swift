@@ -28,8 +28,9 @@ extension Dataset {
     public func batch(_ indices: [Int]) throws -> (images: Tensor, labels: [Int], truth: GroundTruth) {
         let ex = try indices.map(example)
         let images = Tensor.stack(ex.map(\.image))
-        let masks = ex.allSatisfy { $0.mask != nil } && !ex.isEmpty ? Tensor.stack(ex.map { $0.mask! }) : nil
-        let boxes = ex.allSatisfy { $0.box != nil } && !ex.isEmpty ? ex.map { $0.box! } : nil
+        let allMasks = ex.compactMap(\.mask), allBoxes = ex.compactMap(\.box)
+        let masks = !ex.isEmpty && allMasks.count == ex.count ? Tensor.stack(allMasks) : nil
+        let boxes = !ex.isEmpty && allBoxes.count == ex.count ? allBoxes : nil
         return (images, ex.map(\.label), GroundTruth(masks: masks, boxes: boxes, labels: ex.map(\.label)))
     }
 }

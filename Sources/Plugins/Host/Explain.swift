@@ -24,15 +24,18 @@ public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throw
     }
 }
 
-/// Runs an explainer on a batch: validates parameters, resolves targets, freezes nothing
-/// permanently (weights are detached for the call), times the call, and checks the output.
+/// Runs an explainer on a batch: validates parameters (a fitting method's fit parameters
+/// come from its state; naming one with another value is an error), resolves targets,
+/// freezes nothing permanently (weights are detached for the call), times the call, and
+/// checks the output.
 public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, target: Target = .predicted,
                     params given: [String: ParamValue] = [:], score: ScoreKind = .logit, seed: UInt64 = 0,
                     cancellation: CancellationToken = .never, progress: (@Sendable (Int, Int) -> Void)? = nil,
                     fitted: FitState? = nil) throws -> SaliencyMap {
     guard images.rank == 4 else { throw PluginError.invalid("images must be [N, C, H, W], got \(images.shape)") }
-    let params = try Params.resolve(given, schema: explainer.parameters, plugin: explainer.name)
+    var params = try Params.resolve(given, schema: explainer.parameters, plugin: explainer.name)
     try checkFitted(fitted, for: explainer, model: model)
+    if let fitted { params = try fitted.settle(params, given: given, for: explainer) }
     let trainable = model.trainable
     model.freeze()
     defer { model.setTrainable(trainable) }

@@ -83,7 +83,8 @@ public struct ExplainContext {
     /// Reports work done (done, total) for progress bars.
     public let progress: (@Sendable (Int, Int) -> Void)?
     /// What the method learned in its fit phase (methods with the `fits` capability; the
-    /// host guarantees it is present, fitted by this method on this model).
+    /// host guarantees it is present, fitted by this method on this model). Its fit-phase
+    /// parameters are also in `params`, with the values the fit used.
     public let fitted: FitState?
 
     public init(model: Graph, images: Tensor, targets: [Int], params: Params, score: ScoreKind = .logit,
@@ -139,11 +140,9 @@ public protocol Explainer: Sendable {
     var capabilities: Capabilities { get }
     func explain(_ ctx: inout ExplainContext) throws -> Explanation
     /// Methods with the `fits` capability learn from a dataset before explaining; the host
-    /// caches the result by model, dataset, `fitParameters` and seed (see FitCache).
+    /// caches the result by model, dataset, fit parameters (`ParamSpec.phase == .fit`) and
+    /// seed (see FitCache).
     func fit(_ ctx: FitContext) throws -> FitState
-    /// The parameters the fit depends on (default: all), so changing an explain-only
-    /// parameter reuses the cached fit.
-    var fitParameters: [String] { get }
 }
 
 extension Explainer {
@@ -152,7 +151,9 @@ extension Explainer {
     public func fit(_ ctx: FitContext) throws -> FitState {
         throw PluginError.invalid("method '\(name)' has no fit phase")
     }
-    public var fitParameters: [String] { parameters.map(\.name) }
+    /// Names of the parameters its fit reads (`phase: .fit`): changing any other one reuses
+    /// the cached fit.
+    public var fitParameters: [String] { parameters.filter { $0.phase == .fit }.map(\.name) }
 }
 
 /// Channel-max of |attribution| as the map (Simonyan et al.'s convention), [N, 1, H, W].

@@ -51,7 +51,7 @@ final class NativeCall {
         guard shape.count == 4, shape[0] >= 1, Array(shape.dropFirst()) == imageShape else {
             throw CallbackError.invalid("\(what) has shape \(shape); expected [M, \(imageShape.map(String.init).joined(separator: ", "))] with M >= 1")
         }
-        let src = p.pointee.data!
+        guard let src = p.pointee.data else { throw CallbackError.invalid("\(what) has no data (NULL)") }
         return Tensor(shape: shape) { b in b.baseAddress!.update(from: src, count: b.count) }
     }
 
@@ -59,7 +59,7 @@ final class NativeCall {
     func write(_ t: Tensor, to p: UnsafeMutablePointer<SalTensor>, _ what: String) throws {
         let shape = try viewShape(p.pointee, what)
         guard shape == t.shape else { throw CallbackError.invalid("\(what) has shape \(shape); expected \(t.shape)") }
-        let dst = p.pointee.data!
+        guard let dst = p.pointee.data else { throw CallbackError.invalid("\(what) has no data (NULL)") }
         t.withUnsafeBufferPointer { s in dst.update(from: s.baseAddress!, count: s.count) }
     }
 
@@ -125,8 +125,9 @@ final class NativeCall {
             logits = try ctx.model(x)
         }
         guard logits.rank == 2 else { throw CallbackError.invalid("the model's output has shape \(logits.shape); expected [N, classes]") }
-        let wantLayer = layerGrad != nil && act?.node != nil
-        let grads = gradients(of: ctx.targetScore(logits, targets: targets), wrt: wantLayer ? [x, act!] : [x])
+        let layerLeaf = layerGrad != nil && act?.node != nil ? act : nil
+        let wantLayer = layerLeaf != nil
+        let grads = gradients(of: ctx.targetScore(logits, targets: targets), wrt: [x] + (layerLeaf.map { [$0] } ?? []))
         if let inputGrad { try write(grads[0], to: inputGrad, "gradient's input_grad buffer") }
         if let layerGrad, let act { try write(wantLayer ? grads[1] : Tensor.zeros(act.shape), to: layerGrad, "gradient's layer_grad buffer") }
         if let activation, let act { try write(act.detached(), to: activation, "gradient's activation buffer") }
@@ -138,9 +139,10 @@ final class NativeCall {
 
     func random(_ out: UnsafeMutablePointer<Float>?, _ count: Int64, normal: Bool) throws {
         guard count >= 0 else { throw CallbackError.invalid("random draw count is \(count)") }
-        guard count == 0 || out != nil else { throw CallbackError.invalid("random draw buffer is NULL") }
-        if normal { for i in 0..<Int(count) { out![i] = ctx.rng.nextNormal() } }
-        else { for i in 0..<Int(count) { out![i] = ctx.rng.nextUniform() } }
+        guard count > 0 else { return }
+        guard let out else { throw CallbackError.invalid("random draw buffer is NULL") }
+        if normal { for i in 0..<Int(count) { out[i] = ctx.rng.nextNormal() } }
+        else { for i in 0..<Int(count) { out[i] = ctx.rng.nextUniform() } }
     }
 }
 
@@ -180,4 +182,5 @@ nonisolated(unsafe) let hostAPITable: UnsafeMutablePointer<SalHostAPI> = {
     return p
 }()
 
+// strdup fails only when out of memory, at start-up.
 nonisolated(unsafe) let emptyCString: UnsafePointer<CChar> = UnsafePointer(strdup("")!)

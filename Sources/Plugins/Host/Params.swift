@@ -54,6 +54,17 @@ public enum ParamType: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// When a parameter of a method takes effect.
+public enum ParamPhase: String, Sendable, CaseIterable {
+    /// Read by the method's fit: what it learns depends on it. The fit cache key covers it,
+    /// the fitted state keeps its value, and an explain call may repeat that value but not
+    /// change it (`FitState.settle`).
+    case fit
+    /// Read when explaining (every parameter of a method without a fit phase, and of
+    /// metrics and datasets).
+    case explain
+}
+
 /// One entry of a plugin's parameter schema: what `:help`, tab completion, pipeline
 /// validation and the plugin itself all read.
 public struct ParamSpec: Sendable {
@@ -62,11 +73,13 @@ public struct ParamSpec: Sendable {
     /// nil: the parameter is optional with no default (the plugin decides, e.g. "last conv layer").
     public let defaultValue: ParamValue?
     public let range: ClosedRange<Double>?
+    /// `.fit` for what a fitting method's fit reads; `.explain` otherwise.
+    public let phase: ParamPhase
     public let doc: String
 
     public init(_ name: String, _ type: ParamType, default defaultValue: ParamValue? = nil,
-                range: ClosedRange<Double>? = nil, doc: String) {
-        self.name = name; self.type = type; self.defaultValue = defaultValue; self.range = range; self.doc = doc
+                range: ClosedRange<Double>? = nil, phase: ParamPhase = .explain, doc: String) {
+        self.name = name; self.type = type; self.defaultValue = defaultValue; self.range = range; self.phase = phase; self.doc = doc
     }
 
     /// "steps: int = 50 in 1...10000  (doc)"
@@ -86,6 +99,9 @@ public enum PluginError: Error, CustomStringConvertible, Equatable {
     case wrongType(plugin: String, name: String, expected: String, got: String)
     case outOfRange(plugin: String, name: String, value: String, range: String)
     case invalid(String)
+    /// A plugin read a parameter it does not declare, one without a value, or as the wrong
+    /// type: a bug in the plugin, reported instead of trapping.
+    case parameterAccess(plugin: String, name: String, problem: String)
     case cancelled
 
     public var description: String {
@@ -95,34 +111,112 @@ public enum PluginError: Error, CustomStringConvertible, Equatable {
         case let .wrongType(p, n, e, g): return "parameter '\(n)' of '\(p)' expects \(e), got \(g)"
         case let .outOfRange(p, n, v, r): return "parameter '\(n)' of '\(p)' is \(v), outside \(r)"
         case let .invalid(m): return m
+        case let .parameterAccess(p, n, why): return "'\(p)' cannot read its parameter '\(n)': \(why)"
         case .cancelled: return "cancelled"
         }
     }
 }
 
 /// Resolved, validated parameters: every schema entry with a value (given or default).
+///
+/// The accessors throw `PluginError.parameterAccess` naming the plugin and the parameter
+/// when a plugin reads a name its schema does not declare (a misspelling), a required
+/// value that is missing, or a value of another type; `string`, `tensor` and `numbers`
+/// return nil for a declared optional parameter that was not given.
 public struct Params: Sendable, Equatable, CustomStringConvertible {
     public private(set) var values: [String: ParamValue]
-    public init(_ values: [String: ParamValue] = [:]) { self.values = values }
+    /// Whose parameters these are (error messages).
+    public let plugin: String
+    /// The names the plugin's schema declares; nil when built without a schema (then any
+    /// absent name is "not given").
+    let declared: Set<String>?
+
+    public init(_ values: [String: ParamValue] = [:], plugin: String = "plugin") {
+        self.values = values; self.plugin = plugin; self.declared = nil
+    }
+
+    init(_ values: [String: ParamValue], plugin: String, declared: Set<String>) {
+        self.values = values; self.plugin = plugin; self.declared = declared
+    }
+
+    /// Equal values (who they belong to does not count).
+    public static func == (a: Params, b: Params) -> Bool { a.values == b.values }
 
     public subscript(_ name: String) -> ParamValue? { values[name] }
-    public func int(_ name: String) -> Int {
-        switch values[name] { case let .int(v)?: return v; case let .float(v)?: return Int(v); default: preconditionFailure("no int parameter '\(name)'") }
+
+    /// The value of `name`, nil when it is declared (or no schema is known) but not given.
+    func lookup(_ name: String) throws -> ParamValue? {
+        if let v = values[name] { return v }
+        if let declared, !declared.contains(name) {
+            let hint = closestName(to: name, in: declared.sorted()).map { "; did you mean '\($0)'?" } ?? ""
+            throw PluginError.parameterAccess(plugin: plugin, name: name, problem: "its schema declares no such parameter\(hint)")
+        }
+        return nil
     }
-    public func float(_ name: String) -> Double {
-        switch values[name] { case let .float(v)?: return v; case let .int(v)?: return Double(v); default: preconditionFailure("no float parameter '\(name)'") }
+
+    func required(_ name: String) throws -> ParamValue {
+        guard let v = try lookup(name) else {
+            throw PluginError.parameterAccess(plugin: plugin, name: name, problem: "it has no value (no default, and none was given)")
+        }
+        return v
     }
-    public func bool(_ name: String) -> Bool { if case let .bool(v)? = values[name] { return v }; preconditionFailure("no bool parameter '\(name)'") }
-    public func string(_ name: String) -> String? { if case let .string(v)? = values[name] { return v }; return nil }
-    public func tensor(_ name: String) -> Tensor? { if case let .tensor(v)? = values[name] { return v }; return nil }
-    public func numbers(_ name: String) -> [Double]? {
-        guard case let .list(v)? = values[name] else { return nil }
-        return v.compactMap { if case let .int(i) = $0 { return Double(i) }; if case let .float(f) = $0 { return f }; return nil }
+
+    func wrongType(_ name: String, _ v: ParamValue, _ type: String) -> PluginError {
+        .parameterAccess(plugin: plugin, name: name, problem: "it is \(Params.typeName(v)), not \(type)")
+    }
+
+    public func int(_ name: String) throws -> Int {
+        switch try required(name) {
+        case let .int(v): return v
+        case let .float(v) where v == v.rounded() && v >= Double(Int.min) && v < Double(Int.max): return Int(v)
+        case let v: throw wrongType(name, v, "an int")
+        }
+    }
+    public func float(_ name: String) throws -> Double {
+        switch try required(name) {
+        case let .float(v): return v
+        case let .int(v): return Double(v)
+        case let v: throw wrongType(name, v, "a float")
+        }
+    }
+    public func bool(_ name: String) throws -> Bool {
+        switch try required(name) {
+        case let .bool(v): return v
+        case let v: throw wrongType(name, v, "a bool")
+        }
+    }
+    public func string(_ name: String) throws -> String? {
+        switch try lookup(name) {
+        case nil: return nil
+        case let .string(v)?: return v
+        case let v?: throw wrongType(name, v, "a string")
+        }
+    }
+    public func tensor(_ name: String) throws -> Tensor? {
+        switch try lookup(name) {
+        case nil: return nil
+        case let .tensor(v)?: return v
+        case let v?: throw wrongType(name, v, "a tensor")
+        }
+    }
+    public func numbers(_ name: String) throws -> [Double]? {
+        switch try lookup(name) {
+        case nil: return nil
+        case let .list(items)?:
+            return try items.map { item -> Double in
+                switch item {
+                case let .int(i): return Double(i)
+                case let .float(f): return f
+                default: throw wrongType(name, .list(items), "a list of numbers")
+                }
+            }
+        case let v?: throw wrongType(name, v, "a list of numbers")
+        }
     }
     public mutating func set(_ name: String, _ v: ParamValue) { values[name] = v }
 
     /// "steps=50, baseline=\"zeros\"" in name order.
-    public var description: String { values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", ") }
+    public var description: String { values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") }
 
     /// Checks `given` against `schema` (names, types, ranges) and fills in defaults.
     public static func resolve(_ given: [String: ParamValue], schema: [ParamSpec], plugin: String) throws -> Params {
@@ -137,7 +231,7 @@ public struct Params: Sendable, Equatable, CustomStringConvertible {
         for spec in schema where out[spec.name] == nil {
             if let d = spec.defaultValue { out[spec.name] = d }
         }
-        return Params(out)
+        return Params(out, plugin: plugin, declared: Set(names))
     }
 
     /// Checks one value against its spec (type, range, choices), converting int <-> float where exact.
@@ -147,7 +241,8 @@ public struct Params: Sendable, Equatable, CustomStringConvertible {
         switch (spec.type, v) {
         case (.int, .int), (.float, .float), (.bool, .bool), (.string, .string), (.layer, .string), (.tensor, .tensor): break
         case (.int, .float(let f)):
-            guard f == f.rounded() else { throw wrong() }
+            // Whole and within Int's range (1e300 and inf are whole too, and would trap).
+            guard f == f.rounded(), f >= Double(Int.min), f < Double(Int.max) else { throw wrong() }
             value = .int(Int(f))
         case (.float, .int(let i)): value = .float(Double(i))
         case (.choice(let options), .string(let s)):

@@ -20,9 +20,9 @@ public final class Registry: @unchecked Sendable {
         for d in Registry.builtinDatasets { datasetTable[d.name] = d }
     }
 
-    public var explainers: [any Explainer] { lock.withLock { explainerTable.keys.sorted().map { explainerTable[$0]! } } }
-    public var metrics: [any Metric] { lock.withLock { metricTable.keys.sorted().map { metricTable[$0]! } } }
-    public var datasets: [any DatasetProvider] { lock.withLock { datasetTable.keys.sorted().map { datasetTable[$0]! } } }
+    public var explainers: [any Explainer] { lock.withLock { explainerTable.sorted { $0.key < $1.key }.map(\.value) } }
+    public var metrics: [any Metric] { lock.withLock { metricTable.sorted { $0.key < $1.key }.map(\.value) } }
+    public var datasets: [any DatasetProvider] { lock.withLock { datasetTable.sorted { $0.key < $1.key }.map(\.value) } }
 
     public func explainer(_ name: String) throws -> any Explainer {
         try lock.withLock {

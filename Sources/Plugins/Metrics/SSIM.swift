@@ -31,13 +31,13 @@ public struct SSIMMetric: Metric {
 
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let (n, _, h, w) = try MetricSupport.checkShapes(ctx, metric: name)
-        let win = ctx.params.int("window")
+        let win = try ctx.params.int("window")
         guard win % 2 == 1 else { throw PluginError.invalid("parameter 'window' of 'ssim' must be odd, got \(win)") }
         guard win <= min(h, w) else {
             throw PluginError.invalid("metric 'ssim': the \(win)x\(win) window does not fit the \(h)x\(w) image; set window to an odd value <= \(min(h, w))")
         }
-        let kernel = SSIMMetric.gaussianWindow(size: win, sigma: ctx.params.float("sigma"))
-        let c1 = pow(ctx.params.float("k1"), 2), c2 = pow(ctx.params.float("k2"), 2)
+        let kernel = try SSIMMetric.gaussianWindow(size: win, sigma: ctx.params.float("sigma"))
+        let c1 = try pow(ctx.params.float("k1"), 2), c2 = try pow(ctx.params.float("k2"), 2)
         var values: [Double] = []
         for i in 0..<n {
             try ctx.cancellation.check()

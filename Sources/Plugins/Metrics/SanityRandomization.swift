@@ -70,13 +70,13 @@ public struct SanityRandomizationMetric: Metric {
         var seen = Set<String>()
         let layers = weighted.filter { seen.insert($0).inserted }
         guard !layers.isEmpty else { throw PluginError.invalid("metric '\(name)': the model has no weighted layer (Conv, Gemm, MatMul) to randomise") }
-        let count = ctx.params["layers"] == nil ? layers.count : ctx.params.int("layers")
+        let count = try ctx.params["layers"] == nil ? layers.count : ctx.params.int("layers")
         guard count <= layers.count else {
             throw PluginError.invalid("metric '\(name)': layers is \(count), but the model has \(layers.count) weighted layers")
         }
-        let absolute = ctx.params.bool("absolute")
-        let score = ScoreKind(rawValue: ctx.params.string("score") ?? "logit") ?? .logit
-        let seed = UInt64(ctx.params.int("explain_seed"))
+        let absolute = try ctx.params.bool("absolute")
+        let score = try ScoreKind(rawValue: ctx.params.string("score") ?? "logit") ?? .logit
+        let seed = try UInt64(ctx.params.int("explain_seed"))
         func planes(_ m: Tensor) -> [[Float]] {
             (0..<n).map { i in let p = MetricSupport.mapPlane(m, i); return absolute ? p.map { Swift.abs($0) } : p }
         }

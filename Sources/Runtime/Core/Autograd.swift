@@ -67,6 +67,7 @@ extension Tensor {
 
     /// Registers a hook that sees (and may replace) the gradient flowing into this tensor.
     public func registerHook(_ hook: @escaping (Tensor) -> Tensor) {
+        // Contract for Swift callers (explainers hook tensors they made require gradients).
         precondition(node != nil, "registerHook needs a tensor that takes part in autograd")
         node!.hooks.append(hook)
     }
@@ -91,6 +92,7 @@ extension Tensor {
 /// Gradients of `y` with respect to each tensor in `xs` (inputs or any intermediate
 /// tensor of the computation). A tensor `y` does not depend on gets zeros.
 public func gradients(of y: Tensor, wrt xs: [Tensor], seed: Tensor? = nil) -> [Tensor] {
+    // Contract for Swift callers; the language's grad and grad_wrt check requiresGrad first.
     for x in xs { precondition(x.node != nil, "gradients(wrt:) needs tensors that take part in autograd (use requiringGrad())") }
     let found = Autograd.run(from: y, seed: seed, targets: xs.map { $0.node! }, accumulateLeaves: false)
     return xs.map { found[ObjectIdentifier($0.node!)] ?? Tensor.zeros($0.shape) }
@@ -104,6 +106,7 @@ extension Autograd {
     static func run(from y: Tensor, seed: Tensor?, targets: [GradNode], accumulateLeaves: Bool) -> [ObjectIdentifier: Tensor] {
         guard let root = y.node else { return [:] }
         let seedGrad = seed ?? Tensor.ones(y.shape)
+        // Contract for Swift callers; no user input chooses a seed gradient.
         precondition(seedGrad.shape == y.shape, "seed gradient shape \(seedGrad.shape) differs from \(y.shape)")
 
         // Reachable tape entries, then keep only those that lead to something we need.

@@ -47,9 +47,9 @@ extension Graph {
         for n in nodes {
             d.update(n.name); d.update(n.opType); d.update(n.domain)
             d.update(n.inputs.joined(separator: "\u{0}")); d.update(n.outputs.joined(separator: "\u{0}"))
-            for k in n.attributes.keys.sorted() {
+            for (k, value) in n.attributes.sorted(by: { $0.key < $1.key }) {
                 d.update(k)
-                switch n.attributes[k]! {
+                switch value {
                 case let .int(v): d.update("int"); d.update(v)
                 case let .float(v): d.update("float"); d.update(Int(v.bitPattern))
                 case let .string(v): d.update("string"); d.update(v)
@@ -60,10 +60,10 @@ extension Graph {
                 }
             }
         }
-        for name in parameters.keys.sorted() { d.update(name); d.update(parameters[name]!.value) }
+        for (name, p) in parameters.sorted(by: { $0.key < $1.key }) { d.update(name); d.update(p.value) }
         d.update(integerValues.sorted().joined(separator: "\u{0}"))
         d.update(labels?.joined(separator: "\u{0}") ?? "\u{1}no labels")
-        for k in metadata.keys.sorted() { d.update(k); d.update(metadata[k]!) }
+        for (k, v) in metadata.sorted(by: { $0.key < $1.key }) { d.update(k); d.update(v) }
         return d.hex
     }
 }

@@ -55,6 +55,7 @@ public struct SHA256: Sendable {
         let savedLength = length
         update(tail)
         length = savedLength
+        // An invariant of the padding arithmetic above, whatever the input.
         precondition(pending.isEmpty, "SHA-256 padding must complete the last chunk")
         var out: [UInt8] = []
         out.reserveCapacity(32)

@@ -10,6 +10,8 @@ public struct Tensor: @unchecked Sendable {
     public internal(set) var node: GradNode?
 
     public init(shape: [Int], data: [Float]) {
+        // A contract for Swift callers: everything fed by user input (language builtins, file
+        // readers, the ONNX importer, the .salfit reader) checks sizes and counts first.
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
         precondition(shape.reduce(1, *) == data.count,
                      "shape \(shape) needs \(shape.reduce(1, *)) values, got \(data.count)")
@@ -61,10 +63,12 @@ public struct Tensor: @unchecked Sendable {
 
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
-    /// The values in row-major order.
+    /// The values in row-major order. (Storage is a Swift array: its buffer pointers are never
+    /// nil, even when empty, so the kernels' `baseAddress!` cannot trap.)
     public var scalars: [Float] { storage }
     /// The single value of a one-element tensor.
     public var item: Float {
+        // Contract: the language reads `item` only of reductions to one value.
         precondition(storage.count == 1, "item needs a one-element tensor, shape is \(shape)")
         return storage[0]
     }
@@ -74,6 +78,7 @@ public struct Tensor: @unchecked Sendable {
     public func dim(_ axis: Int) -> Int { shape[normalizeAxis(axis)] }
     public func normalizeAxis(_ axis: Int) -> Int {
         let a = axis < 0 ? axis + rank : axis
+        // Contract: axes from user input are checked by the kernels and builtins that take them.
         precondition(a >= 0 && a < Swift.max(rank, 1), "axis \(axis) out of range for shape \(shape)")
         return a
     }
@@ -106,6 +111,7 @@ extension Tensor: CustomStringConvertible {
 extension Tensor {
     /// Largest absolute difference to `other` (same shape required).
     public func maxAbsDifference(_ other: Tensor) -> Float {
+        // Test and bench helper; no user input reaches it.
         precondition(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
         var m: Float = 0
         for i in 0..<storage.count { m = Swift.max(m, Swift.abs(storage[i] - other.storage[i])) }

@@ -63,11 +63,12 @@ public enum Architectures {
         for (node, outs) in shapes {
             guard let out = outs.first else { continue }
             switch node.opType {
+            // Weights computed at run time (not initializers), or of another rank, are not counted.
             case "Conv":
-                let w = g.weight(node.inputs[1])!.shape
+                guard node.inputs.count > 1, let w = g.weight(node.inputs[1])?.shape, w.count == 4 else { continue }
                 total += out.reduce(1, *) * w[1] * w[2] * w[3]
             case "Gemm", "MatMul":
-                let w = g.weight(node.inputs[1])!.shape
+                guard node.inputs.count > 1, let w = g.weight(node.inputs[1])?.shape, w.count == 2 else { continue }
                 total += out.reduce(1, *) * (node.int("transB") == 1 ? w[1] : w[0])
             default: break
             }

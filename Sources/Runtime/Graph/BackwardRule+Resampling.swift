@@ -55,10 +55,10 @@ struct StrideOneGeometry {
             kernel = w.rank == 3 ? [1, w.shape[2]] : [w.shape[2], w.shape[3]]
         } else {
             guard let ks = k.node.ints("kernel_shape") else { throw k.fail("kernel_shape is required") }
-            kernel = Kernels.pair(ks, default: 1, spatialRank: sr)
+            kernel = try Kernels.pair(ks, default: 1, spatialRank: sr, "kernel_shape", k)
         }
-        dilation = Kernels.pair(k.node.ints("dilations"), default: 1, spatialRank: sr)
-        let stride = Kernels.pair(k.node.ints("strides"), default: 1, spatialRank: sr)
+        dilation = try Kernels.pair(k.node.ints("dilations"), default: 1, spatialRank: sr, "dilations", k)
+        let stride = try Kernels.pair(k.node.ints("strides"), default: 1, spatialRank: sr, "strides", k)
         pads = try Kernels.pads(k, input: [x4.shape[2], x4.shape[3]], kernel: kernel, stride: stride, dilation: dilation, spatialRank: sr)
     }
 

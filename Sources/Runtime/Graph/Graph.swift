@@ -66,7 +66,7 @@ public final class Graph: @unchecked Sendable {
     public var trainable: Set<String> { Set(parameters.filter { !$0.value.isFrozen }.keys) }
     /// Trainable parameters in name order (what an optimizer takes).
     public var trainableParameters: [Parameter] {
-        parameters.keys.sorted().compactMap { parameters[$0]!.isFrozen ? nil : parameters[$0] }
+        parameters.sorted { $0.key < $1.key }.map(\.value).filter { !$0.isFrozen }
     }
 
     /// Overwrites a weight's values in place (shape must match), keeping its autograd leaf.
@@ -85,6 +85,16 @@ public final class Graph: @unchecked Sendable {
 
     /// Freezes every weight (explainers treat the classifier as fixed).
     public func freeze() { setTrainable([]) }
+
+    /// An independent copy: same nodes, labels and metadata, the same weights with the same
+    /// trainable set, in storage of its own (training the copy leaves this graph as it was:
+    /// a fit that fine-tunes works on a copy).
+    public func copy() throws -> Graph {
+        let g = try Graph(name: name, inputs: inputs, outputs: outputs, nodes: nodes, weights: weights, trainable: trainable,
+                          labels: labels, opset: opset, metadata: metadata)
+        g.integerValues = integerValues
+        return g
+    }
 
     static func topologicallySorted(_ nodes: [GraphNode], available: Set<String>, graphName: String) throws -> [GraphNode] {
         var have = available

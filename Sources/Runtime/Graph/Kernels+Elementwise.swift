@@ -53,7 +53,10 @@ extension Kernels {
             if a.rank == 1 && b.rank == 2 && a.count == b.shape[0] { return [a.reshaped([1, a.count]).matmul(b).reshaped([b.shape[1]])] }
             if a.rank == 2 && b.rank == 1 && a.shape[1] == b.count { return [a.matmul(b.reshaped([b.count, 1])).reshaped([a.shape[0]])] }
             guard a.rank >= 2 && b.rank >= 2 else { throw ctx.fail("MatMul of shapes \(a.shape) x \(b.shape) is not supported") }
-            if a.rank == 2 && b.rank == 2 { return [a.matmul(b)] }
+            if a.rank == 2 && b.rank == 2 {
+                guard a.shape[1] == b.shape[0] else { throw ctx.fail("MatMul inner dimensions differ: \(a.shape) x \(b.shape)") }
+                return [a.matmul(b)]
+            }
             // Batched: broadcast the leading dimensions, fold them into one batch axis.
             guard let lead = Broadcast.tryShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))) else {
                 throw ctx.fail("MatMul batch dimensions of \(a.shape) and \(b.shape) do not broadcast")

@@ -2,9 +2,11 @@
 // 1-D variants ([N, C, L]) run as 2-D with a height of one.
 
 extension Kernels {
-    /// Spatial attribute (kernel_shape, strides, dilations) as [h, w], lifting 1-D to 2-D.
-    static func pair(_ v: [Int]?, default d: Int, spatialRank: Int) -> [Int] {
+    /// Spatial attribute (kernel_shape, strides, dilations) as [h, w], lifting 1-D to 2-D;
+    /// one value per spatial axis, else an error (a model file may hold any list).
+    static func pair(_ v: [Int]?, default d: Int, spatialRank: Int, _ name: String, _ ctx: KernelContext) throws -> [Int] {
         guard let v else { return [d, d] }
+        guard v.count == spatialRank else { throw ctx.fail("\(name) \(v) needs \(spatialRank) values") }
         return spatialRank == 1 ? [1, v[0]] : v
     }
 
@@ -54,11 +56,11 @@ extension Kernels {
                 throw ctx.fail("input \(x.shape), weight \(w.shape) and group \(groups) do not match")
             }
             let k = [w.shape[2], w.shape[3]]
-            if let ks = ctx.node.ints("kernel_shape"), pair(ks, default: 1, spatialRank: sr) != k {
+            if let ks = ctx.node.ints("kernel_shape"), try pair(ks, default: 1, spatialRank: sr, "kernel_shape", ctx) != k {
                 throw ctx.fail("kernel_shape \(ks) disagrees with weight \(w.shape)")
             }
-            let stride = pair(ctx.node.ints("strides"), default: 1, spatialRank: sr)
-            let dilation = pair(ctx.node.ints("dilations"), default: 1, spatialRank: sr)
+            let stride = try pair(ctx.node.ints("strides"), default: 1, spatialRank: sr, "strides", ctx)
+            let dilation = try pair(ctx.node.ints("dilations"), default: 1, spatialRank: sr, "dilations", ctx)
             guard stride.allSatisfy({ $0 > 0 }), dilation.allSatisfy({ $0 > 0 }) else { throw ctx.fail("strides and dilations must be positive") }
             let p = try pads(ctx, input: [x.shape[2], x.shape[3]], kernel: k, stride: stride, dilation: dilation, spatialRank: sr)
             for d in 0..<2 where x.shape[2 + d] + p[d] + p[d + 2] < (k[d] - 1) * dilation[d] + 1 {
@@ -78,15 +80,16 @@ extension Kernels {
                 throw ctx.fail("input \(x.shape), weight \(w.shape) and group \(groups) do not match")
             }
             let k = [w.shape[2], w.shape[3]]
-            let stride = pair(ctx.node.ints("strides"), default: 1, spatialRank: sr)
-            let dilation = pair(ctx.node.ints("dilations"), default: 1, spatialRank: sr)
-            var outPad = pair(ctx.node.ints("output_padding"), default: 0, spatialRank: sr)
+            let stride = try pair(ctx.node.ints("strides"), default: 1, spatialRank: sr, "strides", ctx)
+            let dilation = try pair(ctx.node.ints("dilations"), default: 1, spatialRank: sr, "dilations", ctx)
+            var outPad = try pair(ctx.node.ints("output_padding"), default: 0, spatialRank: sr, "output_padding", ctx)
             guard stride.allSatisfy({ $0 > 0 }), dilation.allSatisfy({ $0 > 0 }) else { throw ctx.fail("strides and dilations must be positive") }
             var p: [Int]
             let auto = ctx.node.string("auto_pad") ?? "NOTSET"
             if let os = ctx.node.ints("output_shape") {
                 // Explicit output shape: total padding follows from it (ONNX's formula).
-                let target = sr == 1 ? [1, os.last!] : Array(os.suffix(2))
+                guard os.count >= sr else { throw ctx.fail("output_shape \(os) needs \(sr) spatial sizes") }
+                let target = sr == 1 ? [1, os[os.count - 1]] : Array(os.suffix(2))
                 p = [0, 0, 0, 0]
                 for d in 0..<2 {
                     let full = stride[d] * (x.shape[2 + d] - 1) + outPad[d] + (k[d] - 1) * dilation[d] + 1
@@ -109,18 +112,29 @@ extension Kernels {
                 p = try pads(ctx, input: [x.shape[2], x.shape[3]], kernel: k, stride: stride, dilation: dilation, spatialRank: sr)
             }
             let b = ctx.optionalInput(2)
+            // What convTranspose2d requires of its arguments (it traps otherwise).
+            let o = w.shape[1] * groups
+            if let b, b.shape != [o] { throw ctx.fail("bias \(b.shape) should be [\(o)]") }
+            for d in 0..<2 {
+                guard outPad[d] >= 0, outPad[d] < stride[d] || outPad[d] < dilation[d] else {
+                    throw ctx.fail("output_padding \(outPad) must be smaller than the stride \(stride) or dilation \(dilation)")
+                }
+                let out = (x.shape[2 + d] - 1) * stride[d] - p[d] - p[d + 2] + dilation[d] * (k[d] - 1) + outPad[d] + 1
+                guard out > 0 else { throw ctx.fail("input \(x.shape), weight \(w.shape) and pads \(p) give an empty output") }
+            }
             let y = x.convTranspose2d(w, bias: b, stride: stride, padding: p, outputPadding: outPad, dilation: dilation, groups: groups)
             return [restore(y, spatialRank: sr)]
         }
         t["MaxPool"] = { ctx in
             let (x, sr) = try spatial4D(try ctx.input(0), ctx)
             guard let ks = ctx.node.ints("kernel_shape") else { throw ctx.fail("kernel_shape is required") }
-            let k = pair(ks, default: 1, spatialRank: sr)
-            let stride = pair(ctx.node.ints("strides"), default: 1, spatialRank: sr)
-            let dilation = pair(ctx.node.ints("dilations"), default: 1, spatialRank: sr)
+            let k = try pair(ks, default: 1, spatialRank: sr, "kernel_shape", ctx)
+            let stride = try pair(ctx.node.ints("strides"), default: 1, spatialRank: sr, "strides", ctx)
+            let dilation = try pair(ctx.node.ints("dilations"), default: 1, spatialRank: sr, "dilations", ctx)
+            guard stride.allSatisfy({ $0 > 0 }), dilation.allSatisfy({ $0 > 0 }) else { throw ctx.fail("strides and dilations must be positive") }
             let p = try pads(ctx, input: [x.shape[2], x.shape[3]], kernel: k, stride: stride, dilation: dilation, spatialRank: sr)
-            try checkWindow(ctx, x: x, kernel: k, dilation: dilation, pads: p)
             let ceil = ctx.node.int("ceil_mode") == 1
+            try checkWindow(ctx, x: x, kernel: k, stride: stride, dilation: dilation, pads: p, ceilMode: ceil)
             if ctx.node.outputs.count > 1 && !ctx.node.outputs[1].isEmpty {
                 let (y, sw) = x.maxPool2dWithSwitches(kernel: k, stride: stride, padding: p, dilation: dilation, ceilMode: ceil)
                 // ONNX indices are flat over the whole NCHW input (row-major storage order).
@@ -141,11 +155,12 @@ extension Kernels {
         t["AveragePool"] = { ctx in
             let (x, sr) = try spatial4D(try ctx.input(0), ctx)
             guard let ks = ctx.node.ints("kernel_shape") else { throw ctx.fail("kernel_shape is required") }
-            let k = pair(ks, default: 1, spatialRank: sr)
-            let stride = pair(ctx.node.ints("strides"), default: 1, spatialRank: sr)
+            let k = try pair(ks, default: 1, spatialRank: sr, "kernel_shape", ctx)
+            let stride = try pair(ctx.node.ints("strides"), default: 1, spatialRank: sr, "strides", ctx)
+            guard stride.allSatisfy({ $0 > 0 }) else { throw ctx.fail("strides must be positive") }
             if let d = ctx.node.ints("dilations"), d.contains(where: { $0 != 1 }) { throw ctx.fail("dilated average pooling is not supported") }
             let p = try pads(ctx, input: [x.shape[2], x.shape[3]], kernel: k, stride: stride, dilation: [1, 1], spatialRank: sr)
-            try checkWindow(ctx, x: x, kernel: k, dilation: [1, 1], pads: p)
+            try checkWindow(ctx, x: x, kernel: k, stride: stride, dilation: [1, 1], pads: p, ceilMode: ctx.node.int("ceil_mode") == 1)
             let y = x.avgPool2d(kernel: k, stride: stride, padding: p, ceilMode: ctx.node.int("ceil_mode") == 1,
                                 countIncludePad: ctx.node.int("count_include_pad") == 1)
             return [restore(y, spatialRank: sr)]
@@ -175,6 +190,7 @@ extension Kernels {
                 // ONNX's running variance uses the biased batch variance; PyTorch (and our own
                 // training loop) the unbiased one: we follow ONNX here, as the graph is ONNX.
                 let m = ctx.node.float("momentum") ?? 0.9
+                guard x.count / Swift.max(c, 1) > 1 else { throw ctx.fail("training-mode batch statistics need more than one value per channel, got \(x.shape)") }
                 let r = x.batchNormTraining(scale: scale, bias: bias, eps: eps)
                 let count = Float(x.count / c)
                 let biased = count > 1 ? r.variance.detached() * ((count - 1) / count) : r.variance.detached()
@@ -195,14 +211,17 @@ extension Kernels {
             let sizesInput = isUpsample || ctx.opset < 11 ? nil : ctx.optionalInput(3)
             var size: [Int]
             if let s = sizesInput, s.count > 0 {
-                let v = ints(s)
+                let v = try ints(s, ctx)
                 guard v.count == 4, v[0] == x.shape[0], v[1] == x.shape[1] else { throw ctx.fail("sizes \(v) must keep N and C of \(x.shape)") }
                 size = [v[2], v[3]]
             } else if let sc = (scalesInput.map { $0.scalars } ?? ctx.node.floats("scales")), sc.count == 4 {
                 guard sc[0] == 1, sc[1] == 1, sc[2] > 0, sc[3] > 0 else { throw ctx.fail("scales \(sc) must keep N and C") }
-                size = [Int((Float(x.shape[2]) * sc[2]).rounded(.down)), Int((Float(x.shape[3]) * sc[3]).rounded(.down))]
+                let scaled = [Float(x.shape[2]) * sc[2], Float(x.shape[3]) * sc[3]].map { $0.rounded(.down) }
+                guard scaled.allSatisfy({ $0 < 16_777_216 }) else { throw ctx.fail("scales \(sc) give an output too large") }
+                size = scaled.map { Int($0) }
             } else { throw ctx.fail("needs scales or sizes") }
             guard size.allSatisfy({ $0 > 0 }) else { throw ctx.fail("output size \(size) is empty") }
+            try checkOutputSize([x.shape[0], x.shape[1]] + size, ctx)
             let mode = ctx.node.string("mode") ?? "nearest"
             let transform = ctx.node.string("coordinate_transformation_mode") ?? (isUpsample || ctx.opset < 11 ? "asymmetric" : "half_pixel")
             // Coordinates follow the scale when one is given (ONNX), else size ratios.
@@ -229,9 +248,22 @@ extension Kernels {
         t["Upsample"] = resize
     }
 
-    static func checkWindow(_ ctx: KernelContext, x: Tensor, kernel: [Int], dilation: [Int], pads: [Int]) throws {
-        for d in 0..<2 where kernel[d] <= 0 || x.shape[2 + d] + pads[d] + pads[d + 2] < (kernel[d] - 1) * dilation[d] + 1 {
-            throw ctx.fail("window \(kernel) does not fit the padded input \(x.shape)")
+    /// What the pooling ops require (they trap otherwise): the window fits the padded input,
+    /// and every output position's window covers at least one input cell, not padding alone.
+    static func checkWindow(_ ctx: KernelContext, x: Tensor, kernel: [Int], stride: [Int], dilation: [Int], pads: [Int], ceilMode: Bool) throws {
+        for d in 0..<2 {
+            let size = x.shape[2 + d]
+            guard kernel[d] > 0, size + pads[d] + pads[d + 2] >= (kernel[d] - 1) * dilation[d] + 1 else {
+                throw ctx.fail("window \(kernel) does not fit the padded input \(x.shape)")
+            }
+            let out = PoolGeometry.outSize(size, kernel: kernel[d], stride: stride[d], padBegin: pads[d], padEnd: pads[d + 2],
+                                           dilation: dilation[d], ceilMode: ceilMode)
+            for o in 0..<out {
+                let start = o * stride[d] - pads[d]
+                guard (0..<kernel[d]).contains(where: { (0..<size).contains(start + $0 * dilation[d]) }) else {
+                    throw ctx.fail("pads \(pads) leave a window of \(kernel) that sees only padding")
+                }
+            }
         }
     }
 

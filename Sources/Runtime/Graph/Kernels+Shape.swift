@@ -2,12 +2,30 @@
 // exact for every size a classifier uses (< 2^24).
 
 extension Kernels {
-    static func ints(_ t: Tensor) -> [Int] { t.scalars.map { Int($0) } }
+    /// Integer values carried as floats (shapes, axes, indices, pads), checked: a model file
+    /// can hold NaN, infinities or values too large for Int, which a plain `Int(_:)` traps on.
+    static func ints(_ t: Tensor, _ ctx: KernelContext) throws -> [Int] {
+        try t.scalars.map { (v: Float) -> Int in
+            guard v == v.rounded(), Swift.abs(v) < 2_147_483_648 else { throw ctx.fail("\(v) is not an integer of a usable size") }
+            return Int(v)
+        }
+    }
     static func intTensor(_ v: [Int]) -> Tensor { Tensor(shape: [v.count], data: v.map(Float.init)) }
+
+    /// Checks that an output of `shape` can exist: sizes from a model file (pads, resize
+    /// scales) could ask for more elements than an Int holds, where counting them would trap.
+    static func checkOutputSize(_ shape: [Int], _ ctx: KernelContext) throws {
+        var count = 1
+        for d in shape {
+            let r = count.multipliedReportingOverflow(by: Swift.max(d, 0))
+            guard !r.overflow, r.partialValue <= 1 << 32 else { throw ctx.fail("the output \(shape) would be too large") }
+            count = r.partialValue
+        }
+    }
 
     /// Axes from the attribute (older opsets) or the optional input (newer), normalised.
     static func axes(_ ctx: KernelContext, inputIndex: Int, rank: Int) throws -> [Int]? {
-        var raw = ctx.node.ints("axes") ?? ctx.optionalInput(inputIndex).map(ints)
+        var raw = try ctx.node.ints("axes") ?? ctx.optionalInput(inputIndex).map { try ints($0, ctx) }
         if raw?.isEmpty == true { raw = nil }  // an empty axes input means "not given"
         return try raw?.map { a in
             let n = a < 0 ? a + rank : a
@@ -43,15 +61,20 @@ extension Kernels {
         }
         t["Reshape"] = { ctx in
             let x = try ctx.input(0)
-            var target = ints(try ctx.input(1))
+            var target = try ints(try ctx.input(1), ctx)
             let allowZero = ctx.node.int("allowzero") == 1
             for i in target.indices where target[i] == 0 && !allowZero {
                 guard i < x.rank else { throw ctx.fail("0 in shape \(target) copies a dimension the input \(x.shape) lacks") }
                 target[i] = x.shape[i]
             }
-            guard target.filter({ $0 == -1 }).count <= 1 else { throw ctx.fail("more than one -1 in shape \(target)") }
-            let known = target.filter { $0 != -1 }.reduce(1, *)
-            guard known > 0 ? x.count % known == 0 && (target.contains(-1) || known == x.count) : x.count == 0 else {
+            guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }) else {
+                throw ctx.fail("shape \(target) has a negative size or more than one -1")
+            }
+            let (known, overflow) = target.filter { $0 != -1 }.reduce((1, false)) { acc, d in
+                let r = acc.0.multipliedReportingOverflow(by: d)
+                return (r.partialValue, acc.1 || r.overflow)
+            }
+            guard !overflow, known > 0 ? x.count % known == 0 && (target.contains(-1) || known == x.count) : x.count == 0 else {
                 throw ctx.fail("cannot reshape \(x.shape) to \(target)")
             }
             return [x.reshaped(target)]
@@ -81,8 +104,10 @@ extension Kernels {
         }
         t["Unsqueeze"] = { ctx in
             let x = try ctx.input(0)
-            let outRank = x.rank + (ctx.node.ints("axes") ?? ctx.optionalInput(1).map(ints) ?? []).count
+            let outRank = x.rank + (try ctx.node.ints("axes") ?? ctx.optionalInput(1).map { try ints($0, ctx) } ?? []).count
             guard let ax = try axes(ctx, inputIndex: 1, rank: outRank) else { throw ctx.fail("Unsqueeze needs axes") }
+            // Distinct axes of the output rank insert in order; a repeated one would insert past the end.
+            guard Set(ax).count == ax.count else { throw ctx.fail("axes \(ax) repeat an axis") }
             var shape = x.shape
             for a in ax.sorted() { shape.insert(1, at: a) }
             return [x.reshaped(shape)]
@@ -93,7 +118,7 @@ extension Kernels {
             if axis < 0 { axis += x.rank }
             guard axis >= 0 && axis < x.rank else { throw ctx.fail("axis out of range for rank \(x.rank)") }
             let n = x.shape[axis]
-            let picks = try ints(idx).map { i -> Int in
+            let picks = try ints(idx, ctx).map { i -> Int in
                 let j = i < 0 ? i + n : i
                 guard j >= 0 && j < n else { throw ctx.fail("index \(i) out of range for axis of size \(n)") }
                 return j
@@ -122,12 +147,14 @@ extension Kernels {
             let x = try ctx.input(0)
             let modeName = ctx.node.string("mode") ?? "constant"
             guard let mode = Tensor.PadMode(rawValue: modeName) else { throw ctx.fail("Pad mode '\(modeName)' is not supported") }
-            let pads = ctx.node.ints("pads") ?? ctx.optionalInput(1).map(ints) ?? []
+            let pads = try ctx.node.ints("pads") ?? ctx.optionalInput(1).map { try ints($0, ctx) } ?? []
             let value = ctx.node.float("value") ?? ctx.optionalInput(2)?.scalars.first ?? 0
             var full = [(Int, Int)](repeating: (0, 0), count: x.rank)
             if let axesIn = ctx.optionalInput(3) {
-                let ax = ints(axesIn).map { $0 < 0 ? $0 + x.rank : $0 }
-                guard pads.count == 2 * ax.count else { throw ctx.fail("pads \(pads) do not match axes \(ax)") }
+                let ax = try ints(axesIn, ctx).map { $0 < 0 ? $0 + x.rank : $0 }
+                guard pads.count == 2 * ax.count, ax.allSatisfy({ $0 >= 0 && $0 < x.rank }) else {
+                    throw ctx.fail("pads \(pads) do not match axes \(ax) of rank \(x.rank)")
+                }
                 for (k, a) in ax.enumerated() { full[a] = (pads[k], pads[k + ax.count]) }
             } else {
                 guard pads.count == 2 * x.rank else { throw ctx.fail("pads \(pads) do not match rank \(x.rank)") }
@@ -138,6 +165,7 @@ extension Kernels {
                 throw ctx.fail("reflect pads \(pads) must be smaller than the input \(x.shape)")
             }
             if mode != .constant && x.count == 0 { throw ctx.fail("\(modeName) padding of an empty input") }
+            try checkOutputSize(zip(x.shape, full).map { $0 + $1.0 + $1.1 }, ctx)
             return [x.padded(full, value: value, mode: mode)]
         }
     }

@@ -24,13 +24,13 @@ extension Graph {
             p.input = n.inputs
             p.output = n.outputs
             let intConstant = n.opType == "Constant" && n.outputs.contains { integerValues.contains($0) }
-            p.attribute = n.attributes.keys.sorted().map { key in
-                Graph.attributeProto(key, n.attributes[key]!, integerTensor: intConstant)
+            p.attribute = n.attributes.sorted { $0.key < $1.key }.map { key, value in
+                Graph.attributeProto(key, value, integerTensor: intConstant)
             }
             return p
         }
-        g.initializer = parameters.keys.sorted().map { key in
-            Graph.tensorProto(parameters[key]!.value, name: key, asInt64: integerValues.contains(key))
+        g.initializer = parameters.sorted { $0.key < $1.key }.map { key, p in
+            Graph.tensorProto(p.value, name: key, asInt64: integerValues.contains(key))
         }
         g.input = inputs.map { info in
             Graph.valueInfo(info.name, shape: info.shape)
@@ -41,8 +41,8 @@ extension Graph {
         if let labels, let data = try? JSONSerialization.data(withJSONObject: labels), let s = String(data: data, encoding: .utf8) {
             meta["labels"] = s
         }
-        m.metadataProps = meta.keys.sorted().map { k in
-            var e = Onnx_StringStringEntryProto(); e.key = k; e.value = meta[k]!; return e
+        m.metadataProps = meta.sorted { $0.key < $1.key }.map { k, v in
+            var e = Onnx_StringStringEntryProto(); e.key = k; e.value = v; return e
         }
         return m
     }

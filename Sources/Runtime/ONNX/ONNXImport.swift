@@ -60,8 +60,9 @@ struct ONNXImporter {
             let name = n.name.isEmpty ? "\(n.opType)_\(i)" : n.name
             var attrs: [String: AttributeValue] = [:]
             for a in n.attribute {
-                attrs[a.name] = try ONNXImporter.attribute(a, node: name, op: n.opType, opset: opset)
-                if case .tensor = attrs[a.name]!, n.opType == "Constant",
+                let value = try ONNXImporter.attribute(a, node: name, op: n.opType, opset: opset)
+                attrs[a.name] = value
+                if case .tensor = value, n.opType == "Constant",
                    a.t.dataType != Int32(Onnx_TensorProto.DataType.float.rawValue) && a.t.dataType != Int32(Onnx_TensorProto.DataType.double.rawValue) {
                     integerValues.formUnion(n.output)
                 }
@@ -75,6 +76,9 @@ struct ONNXImporter {
         var metadata: [String: String] = [:]
         for p in model.metadataProps { metadata[p.key] = p.value }
         let labels = metadata["labels"].flatMap(parseLabels)
+        // Labels live in `labels` (export writes them back), so an exported graph reads back
+        // with the same content digest.
+        if labels != nil { metadata["labels"] = nil }
         let graph = try Graph(name: g.name.isEmpty ? "model" : g.name, inputs: inputs, outputs: g.output.map(\.name),
                               nodes: nodes, weights: weights, labels: labels, opset: opset, metadata: metadata)
         graph.integerValues = integerValues

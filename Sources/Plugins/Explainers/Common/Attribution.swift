@@ -125,7 +125,7 @@ private func convBlockOutput(_ g: Graph, from start: String) -> String {
 
 /// The value name of the `layer` parameter, or the default conv-block layer.
 func resolveLayer(_ ctx: ExplainContext, plugin: String) throws -> String {
-    guard let name = ctx.params.string("layer") else { return try defaultConvBlockLayer(ctx.model) }
+    guard let name = try ctx.params.string("layer") else { return try defaultConvBlockLayer(ctx.model) }
     do { return try ctx.model.resolveValue(name) } catch let e as GraphError {
         throw PluginError.invalid("'\(plugin)': \(e)")
     }

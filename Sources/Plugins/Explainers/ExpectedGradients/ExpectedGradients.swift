@@ -26,19 +26,17 @@ public struct ExpectedGradientsExplainer: Explainer {
     }
     public var parameters: [ParamSpec] {
         [
-            ParamSpec("references", .int, default: .int(100), range: 1...100_000,
-                      doc: "dataset images kept as the reference distribution (fit phase)"),
+            ParamSpec("references", .int, default: .int(100), range: 1...100_000, phase: .fit,
+                      doc: "dataset images kept as the reference distribution"),
             ParamSpec("samples", .int, default: .int(64), range: 1...100_000, doc: "(reference, alpha) draws per image"),
             batchSizeSpec(default: 32),
         ]
     }
     public var capabilities: Capabilities { [.needsGradients, .batched, .stochastic, .fits] }
-    /// Only the number of references changes what is fitted.
-    public var fitParameters: [String] { ["references"] }
 
     public func fit(_ ctx: FitContext) throws -> FitState {
         let n = ctx.dataset.count
-        let k = Swift.min(ctx.params.int("references"), n)
+        let k = Swift.min(try ctx.params.int("references"), n)
         // Partial Fisher-Yates: the first k of a seeded permutation.
         var rng = ctx.rng
         var order = Array(0..<n)
@@ -68,7 +66,7 @@ public struct ExpectedGradientsExplainer: Explainer {
         guard Array(refs.shape.dropFirst()) == Array(x.shape.dropFirst()) else {
             throw PluginError.invalid("'\(name)': the references are \(Array(refs.shape.dropFirst())) images but the input is \(Array(x.shape.dropFirst())); fit on data of the input's size")
         }
-        let samples = ctx.params.int("samples"), k = refs.shape[0]
+        let samples = try ctx.params.int("samples"), k = refs.shape[0]
         // Draws, copy-major (item = sample * m + image): a reference index and an alpha each.
         var refIndex = [Int](repeating: 0, count: samples * m), alpha = [Float](repeating: 0, count: samples * m)
         for i in 0..<(samples * m) {
@@ -76,7 +74,7 @@ public struct ExpectedGradientsExplainer: Explainer {
             alpha[i] = ctx.rng.nextUniform()
         }
         var total = [Float](repeating: 0, count: x.count)
-        let ranges = chunks(samples * m, ctx.params.int("batch_size"))
+        let ranges = chunks(samples * m, try ctx.params.int("batch_size"))
         for (ci, r) in ranges.enumerated() {
             try ctx.cancellation.check()
             let shape = [r.count] + Array(x.shape.dropFirst())
@@ -122,7 +120,7 @@ public struct ExpectedGradientsExplainer: Explainer {
         // passes (with one image and 64 samples most of the 100 references go unused).
         let used = Array(Set(refIndex)).sorted()
         var refValues = [Int: [Float]]()
-        for r in chunks(used.count, ctx.params.int("batch_size")) {
+        for r in chunks(used.count, try ctx.params.int("batch_size")) {
             let batch = Tensor.concat(r.map { refs.slice(axis: 0, used[$0]..<(used[$0] + 1)) }, axis: 0)
             let values = try Autograd.noGrad { ctx.scoreValues(try logitsChecked(ctx.model(batch), model: ctx.model)) }
             let classes = values.shape[1], flat = values.scalars
@@ -133,6 +131,7 @@ public struct ExpectedGradientsExplainer: Explainer {
         for i in 0..<m {
             var mean = 0.0
             let t = ctx.targets[i % ctx.targets.count]
+            // refValues holds every index in refIndex (`used` is their set).
             for s in 0..<samples { mean += Double(refValues[refIndex[s * m + i]]![t]) }
             mean /= Double(samples)
             gap.append(Swift.abs(sums[i] - (Double(fx[i]) - mean)))

@@ -105,7 +105,7 @@ public struct IntegratedGradientsExplainer: Explainer {
     /// The baseline batch for `images` as the parameters ask.
     static func baseline(_ ctx: inout ExplainContext, plugin: String) throws -> Tensor {
         let x = ctx.images
-        switch ctx.params.string("baseline") ?? "zeros" {
+        switch try ctx.params.string("baseline") ?? "zeros" {
         case "blur":
             let sigma = 0.05 * Float(Swift.max(x.shape[2], x.shape[3]))
             let k = 2 * Int(Foundation.ceil(3 * sigma)) + 1
@@ -120,7 +120,7 @@ public struct IntegratedGradientsExplainer: Explainer {
                 }
             }
         case "tensor":
-            guard let t = ctx.params.tensor("baseline_tensor") else {
+            guard let t = try ctx.params.tensor("baseline_tensor") else {
                 throw PluginError.invalid("'\(plugin)': baseline \"tensor\" needs baseline_tensor")
             }
             let s = Array(x.shape.dropFirst())
@@ -135,7 +135,7 @@ public struct IntegratedGradientsExplainer: Explainer {
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
         let base = try Self.baseline(&ctx, plugin: name)
-        let rule = RiemannRule(rawValue: ctx.params.string("method") ?? "") ?? .trapezoid
+        let rule = try RiemannRule(rawValue: ctx.params.string("method") ?? "") ?? .trapezoid
         let r = try pathIntegratedGradients(ctx, ctx.images, baseline: base, targets: ctx.targets, steps: ctx.params.int("steps"),
                                         rule: rule, batchSize: ctx.params.int("batch_size"))
         let sums = perImageSums(r.attribution)

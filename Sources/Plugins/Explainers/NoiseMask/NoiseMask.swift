@@ -71,7 +71,7 @@ public struct NoiseMaskExplainer: Explainer {
         }
         // Noise range per channel, [1, C, 1, 1].
         let (low, high) = noiseRange(x, p)
-        let noiseKind = p.string("noise") ?? "uniform"
+        let noiseKind = try p.string("noise") ?? "uniform"
         func drawNoise(_ rng: inout RandomGenerator) -> Tensor {
             noise(shape: x.shape, low: low, high: high, kind: noiseKind, rng: &rng)
         }
@@ -80,7 +80,7 @@ public struct NoiseMaskExplainer: Explainer {
         let perImage = target.count / n
         // beta0 per image from `beta_draws` pure-noise inputs.
         var noiseMSE = [Double](repeating: 0, count: n)
-        let draws = p.int("beta_draws")
+        let draws = try p.int("beta_draws")
         for _ in 0..<draws {
             let f = try Autograd.noGrad { try features(drawNoise(&ctx.rng)) }
             let d = (f - target).squared().reshaped([n, perImage]).mean(axis: 1)
@@ -91,11 +91,11 @@ public struct NoiseMaskExplainer: Explainer {
             throw PluginError.invalid("noise_mask: layer '\(layer)' gives the same features for noise as for the image, so the loss term is always zero; choose another layer")
         }
 
-        let initValue = p.float("init")
+        let initValue = try p.float("init")
         let v = Parameter(name: "V", value: Tensor.full([n, 1, h, w], Float(Foundation.log(initValue / (1 - initValue)))))
-        let adam = Adam(parameters: [v], lr: Float(p.float("lr")))
-        let maxIterations = p.int("max_iterations"), window = p.int("window")
-        let tolerance = p.float("tolerance")
+        let adam = try Adam(parameters: [v], lr: Float(p.float("lr")))
+        let maxIterations = try p.int("max_iterations"), window = try p.int("window")
+        let tolerance = try p.float("tolerance")
         var preservation = [[Double]](repeating: [], count: n), lossTerm = [[Double]](repeating: [], count: n)
         for i in 0..<n { preservation[i].reserveCapacity(maxIterations); lossTerm[i].reserveCapacity(maxIterations) }
         var objectiveHistory: [Double] = []
@@ -103,7 +103,8 @@ public struct NoiseMaskExplainer: Explainer {
         let targetD = target.detached()
         let blend = MaskedBlend(images: x)
         var mse = [Double](repeating: 0, count: n)
-        let betaF = beta0.map { Float($0 * p.float("multiplier")) }
+        let multiplier = try p.float("multiplier")
+        let betaF = beta0.map { Float($0 * multiplier) }
         for iteration in 0..<maxIterations {
             try ctx.cancellation.check()
             let u = drawNoise(&ctx.rng)
@@ -241,6 +242,7 @@ final class MaskedBlend: @unchecked Sendable {
 
     /// The blended input for mask logits `v` [N, 1, H, W] and noise `noise` [N, C, H, W].
     func apply(_ v: Tensor, noise: Tensor) -> Tensor {
+        // Both come from this explainer's own loop, shaped from the images it was built with.
         precondition(v.shape == [n, 1, images.shape[2], images.shape[3]] && noise.shape == images.shape)
         let (n, c, hw) = (self.n, self.c, self.hw)
         return Tensor.customGradient(inputs: [v], op: "noise_mask_blend", forward: { inputs in

@@ -48,15 +48,15 @@ public struct OcclusionExplainer: Explainer {
         try ctx.cancellation.check()
         let x = ctx.images
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let window = ctx.params["window"] == nil ? Self.defaultWindow(height: h, width: w) : ctx.params.int("window")
-        let stride = ctx.params["stride"] == nil ? window : ctx.params.int("stride")
-        let value = Float(ctx.params.float("value"))
+        let window = try ctx.params["window"] == nil ? Self.defaultWindow(height: h, width: w) : ctx.params.int("window")
+        let stride = try ctx.params["stride"] == nil ? window : ctx.params.int("stride")
+        let value = try Float(ctx.params.float("value"))
         let ys = Self.starts(h, window: window, stride: stride), xs = Self.starts(w, window: window, stride: stride)
         let windows = ys.flatMap { y in xs.map { (y, $0) } }
         let base = try scoresNoGrad(ctx, x, targets: ctx.targets)
         var drop = [Float](repeating: 0, count: n * h * w), count = [Float](repeating: 0, count: n * h * w)
         let plane = h * w, per = c * plane
-        let ranges = chunks(windows.count * n, ctx.params.int("batch_size"))
+        let ranges = try chunks(windows.count * n, ctx.params.int("batch_size"))
         for (ci, r) in ranges.enumerated() {
             try ctx.cancellation.check()
             let batch = x.withUnsafeBufferPointer { xp in

@@ -54,8 +54,8 @@ public struct RISEExplainer: Explainer {
         try ctx.cancellation.check()
         let x = ctx.images
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let total = ctx.params.int("masks"), s = ctx.params.int("grid"), p = Float(ctx.params.float("p"))
-        let batchSize = ctx.params.int("batch_size")
+        let total = try ctx.params.int("masks"), s = try ctx.params.int("grid"), p = Float(try ctx.params.float("p"))
+        let batchSize = try ctx.params.int("batch_size")
         let perChunk = Swift.max(1, batchSize / n)
         let plane = h * w, per = c * plane
         var saliency = Tensor.zeros([n, plane])

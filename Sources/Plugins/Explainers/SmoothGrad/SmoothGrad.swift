@@ -23,11 +23,12 @@ enum NoiseTunnel {
 
     static func run(_ ctx: inout ExplainContext, variance: Bool) throws -> Explanation {
         try ctx.cancellation.check()
-        let base = GradientBase(rawValue: ctx.params.string("base") ?? "") ?? .gradient
-        let samples = ctx.params.int("samples"), batchSize = ctx.params.int("batch_size"), steps = ctx.params.int("steps")
+        let base = try GradientBase(rawValue: ctx.params.string("base") ?? "") ?? .gradient
+        let samples = try ctx.params.int("samples"), batchSize = try ctx.params.int("batch_size"), steps = try ctx.params.int("steps")
         let x = ctx.images
         let n = x.shape[0], per = x.count / Swift.max(n, 1)
-        let sigmas = perImageRange(x).map { Float(ctx.params.float("noise")) * ($0.max - $0.min) }
+        let noise = Float(try ctx.params.float("noise"))
+        let sigmas = perImageRange(x).map { noise * ($0.max - $0.min) }
         var sum = [Double](repeating: 0, count: x.count), sumSq = [Double](repeating: 0, count: variance ? x.count : 0)
         let ranges = chunks(samples * n, batchSize)
         for (ci, r) in ranges.enumerated() {

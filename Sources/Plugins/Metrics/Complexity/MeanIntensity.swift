@@ -22,7 +22,7 @@ public struct MeanIntensityMetric: Metric {
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let s = ctx.saliency.map.shape
         guard s.count == 4, s[1] == 1, s[0] > 0 else { throw PluginError.invalid("metric 'mean_intensity': the map must be [N, 1, H, W], got \(s)") }
-        let mode = ctx.params.string("normalize") ?? "minmax"
+        let mode = try ctx.params.string("normalize") ?? "minmax"
         let values = (0..<s[0]).map { i -> Double in
             let raw = MetricSupport.mapPlane(ctx.saliency.map, i)
             let plane: [Float]

@@ -43,23 +43,23 @@ enum DeletionInsertion {
         let (n, c, h, w) = try MetricSupport.checkShapes(ctx, metric: name)
         try MetricSupport.checkTargets(ctx, n: n, metric: name)
         let hw = h * w
-        let step = ctx.params["step"] == nil ? Swift.max(1, Int((Double(hw) * 0.01).rounded())) : ctx.params.int("step")
+        let step = try ctx.params["step"] == nil ? Swift.max(1, Int((Double(hw) * 0.01).rounded())) : ctx.params.int("step")
         let steps = (hw + step - 1) / step
         let images = ctx.images
         let start: Tensor, source: Tensor
         if insertion {
-            let k = ctx.params.int("blur_kernel")
+            let k = try ctx.params.int("blur_kernel")
             guard k % 2 == 1 else { throw PluginError.invalid("parameter 'blur_kernel' of 'insertion' must be odd, got \(k)") }
-            let padding = BlurPadding(rawValue: ctx.params.string("blur_padding") ?? "") ?? .zero
-            start = images.separableBlur(kernel: Tensor.riseGaussianKernel1D(size: k, sigma: Float(ctx.params.float("blur_sigma"))),
+            let padding = BlurPadding(rawValue: try ctx.params.string("blur_padding") ?? "") ?? .zero
+            start = try images.separableBlur(kernel: Tensor.riseGaussianKernel1D(size: k, sigma: Float(ctx.params.float("blur_sigma"))),
                                          padding: padding)
             source = images
         } else {
             start = images
-            source = Tensor(shape: [n, c, h, w], repeating: Float(ctx.params.float("baseline")))
+            source = try Tensor(shape: [n, c, h, w], repeating: Float(ctx.params.float("baseline")))
         }
         let orders = (0..<n).map { MetricSupport.pixelOrder(MetricSupport.mapPlane(ctx.saliency.map, $0), descending: true) }
-        let engine = PerturbationCurve(model: ctx.model, metric: name, batchSize: ctx.params.int("batch_size"),
+        let engine = try PerturbationCurve(model: ctx.model, metric: name, batchSize: ctx.params.int("batch_size"),
                                        probability: true, cancellation: ctx.cancellation)
         let scores = try engine.scores(start: start, source: source, orders: orders, perStep: step, steps: steps,
                                        targets: ctx.saliency.targets)

@@ -34,7 +34,7 @@ public struct BoxLocalizationMetric: Metric {
 
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let (n, _, h, w) = try MetricSupport.checkShapes(ctx, metric: name)
-        let need = ctx.params.float("iou")
+        let need = try ctx.params.float("iou")
         let planes = (0..<n).map { MetricSupport.mapPlane(ctx.saliency.map, $0) }
         let truth = try (0..<n).map { try MetricSupport.truthBox(ctx.groundTruth, $0, h: h, w: w, metric: name) }
         func boxes(_ t: Double) -> [(box: [Int]?, iou: Double)] {
@@ -43,13 +43,13 @@ public struct BoxLocalizationMetric: Metric {
                 return (b, b.map { MetricSupport.boxIoU($0, truth[i]) } ?? 0)
             }
         }
-        var t = ctx.params.float("threshold")
+        var t = try ctx.params.float("threshold")
         var result = boxes(t)
         var curves: [[(x: Double, y: Double)]]? = nil
-        if ctx.params.string("mode") == "best" {
+        if try ctx.params.string("mode") == "best" {
             var bestKey = (-1, -1.0)
             curves = [[(x: Double, y: Double)]](repeating: [], count: n)
-            for g in MetricSupport.thresholdGrid(ctx.params.int("grid")) {
+            for g in try MetricSupport.thresholdGrid(ctx.params.int("grid")) {
                 try ctx.cancellation.check()
                 let r = boxes(g)
                 for i in 0..<n { curves![i].append((x: g, y: r[i].iou)) }

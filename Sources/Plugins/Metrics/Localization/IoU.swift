@@ -40,8 +40,8 @@ public struct IoUMetric: Metric {
 
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let (n, _, h, w) = try MetricSupport.checkShapes(ctx, metric: name)
-        let grid = MetricSupport.thresholdGrid(ctx.params.int("grid"))
-        let mode = ctx.params.string("mode") ?? "fraction"
+        let grid = try MetricSupport.thresholdGrid(ctx.params.int("grid"))
+        let mode = try ctx.params.string("mode") ?? "fraction"
         var planes: [[Float]] = [], truths: [[Bool]] = [], curves: [[Double]] = []
         for i in 0..<n {
             try ctx.cancellation.check()
@@ -62,7 +62,7 @@ public struct IoUMetric: Metric {
             values = areas
             thresholds = [Double](repeating: .nan, count: n)
         case "top_percent":
-            let p = ctx.params.float("top_percent")
+            let p = try ctx.params.float("top_percent")
             values = (0..<n).map { i in
                 let order = MetricSupport.pixelOrder(planes[i], descending: true)
                 let keep = max(1, Int((p / 100 * Double(order.count)).rounded()))
@@ -81,7 +81,7 @@ public struct IoUMetric: Metric {
             values = curves.map { $0[bestK] }
             thresholds = [Double](repeating: grid[bestK], count: n)
         default:
-            let t = ctx.params.float("threshold")
+            let t = try ctx.params.float("threshold")
             values = (0..<n).map { IoUMetric.iou(MetricSupport.binarized(planes[$0], fraction: t), truths[$0]) }
             thresholds = [Double](repeating: t, count: n)
         }

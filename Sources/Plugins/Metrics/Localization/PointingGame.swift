@@ -21,7 +21,7 @@ public struct PointingGameMetric: Metric {
 
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let (n, _, h, w) = try MetricSupport.checkShapes(ctx, metric: name)
-        let tol = ctx.params["tolerance"] == nil ? (15 * (Double(h * w)).squareRoot() / 224).rounded() : ctx.params.float("tolerance")
+        let tol = try ctx.params["tolerance"] == nil ? (15 * (Double(h * w)).squareRoot() / 224).rounded() : ctx.params.float("tolerance")
         let r = Int(tol.rounded(.down))
         var values: [Double] = [], xs: [Double] = [], ys: [Double] = []
         for i in 0..<n {

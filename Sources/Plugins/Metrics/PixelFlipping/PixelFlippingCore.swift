@@ -50,18 +50,18 @@ enum PixelFlipping {
         let (n, c, h, w) = try MetricSupport.checkShapes(ctx, metric: metric)
         try MetricSupport.checkTargets(ctx, n: n, metric: metric)
         let hw = h * w
-        let k = ctx.params["pixels_per_step"] == nil ? Swift.max(1, Int((100 * Double(hw) / 89_401).rounded())) : ctx.params.int("pixels_per_step")
+        let k = try ctx.params["pixels_per_step"] == nil ? Swift.max(1, Int((100 * Double(hw) / 89_401).rounded())) : ctx.params.int("pixels_per_step")
         let maxIterations = (hw + k - 1) / k
-        let iterations = ctx.params["iterations"] == nil
+        let iterations = try ctx.params["iterations"] == nil
             ? Swift.min(maxIterations, Swift.max(1, Int((80_000 / 89_401 * Double(hw) / Double(k)).rounded())))
             : ctx.params.int("iterations")
         guard iterations <= maxIterations else {
             throw PluginError.invalid("metric '\(metric)': \(iterations) iterations of \(k) pixels exceed the \(hw) pixels of a \(h)x\(w) image; use at most \(maxIterations)")
         }
-        let lo = Float(ctx.params.float("noise_low")), hi = Float(ctx.params.float("noise_high"))
+        let lo = try Float(ctx.params.float("noise_low")), hi = try Float(ctx.params.float("noise_high"))
         guard hi >= lo else { throw PluginError.invalid("metric '\(metric)': noise_high (\(hi)) is below noise_low (\(lo))") }
         let noise = Tensor.uniform([n, c, h, w], low: lo, high: hi, rng: &ctx.rng)
-        let engine = PerturbationCurve(model: ctx.model, metric: metric, batchSize: ctx.params.int("batch_size"),
+        let engine = try PerturbationCurve(model: ctx.model, metric: metric, batchSize: ctx.params.int("batch_size"),
                                        probability: ctx.params.string("score") == "prob", cancellation: ctx.cancellation)
         let planes = (0..<n).map { MetricSupport.mapPlane(ctx.saliency.map, $0) }
         func curves(descending: Bool) throws -> [[Double]] {
