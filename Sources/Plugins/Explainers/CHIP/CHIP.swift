@@ -57,16 +57,16 @@ public struct CHIPExplainer: Explainer {
     }
     public var parameters: [ParamSpec] {
         [
-            ParamSpec("layer", .layer, doc: "layer whose channels are gated and weighted (fit); default: the last conv block's output"),
-            ParamSpec("refine_layer", .layer,
-                      doc: "shallow layer for variant refined (fit); default: the first conv block's output; the same as layer fits one layer only"),
-            ParamSpec("gates", .int, default: .int(100), range: 1...100_000, doc: "perturbed networks (gate vectors) per fit image (fit; the paper's 100)"),
-            ParamSpec("sigma", .float, default: .float(0.75), range: 0.01...1000, doc: "width of the proximity kernel h(d) (Eq. 8) in units of sqrt(K) (fit)"),
-            ParamSpec("lambda", .float, default: .float(0.01), range: 0...1,
-                      doc: "L1 penalty (Eq. 11) as a fraction of ||b_c||_inf, the penalty that zeroes every weight (fit)"),
-            ParamSpec("rho", .float, default: .float(1), range: 1e-6...1e6, doc: "ADMM penalty (Eq. 17) as a multiple of mean diag(G_c) (fit; changes speed, not the solution)"),
-            ParamSpec("fit_score", .choice(["prob", "logit"]), default: .string("prob"),
-                      doc: "what the perturbed predictions g regress (fit): softmax probabilities (the paper) or logits"),
+            ParamSpec("layer", .layer, phase: .fit, doc: "layer whose channels are gated and weighted; default: the last conv block's output"),
+            ParamSpec("refine_layer", .layer, phase: .fit,
+                      doc: "shallow layer for variant refined; default: the first conv block's output; the same as layer fits one layer only"),
+            ParamSpec("gates", .int, default: .int(100), range: 1...100_000, phase: .fit, doc: "perturbed networks (gate vectors) per fit image (the paper's 100)"),
+            ParamSpec("sigma", .float, default: .float(0.75), range: 0.01...1000, phase: .fit, doc: "width of the proximity kernel h(d) (Eq. 8) in units of sqrt(K)"),
+            ParamSpec("lambda", .float, default: .float(0.01), range: 0...1, phase: .fit,
+                      doc: "L1 penalty (Eq. 11) as a fraction of ||b_c||_inf, the penalty that zeroes every weight"),
+            ParamSpec("rho", .float, default: .float(1), range: 1e-6...1e6, phase: .fit, doc: "ADMM penalty (Eq. 17) as a multiple of mean diag(G_c) (changes speed, not the solution)"),
+            ParamSpec("fit_score", .choice(["prob", "logit"]), default: .string("prob"), phase: .fit,
+                      doc: "what the perturbed predictions g regress: softmax probabilities (the paper) or logits"),
             ParamSpec("batch_size", .int, default: .int(128), range: 1...65_536, doc: "gated copies per forward pass in the fit (memory vs. speed)"),
             ParamSpec("variant", .choice(["chip", "refined", "guided"]), default: .string("chip"),
                       doc: "chip (Eq. 10), refined (first x last layer CHIP), or guided (guided backprop x CHIP)"),
@@ -74,19 +74,18 @@ public struct CHIPExplainer: Explainer {
         ]
     }
     public var capabilities: Capabilities { [.needsGradients, .layerChoice, .batched, .fits] }
-    public var fitParameters: [String] { ["layer", "refine_layer", "gates", "sigma", "lambda", "rho", "fit_score"] }
 
     /// The fit settings in `params`.
     static func settings(_ params: Params) throws -> CHIPLayerFit.Settings {
         CHIPLayerFit.Settings(gates: try params.int("gates"), sigma: try params.float("sigma"), lambda: try params.float("lambda"),
-                              rho: try params.float("rho"), logits: params.string("fit_score") == "logit",
+                              rho: try params.float("rho"), logits: try params.string("fit_score") == "logit",
                               batchSize: try params.int("batch_size"))
     }
 
     /// The resolved value names of `layer` and `refine_layer` (defaults when absent).
     static func layers(_ model: Graph, _ params: Params) throws -> (layer: String, refine: String) {
         func resolve(_ key: String, _ fallback: () throws -> String) throws -> String {
-            guard let given = params.string(key) else { return try fallback() }
+            guard let given = try params.string(key) else { return try fallback() }
             do { return try model.resolveValue(given) } catch let e as GraphError { throw PluginError.invalid("'chip' \(key): \(e)") }
         }
         return (try resolve("layer") { try defaultConvBlockLayer(model) }, try resolve("refine_layer") { try firstConvBlockLayer(model) })
@@ -144,7 +143,7 @@ public struct CHIPExplainer: Explainer {
         let state = try ctx.fittedState()
         let maps = try CHIPMaps(state: state, model: ctx.model, params: ctx.params)
         let out: Explanation
-        switch ctx.params.string("variant") {
+        switch try ctx.params.string("variant") {
         case "refined": out = try maps.refined(ctx)
         case "guided": out = try maps.guided(ctx)
         default: out = try maps.chip(ctx)

@@ -18,17 +18,15 @@ struct CHIPMaps {
     let refineWeights: Tensor
     let nearest: Bool
 
-    /// Reads the layers and weights the fit stored; an explicit `layer`/`refine_layer` that
-    /// names another layer than the fit's is an error (the weights belong to their layer).
+    /// Reads the layers and weights the fit stored (the layers as resolved value names in the
+    /// notes, since a default layer is not among the given fit parameters); an explicit
+    /// `layer`/`refine_layer` that names another layer than the fit's is an error (the
+    /// weights belong to their layer).
     init(state: FitState, model: Graph, params: Params) throws {
-        func note(_ key: String) throws -> String {
-            guard let v = state.notes[key] else { throw PluginError.invalid("the fitted state of 'chip' has no note '\(key)' (fitted by another version? fit again)") }
-            return v
-        }
-        layer = try note("layer")
-        refineLayer = try note("refine_layer")
+        layer = try state.note("layer")
+        refineLayer = try state.note("refine_layer")
         for (key, fitted) in [("layer", layer), ("refine_layer", refineLayer)] {
-            guard let given = params.string(key) else { continue }
+            guard let given = try params.string(key) else { continue }
             let value: String
             do { value = try model.resolveValue(given) } catch let e as GraphError { throw PluginError.invalid("'chip' \(key): \(e)") }
             guard value == fitted else {
@@ -37,7 +35,7 @@ struct CHIPMaps {
         }
         weights = try state.tensor(Self.weightsKey("layer"))
         refineWeights = try state.tensor(Self.weightsKey("refine_layer"))
-        nearest = params.string("upsample") == "nearest"
+        nearest = try params.string("upsample") == "nearest"
     }
 
     /// Captured activations of `layers` (no gradients), each checked against its weights.
