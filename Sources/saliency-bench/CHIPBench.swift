@@ -20,11 +20,12 @@ struct CHIPBench: ParsableCommand {
         the wall times.
 
         Models: resnet-shapes and vgg-shapes (shapes-loc), vgg-an8flower-single6c and
-        vgg-an8flower-double12c (an8flower at 64x64): the training split, seed 0.
+        vgg-an8flower-double12c (an8flower at 64x64): the training split, seed 0;
+        lenet-fmnist: the first Fashion-MNIST training images.
         """)
 
     @OptionGroup var common: CommonOptions
-    @Option(help: "Shipped model: resnet-shapes, vgg-shapes, vgg-an8flower-single6c, vgg-an8flower-double12c.")
+    @Option(help: "Shipped model: resnet-shapes, vgg-shapes, vgg-an8flower-single6c, vgg-an8flower-double12c, lenet-fmnist.")
     var model: String = "resnet-shapes"
     @Option(help: "Folder with the shipped models.")
     var models: String = "models"
@@ -46,7 +47,8 @@ struct CHIPBench: ParsableCommand {
         case "vgg-shapes": return ("shapes-loc", ["size": .int(64)], vggLayers)
         case "vgg-an8flower-single6c": return ("an8flower", ["size": .int(64), "variant": .string("single-6c")], vggLayers)
         case "vgg-an8flower-double12c": return ("an8flower", ["size": .int(64), "variant": .string("double-12c")], vggLayers)
-        default: throw ValidationError("unknown model '\(model)' (resnet-shapes, vgg-shapes, vgg-an8flower-single6c, vgg-an8flower-double12c)")
+        case "lenet-fmnist": return ("fashion-mnist", [:], ["relu_conv1", "relu_conv2"])
+        default: throw ValidationError("unknown model '\(model)' (resnet-shapes, vgg-shapes, vgg-an8flower-single6c, vgg-an8flower-double12c, lenet-fmnist)")
         }
     }
 
@@ -57,8 +59,7 @@ struct CHIPBench: ParsableCommand {
         let g = try loadONNX(path: (models as NSString).appendingPathComponent("\(model).onnx"))
         let provider = try Registry.shared.dataset(datasetName)
         var p = options
-        p["count"] = .int(images)
-        p["seed"] = .int(0)
+        if datasetName == "fashion-mnist" { p["limit"] = .int(images) } else { p["count"] = .int(images); p["seed"] = .int(0) }
         let data = try provider.open(split: "train", params: Params.resolve(p, schema: provider.parameters, plugin: datasetName))
         let chosen = layers.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? defaultLayers
         print("saliency-bench chip: \(model) on \(images) \(datasetName) training images x \(gates) gates, batch \(batchSize), \(Threads.count) thread(s)")

@@ -244,6 +244,20 @@ struct CHIPTests {
         _ = try explain(chip, model: g, images: x, params: ["layer": .string("relu2")], fitted: state)
     }
 
+    /// Fig. 5 explains the second most probable class: `.ranked(k)` picks it per image.
+    @Test func rankedTargetsPickTheKthMostProbableClass() throws {
+        let g = try Self.twoLayerHead(fc: [1, 0, 0, 1, 0.5, 0.5], bias: [0, 0, 0.1])
+        // GAP of relu(x): image 0 (0.8, 0.2) -> logits (0.8, 0.2, 0.6); image 1 (0.1, 0.9) -> (0.1, 0.9, 0.6).
+        let x = Tensor(shape: [2, 2, 6, 6], data: [Float](repeating: 0.8, count: 36) + [Float](repeating: 0.2, count: 36)
+                       + [Float](repeating: 0.1, count: 36) + [Float](repeating: 0.9, count: 36))
+        #expect(try resolveTargets(.ranked(1), model: g, images: x) == resolveTargets(.predicted, model: g, images: x))
+        #expect(try resolveTargets(.ranked(2), model: g, images: x) == [2, 2])
+        #expect(try resolveTargets(.ranked(3), model: g, images: x) == [1, 0])
+        #expect(throws: PluginError.invalid("target rank 4 is out of range: the model has 3 classes")) {
+            try resolveTargets(.ranked(4), model: g, images: x)
+        }
+    }
+
     /// Nearest upsampling repeats each cell of a stride-2 layer's map in 2x2 blocks.
     @Test func nearestUpsamplingRepeatsCells() throws {
         let b = GraphBuilder(name: "strided", inputShape: [2, 6, 6])
