@@ -4,6 +4,8 @@
     scripts/chip-tables.py localization OUT/*.csv   top-1 localisation error per method, with
                                                     McNemar's exact test of CHIP against each other method
     scripts/chip-tables.py means OUT/*.csv          mean (95 % CI) of every metric per model and method
+    scripts/chip-tables.py paired REF OUT/*.csv     per-image difference of every method minus method REF:
+                                                    mean, 95 % CI and a two-sided paired p (normal approximation)
     scripts/chip-tables.py weights STATE.salfit     Figs. 10-11: sparsity and shared top-5 channels of W
     scripts/chip-tables.py correlation A.npy B.npy  Fig. 5: per-image correlation of two sets of maps
 
@@ -89,6 +91,25 @@ def means(paths):
         print(f"{model}\t{method}\t{metric}\t{m:.4f}\t±{half:.4f}\tn={n}")
 
 
+def paired(reference, paths):
+    """Per (model, metric): each method's per-image values minus `reference`'s on the same
+    images (NaN pairs skipped): mean difference, its 95 % CI and the two-sided p of the
+    paired t statistic under the normal approximation (n >= 100 here)."""
+    data = per_image(paths)
+    for (model, method, metric), values in sorted(data.items()):
+        ref = data.get((model, reference, metric))
+        if ref is None or method == reference:
+            continue
+        d = [values[i] - ref[i] for i in sorted(values) if i in ref and not math.isnan(values[i]) and not math.isnan(ref[i])]
+        n = len(d)
+        m = sum(d) / n
+        sd = math.sqrt(sum((x - m) ** 2 for x in d) / (n - 1))
+        se = sd / math.sqrt(n)
+        z = m / se if se > 0 else float("inf")
+        p = math.erfc(abs(z) / math.sqrt(2))
+        print(f"{model}\t{metric}\t{method} - {reference}\t{m:+.4f}\t[{m - 1.959964 * se:+.4f}, {m + 1.959964 * se:+.4f}]\tp={p:.3g}\tn={n}")
+
+
 def read_salfit(path):
     """Header and float32 tensors of a format-2 .salfit file: magic 'SALFIT2\\n', a
     little-endian UInt32 header length, a JSON header whose "blobs" table gives each blob's
@@ -159,6 +180,8 @@ if __name__ == "__main__":
         localization(args)
     elif cmd == "means":
         means(args)
+    elif cmd == "paired":
+        paired(args[0], args[1:])
     elif cmd == "weights":
         weights(args[0])
     elif cmd == "correlation":
