@@ -9,42 +9,38 @@ import Runtime
 struct CHIPTests {
     let chip = CHIPExplainer()
 
-    /// [2, 6, 6] input -> 1x1 identity conv -> relu1 -> 1x1 identity conv -> relu2 -> GAP ->
-    /// fc [3, 2] (no bias unless given). Both relu layers equal relu(x), so every CHIP map
-    /// is a hand-computable combination of relu(x_0) and relu(x_1).
-    static func twoLayerHead(fc: [Float], bias: [Float] = [0, 0, 0]) throws -> Graph {
-        let b = GraphBuilder(name: "two-layer-head", inputShape: [2, 6, 6])
-        try b.conv(name: "conv1", out: 2, kernel: 1, bias: false)
-        try b.relu(name: "relu1")
-        try b.conv(name: "conv2", out: 2, kernel: 1, bias: false)
-        try b.relu(name: "relu2")
+    /// [channels, 6, 6] input -> `convs` x (1x1 identity conv (stride `stride` on the
+    /// first) -> ReLU) -> GAP -> fc [3, channels]. Names: conv/relu for one conv, conv1/relu1,
+    /// conv2/relu2, ... for more. Every ReLU layer then equals relu(x) (subsampled by the
+    /// stride), so every CHIP map is a hand-computable combination of the relu(x_k).
+    static func identityNet(channels k: Int, convs: Int, stride: Int = 1, fc: [Float], bias: [Float] = [0, 0, 0]) throws -> Graph {
+        let b = GraphBuilder(name: "identity-net", inputShape: [k, 6, 6])
+        func suffix(_ i: Int) -> String { convs == 1 ? "" : String(i) }
+        for i in 1...convs {
+            try b.conv(name: "conv" + suffix(i), out: k, kernel: 1, stride: i == 1 ? stride : 1, bias: false)
+            try b.relu(name: "relu" + suffix(i))
+        }
         try b.globalAvgPool(name: "gap")
         try b.flatten(name: "flatten")
         try b.linear(name: "fc", out: 3)
         let g = try b.build()
-        try g.setWeight("conv1.weight", Tensor(shape: [2, 2, 1, 1], data: [1, 0, 0, 1]))
-        try g.setWeight("conv2.weight", Tensor(shape: [2, 2, 1, 1], data: [1, 0, 0, 1]))
-        try g.setWeight("fc.weight", Tensor(shape: [3, 2], data: fc))
+        var identity = [Float](repeating: 0, count: k * k)
+        for j in 0..<k { identity[j * k + j] = 1 }
+        for i in 1...convs { try g.setWeight("conv\(suffix(i)).weight", Tensor(shape: [k, k, 1, 1], data: identity)) }
+        try g.setWeight("fc.weight", Tensor(shape: [3, k], data: fc))
         try g.setWeight("fc.bias", Tensor(shape: [3], data: bias))
         return g
     }
 
-    /// [4, 6, 6] input -> 1x1 identity conv -> relu -> GAP -> fc, where class 0's logit reads
-    /// channel 2 alone and the other classes are constants.
+    /// Two identity stages (relu1, relu2) on 2 channels.
+    static func twoLayerHead(fc: [Float], bias: [Float] = [0, 0, 0]) throws -> Graph {
+        try identityNet(channels: 2, convs: 2, fc: fc, bias: bias)
+    }
+
+    /// 4 channels, one stage (relu), where class 0's logit reads channel 2 alone and the
+    /// other classes are constants.
     static func oneChannelNet() throws -> Graph {
-        let b = GraphBuilder(name: "one-channel", inputShape: [4, 6, 6])
-        try b.conv(name: "conv", out: 4, kernel: 1, bias: false)
-        try b.relu(name: "relu")
-        try b.globalAvgPool(name: "gap")
-        try b.flatten(name: "flatten")
-        try b.linear(name: "fc", out: 3)
-        let g = try b.build()
-        var identity = [Float](repeating: 0, count: 16)
-        for k in 0..<4 { identity[k * 4 + k] = 1 }
-        try g.setWeight("conv.weight", Tensor(shape: [4, 4, 1, 1], data: identity))
-        try g.setWeight("fc.weight", Tensor(shape: [3, 4], data: [0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
-        try g.setWeight("fc.bias", Tensor(shape: [3], data: [0, 1, 1]))
-        return g
+        try identityNet(channels: 4, convs: 1, fc: [0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0], bias: [0, 1, 1])
     }
 
     func images(_ n: Int, _ shape: [Int], seed: UInt64) -> TensorDataset {
@@ -260,14 +256,7 @@ struct CHIPTests {
 
     /// Nearest upsampling repeats each cell of a stride-2 layer's map in 2x2 blocks.
     @Test func nearestUpsamplingRepeatsCells() throws {
-        let b = GraphBuilder(name: "strided", inputShape: [2, 6, 6])
-        try b.conv(name: "conv", out: 2, kernel: 1, stride: 2, bias: false)
-        try b.relu(name: "relu")
-        try b.globalAvgPool(name: "gap")
-        try b.flatten(name: "flatten")
-        try b.linear(name: "fc", out: 3)
-        let g = try b.build()
-        try g.setWeight("conv.weight", Tensor(shape: [2, 2, 1, 1], data: [1, 0, 0, 1]))
+        let g = try Self.identityNet(channels: 2, convs: 1, stride: 2, fc: [Float](repeating: 0, count: 6))
         let state = FitState(method: "chip", modelDigest: g.contentDigest,
                              tensors: ["weights": Tensor(shape: [3, 2], data: [1, 2, 0, 0, 0, 0]), "refine_weights": Tensor(shape: [3, 2], data: [1, 2, 0, 0, 0, 0])],
                              notes: ["layer": "relu", "refine_layer": "relu"])
