@@ -82,6 +82,24 @@ struct CHIPTests {
         }
     }
 
+    /// Eq. 11 with an orthogonal design has a closed form: gates that open one channel each
+    /// make G_c diagonal, and the lasso is w_k = soft(b_k, λ) / G_kk with λ = lambda·‖b‖∞.
+    @Test func perClassLassoMatchesTheOrthogonalClosedForm() throws {
+        var s = CHIPStatistics(channels: 2, classes: 1)
+        let gap: [Float] = [2, 1], gates: [Float] = [1, 0, 0, 1], g: [Float] = [0.8, 0.1], f: [Float] = [0.5]
+        try gap.withUnsafeBufferPointer { a in try gates.withUnsafeBufferPointer { d in try g.withUnsafeBufferPointer { gp in
+            try f.withUnsafeBufferPointer { fp in try s.add(gap: a, gates: d, perturbed: gp, clean: fp, proximity: [1, 1]) }
+        } } }
+        // G = 0.5 diag(4, 1), b = 0.5 (0.8·2, 0.1·1) = (0.8, 0.05); λ = 0.25 · 0.8 = 0.2.
+        let settings = CHIPLayerFit.Settings(gates: 2, sigma: 1, lambda: 0.25, rho: 1, logits: false, batchSize: 8)
+        let w = try CHIPLayerFit.solve(s, settings: settings).weights
+        // ADMM stops at 1e-4 relative residuals: 1e-3 bounds the distance to the limit here.
+        #expect(abs(w[flat: 0] - Float((0.8 - 0.2) / 2)) < 1e-3)
+        #expect(w[flat: 1] == 0)  // soft(0.05, 0.2) = 0: an exact zero of the z-iterate
+        let ridge = try CHIPLayerFit.solve(s, settings: CHIPLayerFit.Settings(gates: 2, sigma: 1, lambda: 0, rho: 1, logits: false, batchSize: 8)).weights
+        #expect(abs(ridge[flat: 0] - 0.4) < 1e-3 && abs(ridge[flat: 1] - 0.1) < 1e-3)
+    }
+
     /// Sec. III-A: the number of open gates is uniform on 1...K and h(d) matches each draw.
     @Test func gateDrawsAreUniformInTheirCountAndCarryTheirProximity() {
         var rng = RandomGenerator(seed: 4)
