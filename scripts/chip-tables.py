@@ -57,27 +57,30 @@ def wilson(k, n, z=1.959964):
 
 
 def localization(paths, reference="chip"):
+    """One table per model. A method scored on fewer images than CHIP (LIME on a subset) is
+    compared with CHIP on its own images only: the CHIP column gives CHIP's error there, and
+    McNemar's test pairs the same images."""
     data = per_image(paths)
     models = sorted({k[0] for k in data})
     for model in models:
         rows = {k[1]: v for k, v in data.items() if k[0] == model and k[2] == "box_localization"}
         ref = next((m for m in rows if m == reference or m.startswith(reference + "-") or m.startswith(reference + " ")), None)
-        print(f"\n{model}: top-1 localisation error (box IoU >= 0.5 and the right class), {len(next(iter(rows.values())))} test images\n")
-        print("| method | top-1 loc error % | 95 % CI | vs CHIP: only CHIP right / only it right | McNemar p |")
-        print("|---|---|---|---|---|")
+        print(f"\n{model}: top-1 localisation error (box IoU >= 0.5 and the right class)\n")
+        print("| method | images | top-1 loc error % | 95 % CI | CHIP's error on the same images % "
+              "| vs CHIP: only CHIP right / only it right | McNemar p |")
+        print("|---|---|---|---|---|---|---|")
         for method, values in rows.items():
             images = sorted(values)
             v = [values[i] for i in images]
             k, n = sum(v), len(v)
             lo, hi = wilson(k, n)
-            cell = "—"
             if ref is not None and method != ref:
                 a = [rows[ref][i] for i in images]
                 only_ref, only_m, p = mcnemar_exact(a, v)
-                cell = f"{only_ref} / {only_m} | {p:.3g}"
+                cell = f"{100 * (1 - sum(a) / n):.2f} | {only_ref} / {only_m} | {p:.3g}"
             else:
-                cell = "— | —"
-            print(f"| {method} | {100 * (1 - k / n):.2f} | {100 * (1 - hi):.1f}–{100 * (1 - lo):.1f} | {cell} |")
+                cell = "— | — | —"
+            print(f"| {method} | {n} | {100 * (1 - k / n):.2f} | {100 * (1 - hi):.1f}–{100 * (1 - lo):.1f} | {cell} |")
 
 
 def means(paths):

@@ -7,8 +7,8 @@ import Testing
 @Suite("CHIP examples", .serialized)
 struct CHIPExampleTests {
     @Test(arguments: [
-        ("chip-localization-validation.yaml", "4800 saliency maps, 9600 metric evaluations (per image)"),
-        ("chip-localization.yaml", "3200 saliency maps, 3200 metric evaluations (per image)"),
+        ("chip-localization-validation.yaml", "8800 saliency maps, 17600 metric evaluations (per image)"),
+        ("chip-localization.yaml", "7600 saliency maps, 7600 metric evaluations (per image)"),
         ("chip-an8flower-validation.yaml", "8000 saliency maps, 16000 metric evaluations (per image)"),
         ("chip-an8flower.yaml", "10400 saliency maps, 20800 metric evaluations (per image)"),
     ])
@@ -22,17 +22,21 @@ struct CHIPExampleTests {
     }
 
     /// The test-set pipeline as written on 4 images, fitted on 4 (the fit and the thresholds
-    /// are what the file says; only the counts shrink): one top-1 row per method and image.
+    /// are what the file says; only the counts and LIME's samples shrink): one top-1 row per
+    /// method and image on both models, one CHIP fit per model.
     @Test func localizationRunsOnFourImages() throws {
         let dir = try freshDirectory("chip-loc-run")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/out"
         let r = try runREPLBinary(["run", repositoryRoot + "/examples/chip-localization.yaml", "--set", "params.n=4", "--set", "params.fit_n=4",
+                                   "--set", "params.lime_n=4", "--set", "params.lime_samples=20",
                                    "--out", out, "--quiet"], environment: ExamplePipeline.environment(cache: dir + "/cache"))
         #expect(r.code == 0, "stderr: \(r.err)")
-        try ScoresCSV(path: out + "/resnet-shapes.csv").check(model: "resnet-shapes", methods: ["chip", "gradcam", "gradient", "cam"],
+        try ScoresCSV(path: out + "/resnet-shapes.csv").check(model: "resnet-shapes", methods: ["chip", "gradcam", "gradient", "cam", "c_mwp", "lime"],
                                                                metrics: ["box_localization": 0...1], images: 4, file: "resnet-shapes.csv")
+        try ScoresCSV(path: out + "/vgg-shapes.csv").check(model: "vgg-shapes", methods: ["chip", "gradcam", "gradient", "c_mwp", "lime"],
+                                                            metrics: ["box_localization": 0...1], images: 4, file: "vgg-shapes.csv")
         let fits = try FileManager.default.contentsOfDirectory(atPath: dir + "/cache/fit")
-        #expect(fits.count == 1 && fits[0].hasPrefix("chip-"), "\(fits)")
+        #expect(fits.count == 2 && fits.allSatisfy { $0.hasPrefix("chip-") }, "\(fits)")
     }
 }
