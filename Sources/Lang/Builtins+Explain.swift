@@ -9,6 +9,7 @@ extension Builtins {
             guard n == n.rounded(), n >= 0, n < 1e9 else { throw LangError.arguments("target must be a class index >= 0, a class name or \"predicted\", got \(formatNumber(n))") }
             return .index(Int(n))
         case .string("predicted")?: return .predicted
+        case .string("second")?: return .ranked(2)
         case let .string(s)?: return .name(s)
         case let v?: throw LangError.arguments("target must be a class index, a class name or \"predicted\", got \(v.typeName)")
         }

@@ -26,6 +26,21 @@ struct PluginBuiltinTests {
         #expect(try i.run("len(d)").summary == "3")
     }
 
+    /// target: "second" explains each image's second most probable class.
+    @Test func explainTheSecondClass() throws {
+        let i = Interpreter(registry: langTestRegistry())
+        let v = try i.run("""
+        let d = dataset("test_squares", limit: 2)
+        let m = model("lenet5")
+        explain(m, d, "test_abs", target: "second")
+        """)
+        guard case let .saliency(s) = v else { Issue.record("not a map: \(v.summary)"); return }
+        let g = try #require(i.globals.lookup("m").flatMap { if case let .model(m) = $0 { return m.graph } else { return nil } })
+        let images = try #require(i.globals.lookup("d").flatMap { if case let .dataset(d) = $0 { return try? d.dataset.batch([0, 1]).images } else { return nil } })
+        #expect(s.map.targets == (try resolveTargets(.ranked(2), model: g, images: images)))
+        #expect(s.map.targets != (try resolveTargets(.predicted, model: g, images: images)))
+    }
+
     @Test func aListOfMethodsGivesARecordAndMetricsATable() throws {
         let i = Interpreter(registry: langTestRegistry())
         let maps = try i.run("""

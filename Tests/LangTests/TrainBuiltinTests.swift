@@ -271,6 +271,9 @@ import Runtime
         Recipe(file: "resnet-an8flower-double12c.sal",
                dryRunLine: "dry run: would train small-resnet on an8flower-double-12c (3000 examples, validation an8flower-double-12c, 400) for 10 epochs",
                classes: 12, builtLike: { try ModelZoo.smallResNet(classes: 12, inputSize: 64, seed: 0) }),
+        Recipe(file: "vgg-shapes.sal",
+               dryRunLine: "dry run: would train vgg-style on shapes-loc (10000 examples, validation shapes-loc, 400) for 10 epochs",
+               classes: 8, builtLike: { try ModelZoo.vggStyle(classes: 8, inputSize: 64, seed: 0) }),
     ]
 
     @Test func everyRecipeIsListedAndDocumented() throws {

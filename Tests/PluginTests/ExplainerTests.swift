@@ -10,6 +10,7 @@ private let fastParams: [String: [String: ParamValue]] = [
     "vargrad": ["samples": .int(4)],
     "integrated_gradients": ["steps": .int(8)],
     "expected_gradients": ["samples": .int(8)],
+    "chip": ["gates": .int(4)],
     "lime": ["samples": .int(40), "segments": .int(8)],
     "kernel_shap": ["samples": .int(40), "segments": .int(8)],
 ]

@@ -412,6 +412,42 @@ struct MetricTests {
         #expect(best.extras["threshold"] == [0.75])
         let curve = try #require(best.curves?.first)
         #expect(curve.count == 21 && curve[15].x == 0.75 && curve[15].y == 1 && curve[14].y == 0)
+        // count top1 makes the value top1_correct; value threshold/iou report the threshold used
+        // and the box IoU, so a table shows the grid's choice.
+        let top1 = try evaluate(BoxLocalizationMetric(), model: model, images: image, saliency: saliency(map, targets: [0]),
+                                params: ["count": .string("top1")], groundTruth: GroundTruth(boxes: [[6, 7, 11, 13]], labels: [1]))
+        #expect(top1.values == [0])
+        let chosen = try evaluate(BoxLocalizationMetric(), model: model, images: image, saliency: saliency(map, targets: [0]),
+                                  params: ["mode": .string("best"), "grid": .int(20), "value": .string("threshold")], groundTruth: small)
+        #expect(chosen.values == [0.75])
+        let iou = try evaluate(BoxLocalizationMetric(), model: model, images: image, saliency: saliency(map, targets: [0]),
+                               params: ["value": .string("iou")], groundTruth: GroundTruth(boxes: [[6, 7, 11, 13]]))
+        #expect(abs(iou.values[0] - 25.0 / 30) < 1e-12)
+        #expect(throws: PluginError.invalid("metric 'box_localization': count: \"top1\" needs the images' labels; this data has none")) {
+            try evaluate(BoxLocalizationMetric(), model: model, images: image, saliency: saliency(map, targets: [0]),
+                         params: ["count": .string("top1")], groundTruth: small)
+        }
+    }
+
+    /// With count top1, mode best maximises top-1 hits: a threshold that localises only the
+    /// image whose class is wrong loses to one that localises the image whose class is right.
+    @Test func boxLocalizationTop1GridCountsOnlyRightClasses() throws {
+        let (h, w) = (24, 24)
+        let map = Tensor(shape: [2, 1, h, w], data: (0..<2).flatMap { _ in (0..<(h * w)).map { p -> Float in
+            let (y, x) = (p / w, p % w)
+            let d1 = Double((x - 8) * (x - 8) + (y - 9) * (y - 9)), d2 = Double((x - 20) * (x - 20) + (y - 20) * (y - 20))
+            return Float(0.8 * Foundation.exp(-d1 / 18) + 1.0 * Foundation.exp(-d2 / 8))
+        } })
+        let model = try linearModel(c: 1, h: h, w: w, weights: [Float](repeating: 0, count: 2 * h * w), bias: [1, 0])
+        // Image 0 (wrong class) has the big blob's box (found at 0.5); image 1 (right class)
+        // the bright blob's core (found at 0.75). Counting boxes ties 1-1 and the higher mean
+        // IoU decides; counting top-1 must pick 0.75.
+        let truth = GroundTruth(boxes: [[6, 7, 11, 13], [19, 19, 22, 22]], labels: [1, 0])
+        let images = Tensor.zeros([2, 1, h, w])
+        let r = try evaluate(BoxLocalizationMetric(), model: model, images: images, saliency: saliency(map, targets: [0, 0]),
+                             params: ["mode": .string("best"), "grid": .int(20), "count": .string("top1")], groundTruth: truth)
+        #expect(r.extras["threshold"]?.first == 0.75)
+        #expect(r.values == [0, 1])
     }
 
     @Test func largestComponentIsEightConnected() {

@@ -37,6 +37,8 @@ import Runtime
              dataset: { try An8FlowerDataset(variant: .single6c, split: "test", size: 64, count: 400, seed: 0) }),
         Spec(file: "resnet-an8flower-double12c.onnx", target: 98, subset: 120, classes: 12,
              dataset: { try An8FlowerDataset(variant: .double12c, split: "test", size: 64, count: 400, seed: 0) }),
+        Spec(file: "vgg-shapes.onnx", target: 90, subset: 160, classes: 8,
+             dataset: { try ShapesLocDataset(split: "test", size: 64, count: 800, seed: 0) }),
     ]
 
     /// "Test accuracy: 91.23 %" in the README section headed by the model's file name.

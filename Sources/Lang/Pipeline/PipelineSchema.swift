@@ -89,7 +89,7 @@ public enum PipelineSchema {
             ArgSpec("models", .references, "model(s) to explain"),
             ArgSpec("data", .reference, required: true, "dataset or images to explain"),
             ArgSpec("methods", .methods, required: true, "methods with their parameters"),
-            ArgSpec("target", .any, "predicted (default), a class index, or a class name"),
+            ArgSpec("target", .any, "predicted (default), second (the second most probable class), a class index, or a class name"),
             ArgSpec("score", .choice(ScoreKind.allCases.map(\.rawValue)), "score explained at the target: logit (default), prob, logprob"),
             ArgSpec("fit", .reference, "dataset that methods which learn from data are fitted on (once per model; cached)"),
             ArgSpec("batch", .int, "images per batch (default 16): the unit of explaining, scoring, resuming and sharding"),

@@ -13,6 +13,14 @@ public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throw
         let classes = try Autograd.noGrad { try model(images.slice(axis: 0, 0..<Swift.min(1, n))) }.shape.last ?? 0
         guard i >= 0 && i < classes else { throw PluginError.invalid("target \(i) is out of range: the model has \(classes) classes (0...\(classes - 1))") }
         return [Int](repeating: i, count: n)
+    case let .ranked(k):
+        let logits = try Autograd.noGrad { try model(images) }
+        guard logits.rank == 2 else { throw PluginError.invalid("the model's output has shape \(logits.shape); expected [N, classes]") }
+        let c = logits.shape[1]
+        guard k >= 1 && k <= c else { throw PluginError.invalid("target rank \(k) is out of range: the model has \(c) classes") }
+        let v = logits.scalars
+        // Ties keep the lower class index first, as argmax does.
+        return (0..<n).map { i in (0..<c).sorted { a, b in v[i * c + a] > v[i * c + b] || (v[i * c + a] == v[i * c + b] && a < b) }[k - 1] }
     case let .name(s):
         guard let labels = model.labels else {
             throw PluginError.invalid("target \"\(s)\" is a class name, but the model carries no class labels; use a class index")

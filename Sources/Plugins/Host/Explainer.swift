@@ -11,6 +11,9 @@ public enum Target: Sendable, Equatable {
     case predicted
     case index(Int)
     case name(String)
+    /// The k-th most probable class of each image (1 = predicted): CHIP's Fig. 5 explains the
+    /// second to show which methods are class-discriminative.
+    case ranked(Int)
 }
 
 public struct Capabilities: Sendable, OptionSet {

@@ -96,9 +96,26 @@ private let blockTailOps: Set<String> = ["BatchNormalization", "Relu", "LeakyRel
 /// VGG-style conv-ReLU-pool stack it is the last ReLU (the input of the last pool); for
 /// LeNet5-Caffe (no ReLU after the convs) the last Conv output itself.
 public func defaultConvBlockLayer(_ g: Graph) throws -> String {
-    guard let conv = g.nodes.last(where: { $0.opType == "Conv" }), var value = conv.outputs.first else {
+    guard let conv = g.nodes.last(where: { $0.opType == "Conv" }), let value = conv.outputs.first else {
         throw PluginError.invalid("model '\(g.name)' has no Conv layer; pass layer: with the name of a 4-D feature map")
     }
+    return convBlockOutput(g, from: value)
+}
+
+/// The output of the FIRST convolutional block, by the same rule as `defaultConvBlockLayer`
+/// from the first `Conv` node: for a VGG-style stack the first conv's ReLU (`block1.relu1`),
+/// for a ResNet the stem's ReLU (its value feeds both the first block and its shortcut, so
+/// the walk stops there). CHIP's Refined maps use it as "the first convolutional layer".
+public func firstConvBlockLayer(_ g: Graph) throws -> String {
+    guard let conv = g.nodes.first(where: { $0.opType == "Conv" }), let value = conv.outputs.first else {
+        throw PluginError.invalid("model '\(g.name)' has no Conv layer; pass the name of a 4-D feature map")
+    }
+    return convBlockOutput(g, from: value)
+}
+
+/// Follows a Conv node's output value through its block's tail ops (see `blockTailOps`).
+private func convBlockOutput(_ g: Graph, from start: String) -> String {
+    var value = start
     while true {
         let consumers = g.nodes.filter { $0.inputs.contains(value) }
         guard consumers.count == 1, let c = consumers.first, blockTailOps.contains(c.opType), let out = c.outputs.first,

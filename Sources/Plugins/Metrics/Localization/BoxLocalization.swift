@@ -15,6 +15,9 @@ import Runtime
 /// evaluate the set in one call, or pick from the per-image curves (threshold, box IoU) that
 /// this mode returns. Other extras: "iou" and the box "x0", "y0", "x1", "y1"
 /// (inclusive-exclusive; all NaN when nothing passes the threshold).
+/// `count: "top1"` makes the value (and what mode best maximises) top1_correct, and
+/// `value: "iou" | "threshold"` reports the box IoU or the threshold used instead, so a
+/// pipeline can show the threshold chosen on validation images and apply it to the test set.
 public struct BoxLocalizationMetric: Metric {
     public init() {}
     public var name: String { "box_localization" }
@@ -27,6 +30,10 @@ public struct BoxLocalizationMetric: Metric {
             ParamSpec("grid", .int, default: .int(100), range: 1...10_000, doc: "thresholds 0, 1/grid, ..., 1 (mode best)"),
             ParamSpec("iou", .float, default: .float(0.5), range: 0...1, doc: "IoU with the ground-truth box needed to be correct"),
             ParamSpec("batch_size", .int, default: .int(32), range: 1...4096, doc: "images per forward pass for the predicted classes"),
+            ParamSpec("count", .choice(["box", "top1"]), default: .string("box"),
+                      doc: "what is correct (and what mode best maximises): the box alone, or the box and the predicted class (top-1 localisation; needs labels)"),
+            ParamSpec("value", .choice(["correct", "iou", "threshold"]), default: .string("correct"),
+                      doc: "per-image value: correct (1/0), the box IoU, or the threshold used (mode best: the grid's choice, so tables show it)"),
         ]
     }
     public var direction: MetricDirection { .higherIsBetter }
@@ -43,6 +50,18 @@ public struct BoxLocalizationMetric: Metric {
                 return (b, b.map { MetricSupport.boxIoU($0, truth[i]) } ?? 0)
             }
         }
+        // The predicted class is right (top-1 counting), per image; all true when counting boxes.
+        var classCorrect: [Double]? = nil
+        if let labels = ctx.groundTruth.labels {
+            guard labels.count == n else { throw PluginError.invalid("metric '\(name)': \(labels.count) labels for \(n) images") }
+            let predicted = try MetricSupport.predictedClasses(ctx.model, ctx.images, batchSize: ctx.params.int("batch_size"), cancellation: ctx.cancellation)
+            classCorrect = (0..<n).map { predicted[$0] == labels[$0] ? 1.0 : 0.0 }
+        }
+        let top1 = try ctx.params.string("count") == "top1"
+        guard !top1 || classCorrect != nil else {
+            throw PluginError.invalid("metric '\(name)': count: \"top1\" needs the images' labels; this data has none")
+        }
+        let counted = top1 ? classCorrect ?? [] : [Double](repeating: 1, count: n)
         var t = try ctx.params.float("threshold")
         var result = boxes(t)
         var curves: [[(x: Double, y: Double)]]? = nil
@@ -53,7 +72,7 @@ public struct BoxLocalizationMetric: Metric {
                 try ctx.cancellation.check()
                 let r = boxes(g)
                 for i in 0..<n { curves![i].append((x: g, y: r[i].iou)) }
-                let key = (r.filter { $0.iou >= need }.count, r.reduce(0) { $0 + $1.iou })
+                let key = ((0..<n).filter { counted[$0] == 1 && r[$0].iou >= need }.count, r.reduce(0) { $0 + $1.iou })
                 if key.0 > bestKey.0 || (key.0 == bestKey.0 && key.1 > bestKey.1) { bestKey = key; t = g; result = r }
             }
         }
@@ -64,16 +83,19 @@ public struct BoxLocalizationMetric: Metric {
             "box_correct": correct,
         ]
         for (k, key) in ["x0", "y0", "x1", "y1"].enumerated() { extras[key] = result.map { $0.box.map { Double($0[k]) } ?? .nan } }
-        if let labels = ctx.groundTruth.labels {
-            guard labels.count == n else { throw PluginError.invalid("metric '\(name)': \(labels.count) labels for \(n) images") }
-            let predicted = try MetricSupport.predictedClasses(ctx.model, ctx.images, batchSize: ctx.params.int("batch_size"), cancellation: ctx.cancellation)
-            let cls = (0..<n).map { predicted[$0] == labels[$0] ? 1.0 : 0.0 }
+        if let cls = classCorrect {
             extras["class_correct"] = cls
             extras["top1_correct"] = zip(cls, correct).map { $0 * $1 }
         } else {
             extras["class_correct"] = [Double](repeating: .nan, count: n)
             extras["top1_correct"] = [Double](repeating: .nan, count: n)
         }
-        return MetricResult(values: correct, curves: curves, extras: extras)
+        let values: [Double]
+        switch try ctx.params.string("value") {
+        case "iou": values = result.map(\.iou)
+        case "threshold": values = [Double](repeating: t, count: n)
+        default: values = zip(counted, correct).map { $0 * $1 }
+        }
+        return MetricResult(values: values, curves: curves, extras: extras)
     }
 }
