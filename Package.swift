@@ -9,6 +9,9 @@ let package = Package(
         .executable(name: "saliency-repl", targets: ["saliency-repl"]),
         .executable(name: "saliency-bench", targets: ["saliency-bench"]),
         .library(name: "Runtime", targets: ["Runtime"]),
+        // For Fuzz/ (the libFuzzer targets link them as a path dependency).
+        .library(name: "Plugins", targets: ["Plugins"]),
+        .library(name: "Lang", targets: ["Lang"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

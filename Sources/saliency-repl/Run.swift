@@ -38,17 +38,23 @@ struct Run: ParsableCommand {
     @Flag(help: "Validate and print the plan (steps, maps and metric evaluations) without running.") var dryRun = false
     @Flag(help: "No progress bars.") var quiet = false
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var memory: MemoryOptions
     @Flag(help: "Reuse the finished blocks (maps, scores) of an earlier run with the same --out; compute only the rest.") var resume = false
 
     func run() throws {
+        memory.apply()
         let code = runPipeline()
         if code != 0 { throw ExitCode(code) }
     }
 
     func runPipeline() -> Int32 {
         let term = Terminal()
-        guard let text = try? String(contentsOfFile: pipeline, encoding: .utf8) else {
-            term.error("error: cannot read pipeline '\(pipeline)'")
+        let text: String
+        do { text = try SourceFile.read(pipeline) } catch let e as ScriptError {
+            term.error(e.description)
+            return 65
+        } catch {
+            term.error("error: cannot read pipeline \(error)")
             return 66
         }
         var sets: [String: String] = [:]
@@ -76,6 +82,13 @@ struct Run: ParsableCommand {
         }
         let runner = PipelineRunner(pipeline: p, outputDirectory: out ?? "out/\(p.name)", quiet: quiet, resume: resume)
         if dryRun {
+            do { try runner.preflight(registry: interp.registry) } catch let e as PipelineError {
+                term.error(e.render(source: text))
+                return 65
+            } catch {
+                term.error("error: \(error)")
+                return 65
+            }
             print(runner.plan())
             if resume { print(runner.probeResume(interpreter: Interpreter(output: { _ in }))) }
             return 0
@@ -102,6 +115,9 @@ struct Run: ParsableCommand {
                 print("\nresumed: \(cache.reused) block(s) reused, \(cache.computed) computed (\(runner.resumeDirectory))")
             }
             return 0
+        } catch let e as PipelineError {
+            term.error(e.render(source: text))
+            return 65
         } catch let e as ScriptError {
             fflush(sal_stdout())
             let kept = resumeHint(interp, runner)

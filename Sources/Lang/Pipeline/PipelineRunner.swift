@@ -164,6 +164,9 @@ public struct PipelineRunner {
         interpreter.seed = pipeline.seed
         interpreter.quiet = quiet
         interpreter.pipeline = pipeline
+        // Nothing may be written outside the output directory; checked before any compute and
+        // again before each save (a symlink may appear while the run computes).
+        try checkSavePaths()
         let cache = ResumeCache(directory: resumeDirectory, reuse: resume, warn: warn)
         interpreter.resumeCache = cache
         try FileManager.default.createDirectory(atPath: outputDirectory.isEmpty ? "." : outputDirectory, withIntermediateDirectories: true)
@@ -173,6 +176,7 @@ public struct PipelineRunner {
             let t0 = Date()
             let (reused0, computed0) = (cache.reused, cache.computed)
             let stmt = lower(step)
+            if step.kind == .save { try checkSavePaths() }
             do {
                 _ = try interpreter.execute(stmt, interpreter.globals)
             } catch let d as Diagnostic {

@@ -30,9 +30,8 @@ public enum NativePlugin {
     @discardableResult
     public static func load(_ path: String, into registry: Registry = .shared) throws -> [String] {
         func fail(_ why: String) -> PluginError { .invalid("cannot load plugin '\(path)': \(why)") }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw fail("no such file") }
-        guard !isDirectory.boolValue else { throw fail("it is a directory, not a shared library") }
+        // dlopen on a FIFO blocks until a writer appears: only regular files are opened.
+        do { try checkRegularFile(path) } catch let e as IOError { throw fail(e.message) }
         // An absolute path: dlopen searches the library path for names without a slash.
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let canonical = absolute.withCString { p -> String in
