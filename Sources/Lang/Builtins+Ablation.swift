@@ -21,11 +21,13 @@ extension Builtins {
             guard batch >= 1 else { throw LangError.arguments("batch must be >= 1, got \(batch)") }
             let s = try seed(a)
             try checkCompatible(m, data, role: "data")
+            // unreachable from input: "like" has no default and is not optional: callBuiltin has filled it or thrown
             let like = try channelAblation(a.values["like"]!, argument: "like", model: m, data: data)
             if a.interpreter.dryRun { return .none }
             let r = try randomAblation(m.graph, on: data, like: like, repeats: repeats, seed: s, batchSize: batch,
                                        cancellation: a.interpreter.cancellation)
             func channels(_ d: [String: [Int]]) -> Value {
+                // unreachable from input: the keys iterated are the dictionary's own
                 .record(Record(d.keys.sorted().map { ($0, .list(d[$0]!.map { .number(Double($0)) })) }))
             }
             return .record(Record([

@@ -159,6 +159,7 @@ public func train(_ graph: Graph, on trainSet: any Dataset, validation: (any Dat
         if let validation {
             let acc = try accuracy(graph, on: validation, batchSize: Swift.max(batchSize, 100), cancellation: cancellation)
             record.validationAccuracy = acc
+            // unreachable from input: `best!` is read only when best is not nil (the || short-circuits)
             if best == nil || acc > best!.accuracy { best = (acc, epoch, graph.weights.mapValues { $0.detached() }) }
         }
         record.seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9

@@ -32,6 +32,7 @@ public final class GraphBuilder {
     }
 
     /// Shape of a value for a batch of one.
+    // unreachable from input: builders ask for values they made (every layer records its example output)
     public func shape(of value: String? = nil) -> [Int] { examples[value ?? current]!.shape }
 
     private func heNormal(_ shape: [Int], fanIn: Int) -> Tensor {

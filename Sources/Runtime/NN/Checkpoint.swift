@@ -165,5 +165,6 @@ public func loadParameters(into layer: any Layer, from url: URL) throws {
     guard problems.isEmpty else {
         throw IOError(path: url.path, message: "checkpoint does not match the model: " + problems.joined(separator: "; "))
     }
+    // unreachable from input: the loop above added a problem for every target missing from the file
     for (name, _, set) in targets { set(fromFile[name]!) }
 }
