@@ -114,4 +114,12 @@ struct HostilePipelineTests {
         let small = try validate("steps:\n  - load: {dataset: an8flower, split: test, size: 32, limit: 4, as: d}\n", registry: .shared)
         try MemoryBudget.withLimit(1 << 30) { try PipelineRunner(pipeline: small, outputDirectory: "/tmp/unused").preflight(registry: .shared) }
     }
+
+    /// An integer parameter given as 1e19 trapped converting to Int (issue 21, item 4).
+    @Test func hugeIntegersInPipelinesAreRangeErrors() {
+        for v in ["1e19", "-1e19", "9223372036854775808"] {
+            let yaml = "steps:\n  - load: {dataset: an8flower, as: d}\n  - explain: {model: d, data: d, methods: [{gradcam: {steps: \(v)}}]}\n"
+            #expect(errors(yaml).contains("steps[1].explain.methods[0].gradcam.steps"), "\(v): \(errors(yaml))")
+        }
+    }
 }

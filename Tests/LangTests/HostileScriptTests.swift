@@ -177,4 +177,18 @@ struct HostileScriptTests {
                     "\(r.error?.description ?? "no error")")
         }
     }
+
+    /// A graph input dimension of 2^63-1 overflowed the element count of the probe input, and
+    /// with -Ounchecked memset ran off the buffer; 100000 x 100000 aborted allocating 40 GB.
+    @Test func absurdDeclaredInputsAreRefusedByLayers() throws {
+        for dims in [[1, 1, Int.max, 2], [1, 1, 100_000, 100_000]] {
+            let g = try Graph(name: "wide", inputs: [ValueInfo(name: "x", shape: dims)], outputs: ["y"],
+                              nodes: [GraphNode(name: "r", opType: "Relu", inputs: ["x"], outputs: ["y"])], weights: [:])
+            let i = Interpreter(registry: langTestRegistry())
+            i.define("m", .model(ModelValue(graph: g, source: "wide")))
+            let r = run("layers(m)", interpreter: i)
+            #expect(r.error?.description.contains("an input of the model's declared shape \(formatShape(dims)) needs") == true,
+                    "\(r.error?.description ?? "no error")")
+        }
+    }
 }
