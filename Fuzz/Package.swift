@@ -3,10 +3,12 @@ import Foundation
 import PackageDescription
 
 // libFuzzer targets for every parser of untrusted input (see scripts/fuzz and
-// docs/reliability.md). A package of its own, built with
-//   swift build -c release --sanitize fuzzer --sanitize address -Xswiftc -enable-testing
-// so that our modules are instrumented (coverage + AddressSanitizer) and the targets can
-// reach internal entry points with @testable imports. One executable holds every target;
+// docs/reliability.md). A package of its own, built by scripts/fuzz with
+//   swift build -c release --sanitize fuzzer --sanitize address \
+//     -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing
+// so that our modules are instrumented (coverage + AddressSanitizer; swiftc keeps only the
+// last -sanitize= flag, hence the combined one) and the targets can reach internal entry
+// points with @testable imports. One executable holds every target;
 // SAL_FUZZ_TARGET chooses which one a run exercises (one link instead of nine).
 //
 // The parent package is a path dependency; its identity is the name of its folder (the

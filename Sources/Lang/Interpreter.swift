@@ -157,16 +157,11 @@ public final class Interpreter {
     }
 
     func assign(_ target: Expr, _ value: Value, _ env: Environment) throws {
-        // The value goes under as many levels as the target has fields and indices.
+        // The value goes under as many levels as the target has fields and indices (a plain
+        // name adds none: every value already is within the limit).
         var levels = 0, t = target
-        while true {
-            switch t.kind {
-            case let .member(b, _), let .index(b, _): levels += 1; t = b; continue
-            default: break
-            }
-            break
-        }
-        try checkNesting(value, under: levels, at: target.loc)
+        while let base = t.memberOrIndexBase { levels += 1; t = base }
+        if levels > 0 { try checkNesting(value, under: levels, at: target.loc) }
         try assignChecked(target, value, env)
     }
 

@@ -48,3 +48,13 @@ extension Interpreter {
         return v
     }
 }
+
+extension Expr {
+    /// `a` of `a.b` and `a[i]`; nil for anything else.
+    var memberOrIndexBase: Expr? {
+        switch kind {
+        case let .member(b, _), let .index(b, _): return b
+        default: return nil
+        }
+    }
+}

@@ -5,7 +5,7 @@ import Runtime
 /// every target feeds the bytes to one parser and ignores the error it throws: a finding is
 /// a crash, a sanitizer report, a timeout or a leak of memory beyond libFuzzer's RSS limit.
 enum FuzzTargets {
-    static let all: [String: ([UInt8]) -> Void] = [
+    nonisolated(unsafe) static let all: [String: ([UInt8]) -> Void] = [
         "sal": SalTarget.run,
         "pipeline": PipelineTarget.run,
         "onnx": ONNXTarget.run,

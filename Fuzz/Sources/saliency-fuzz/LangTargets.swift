@@ -19,7 +19,7 @@ enum SalTarget {
 enum PipelineTarget {
     static func run(_ bytes: [UInt8]) {
         guard let text = try? SourceFile.decode(bytes, file: "fuzz.yaml"),
-              let root = try? YAMLValue.parse(text, file: "fuzz.yaml"), root?["plugins"] == nil else { return }
+              let root = try? YAMLValue.parse(text, file: "fuzz.yaml"), root["plugins"] == nil else { return }
         var v = PipelineValidator(registry: .shared)
         guard let p = try? v.validate(source: text, file: "fuzz.yaml") else { return }
         let runner = PipelineRunner(pipeline: p, outputDirectory: "/nonexistent/fuzz-out")

@@ -24,7 +24,7 @@ enum ManifestTarget {
         }
     }
 
-    static let explain: @convention(c) (UnsafePointer<SalHostAPI>?, OpaquePointer?, UnsafeMutablePointer<SalExplainCall>?) -> Int32 = { _, _, _ in 0 }
+    nonisolated(unsafe) static let explain: @convention(c) (UnsafePointer<SalHostAPI>?, OpaquePointer?, UnsafeMutablePointer<SalExplainCall>?) -> Int32 = { _, _, _ in 0 }
 
     static func run(_ input: [UInt8]) {
         var b = Bytes(rest: input[...])
