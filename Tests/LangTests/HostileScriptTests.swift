@@ -35,8 +35,9 @@ struct HostileScriptTests {
     /// Recursion within the call limit whose frames are deep expressions: the stack runs out
     /// before the call limit is reached, so the interpreter stops on the stack guard.
     @Test func recursionThroughDeepExpressionsStopsBeforeTheStackEnds() {
-        // 199 calls x 999 levels: far more than any thread's stack holds, in any build.
-        let terms = Array(repeating: "1", count: 998).joined(separator: "+")
+        // 199 calls x 999 levels (the most one expression may have): far more than any
+        // thread's stack holds, in any build.
+        let terms = Array(repeating: "1", count: 997).joined(separator: "+")
         let r = run("fn f(n) {\n  if n == 0 { return 0 }\n  return f(n - 1) + \(terms)\n}\nprint(f(199))")
         #expect(r.error?.description.contains("error: evaluation nested too deeply: the stack is nearly used up") == true,
                 "\(r.error?.description.prefix(300) ?? "no error")")
