@@ -7,7 +7,7 @@ bootstrap:
 build: bootstrap
 	swift build -c release
 
-# The main job: every explainer on Fashion-MNIST and an8Flower with the shipped models,
+# The main job: the 14 baseline explainers on Fashion-MNIST and an8Flower with the shipped models,
 # scored with deletion, insertion and IoU; writes out/demo/report.html.
 demo: build
 	.build/release/saliency-repl run examples/demo.yaml --out out/demo

@@ -56,8 +56,9 @@ extension Builtins {
                           BuiltinParam("seed", optional: true), BuiltinParam("validation", optional: true),
                           BuiltinParam("momentum", default: .number(0.9)), BuiltinParam("nesterov", default: .bool(false)),
                           BuiltinParam("weight_decay", default: .number(0)), BuiltinParam("flip", default: .bool(false)),
-                          BuiltinParam("shift", default: .number(0))],
-                doc: "Trains the model in place on a dataset (cross-entropy; optimizer \"adam\"|\"sgd\", schedule \"none\"|\"step\"|\"cosine\"; validation: a dataset or a fraction held out from the end of data, best epoch kept; flip/shift: augmentation). Returns {model, history, best_epoch, best_accuracy, seconds, interrupted}; Ctrl-C keeps the best epoch so far.") { a in
+                          BuiltinParam("shift", default: .number(0)), BuiltinParam("milestones", optional: true),
+                          BuiltinParam("checkpoint", optional: true)],
+                doc: "Trains the model in place on a dataset (cross-entropy; optimizer \"adam\"|\"sgd\", schedule \"none\"|\"step\"|\"multistep\"|\"cosine\" (multistep: rate x 0.1 at each of milestones, 1-based epochs); validation: a dataset or a fraction held out from the end of data, best epoch kept; flip/shift: augmentation; checkpoint: a folder for epoch checkpoints, resumed when it holds one of the same run). Returns {model, history, best_epoch, best_accuracy, seconds, interrupted}; Ctrl-C keeps the best epoch so far.") { a in
             try runTraining(a)
         },
         Builtin("accuracy", [BuiltinParam("model"), BuiltinParam("data"), BuiltinParam("batch", default: .number(100)),
@@ -192,7 +193,20 @@ extension Builtins {
         guard batch >= 1 else { throw LangError.arguments("batch must be at least 1, got \(batch)") }
         guard lr > 0, lr.isFinite else { throw LangError.arguments("lr must be a positive number, got \(formatNumber(lr))") }
         let optimizer = try choice(a, "optimizer", ["adam", "sgd"])
-        let schedule = try choice(a, "schedule", ["none", "step", "cosine"])
+        let schedule = try choice(a, "schedule", ["none", "step", "multistep", "cosine"])
+        // Milestones are epochs as people count them (after epoch 3 -> "3"): the rate drops
+        // when epoch milestone + 1 starts, i.e. at the loop's 0-based epoch `milestone`.
+        var milestones: [Int] = []
+        if a["milestones"] != nil {
+            milestones = try a.shape("milestones")
+            guard schedule == "multistep" else { throw LangError.arguments("milestones need schedule: \"multistep\"") }
+            guard !milestones.isEmpty, milestones.allSatisfy({ $0 >= 1 && $0 < epochs }) else {
+                throw LangError.arguments("milestones must be epochs between 1 and \(epochs - 1), got \(formatShape(milestones))")
+            }
+        } else if schedule == "multistep" {
+            throw LangError.arguments("schedule: \"multistep\" needs milestones (epochs after which the rate drops 10x)")
+        }
+        let checkpoint = a["checkpoint"] == nil ? nil : URL(fileURLWithPath: try a.path("checkpoint"))
         let momentum = try a.number("momentum"), weightDecay = try a.number("weight_decay")
         guard momentum >= 0, momentum < 1 else { throw LangError.arguments("momentum must be in [0, 1), got \(formatNumber(momentum))") }
         guard weightDecay >= 0 else { throw LangError.arguments("weight_decay must be >= 0, got \(formatNumber(weightDecay))") }
@@ -245,6 +259,7 @@ extension Builtins {
         }
         let settings = "epochs: \(epochs), batch: \(batch), lr: \(formatNumber(lr)), optimizer: \(optimizer), schedule: \(schedule), seed: \(seed)"
             + (optimizer == "sgd" ? ", momentum: \(formatNumber(momentum))" + (nesterov ? ", nesterov" : "") : "")
+            + (milestones.isEmpty ? "" : ", milestones: \(formatShape(milestones))")
             + (weightDecay > 0 ? ", weight_decay: \(formatNumber(weightDecay))" : "")
             + (augment.flipHorizontal ? ", flip" : "") + (shift > 0 ? ", shift: \(shift)" : "")
         interp.output(.text("training \(m.graph.name) on \(trainSet.name) (\(trainSet.count) examples"
@@ -253,7 +268,7 @@ extension Builtins {
         let report = try Plugins.train(
             m.graph, on: trainSet, validation: validation, epochs: epochs, batchSize: batch, learningRate: lr,
             optimizer: optimizer, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay, schedule: schedule,
-            seed: seed, augment: augment,
+            milestones: milestones, seed: seed, augment: augment, checkpoint: checkpoint,
             progress: { r in
                 bar?.finish(); bar = nil; current = r.epoch + 2
                 interp.output(.text("epoch \(r.epoch + 1)/\(epochs): loss \(String(format: "%.4f", r.loss)), train \(percent(r.trainAccuracy))"
@@ -263,6 +278,10 @@ extension Builtins {
             batchProgress: { done, total in
                 if bar == nil { bar = ProgressBar("epoch \(current)/\(epochs)", total: total, quiet: interp.quiet) }
                 bar?.update(done)
+            },
+            resumed: { done in
+                current = done + 1
+                interp.output(.text("resuming after epoch \(done) from the checkpoint in \(checkpoint?.path ?? "")"))
             },
             stopEarlyOnCancel: true, cancellation: interp.cancellation)
         bar?.finish()

@@ -13,7 +13,8 @@ struct ExplainBench: ParsableCommand {
         (SaliencyMap.seconds) divided by the batch size, median of the timed runs.
         Methods whose cost grows with a work parameter (rise: masks,
         smoothgrad/vargrad: samples, integrated_gradients: steps,
-        expected_gradients: samples, occlusion: number of windows) are first probed
+        expected_gradients: samples, lime/kernel_shap: samples, occlusion: number of
+        windows) are first probed
         with 1/10-1/20 of the work; when the probe predicts more than --budget
         seconds for one call, the cell shows the probe time scaled linearly to the
         default work, marked '*' (cost is linear in the number of forward/backward
@@ -39,7 +40,7 @@ struct ExplainBench: ParsableCommand {
     var quick = false
     @Option(help: "Comma-separated explainer names (default: all registered).")
     var methods: String?
-    @Option(help: "Comma-separated models: lenet, resnet18 (default: both).")
+    @Option(help: "Comma-separated models: lenet, resnet18, resnet-shapes (the shipped small ResNet's architecture, 64x64) (default: lenet, resnet18).")
     var models: String = "lenet,resnet18"
     @Option(help: "Comma-separated batch sizes.")
     var batches: String = "1,16"
@@ -53,6 +54,7 @@ struct ExplainBench: ParsableCommand {
         case "smoothgrad", "vargrad": return (["samples": .int(5)], 10)
         case "integrated_gradients": return (["steps": .int(5)], 10)
         case "expected_gradients": return (["samples": .int(8)], 8)
+        case "lime", "kernel_shap": return (["samples": .int(100)], 10)
         case "occlusion":
             let w = OcclusionExplainer.defaultWindow(height: height, width: width)
             let full = OcclusionExplainer.starts(height, window: w, stride: w).count * OcclusionExplainer.starts(width, window: w, stride: w).count
@@ -76,7 +78,8 @@ struct ExplainBench: ParsableCommand {
             switch m {
             case "lenet": nets.append(("lenet5-caffe 28", try Architectures.lenet5Caffe(seed: 1), [1, 28, 28]))
             case "resnet18": nets.append(("resnet18 224", try Architectures.resnet18(seed: 1), [3, 224, 224]))
-            default: throw ValidationError("unknown model '\(m)' (lenet, resnet18)")
+            case "resnet-shapes": nets.append(("resnet-shapes 64", try ModelZoo.smallResNet(classes: 8, inputSize: 64, seed: 1), [3, 64, 64]))
+            default: throw ValidationError("unknown model '\(m)' (lenet, resnet18, resnet-shapes)")
             }
         }
         print("saliency-bench explain: \(Threads.count) thread(s), ms per map, median of up to \(common.runs) runs" + (quick ? " (quick: reduced work)" : ""))

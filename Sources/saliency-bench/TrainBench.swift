@@ -22,6 +22,7 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 0
     @Option(help: "Threads for GEMM and parallel loops (default: all cores).") var threads: Int?
     @Option(help: "Output folder for <model>.onnx.") var out: String = "models"
+    @Option(help: "Folder for epoch checkpoints; a killed run started again with the same flags resumes there.") var checkpoint: String?
 
     func run() throws {
         if let threads { Threads.set(threads) }
@@ -38,11 +39,12 @@ struct TrainBench: ParsableCommand {
             + "\(nEpochs) epochs, batch \(batch), \(opt) lr \(rate), schedule \(sched), seed \(seed), \(Threads.count) threads")
         let report = try train(graph, on: data.train, validation: data.validation, epochs: nEpochs, batchSize: batch,
                                learningRate: rate, optimizer: opt, momentum: 0.9, weightDecay: recipe.weightDecay,
-                               schedule: sched, seed: seed) { r in
+                               schedule: sched, seed: seed, checkpoint: checkpoint.map { URL(fileURLWithPath: $0) },
+                               progress: { r in
             print("epoch \(r.epoch + 1)/\(nEpochs): loss \(fmt(r.loss, 4)), train acc \(fmt(100 * r.trainAccuracy, 2))%, "
                 + "validation acc \(fmt(100 * (r.validationAccuracy ?? .nan), 2))%, lr \(String(format: "%.2e", r.learningRate)), \(fmt(r.seconds, 1)) s")
             fflush(nil)
-        }
+        }, resumed: { print("resuming after epoch \($0) from \(checkpoint ?? "")") })
         let t0 = DispatchTime.now().uptimeNanoseconds
         let testAcc = try accuracy(graph, on: data.test, batchSize: 200)
         let testSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9

@@ -3,7 +3,7 @@ import Testing
 
 /// examples/noise-mask-tables.yaml (the Noise Mask thesis' Tables 1-3 on the shipped models)
 /// validates against the real registry and plans the comparison it documents: four models,
-/// five methods, 50 images each, three metrics, with nothing run or written by a dry run; run
+/// seven methods, 50 images each, three metrics, with nothing run or written by a dry run; run
 /// for real on 2 images it writes the four tables. examples/noise-mask-layers.yaml too.
 @Suite("Noise Mask tables example", .serialized)
 struct NoiseMaskExampleTests {
@@ -13,12 +13,12 @@ struct NoiseMaskExampleTests {
         let r = try runREPLBinary(["run", repositoryRoot + "/examples/noise-mask-tables.yaml", "--dry-run", "--out", out])
         #expect(r.code == 0, "stderr: \(r.err)")
         for binding in ["lenet_maps", "vgg6_maps", "vgg12_maps", "resnet_maps"] {
-            #expect(r.out.contains("explain: 5 method(s) x 1 model(s) x 50 image(s)  as \(binding)"))
+            #expect(r.out.contains("explain: 7 method(s) x 1 model(s) x 50 image(s)  as \(binding)"))
         }
         for model in ["lenet-fmnist", "vgg-an8flower-single6c", "vgg-an8flower-double12c", "resnet-shapes"] {
             #expect(r.out.contains("model ../models/\(model).onnx"))
         }
-        #expect(r.out.contains("1000 saliency maps, 3000 metric evaluations (per image)"))
+        #expect(r.out.contains("1400 saliency maps, 4200 metric evaluations (per image)"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty)
     }
 
@@ -28,10 +28,10 @@ struct NoiseMaskExampleTests {
         defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try runREPLBinary(["run", repositoryRoot + "/examples/noise-mask-tables.yaml", "--dry-run", "--set", "params.n=3", "--out", out])
         #expect(r.code == 0, "stderr: \(r.err)")
-        #expect(r.out.contains("60 saliency maps, 180 metric evaluations (per image)"))
+        #expect(r.out.contains("84 saliency maps, 252 metric evaluations (per image)"))
     }
 
-    static let tableMethods = ["gradient", "integrated_gradients", "guided_backprop", "occlusion", "noise_mask"]
+    static let tableMethods = ["gradient", "integrated_gradients", "guided_backprop", "occlusion", "deeplift", "epsilon_lrp", "noise_mask"]
 
     /// The tables for real on 2 images with 5 Noise Mask iterations (--set, as the README's
     /// quick rerun does), the ABPC curves 10x coarser than written (the one change to the

@@ -135,6 +135,29 @@ import Runtime
         expectSameWeights(try graph(i, "net"), direct)
     }
 
+    // MARK: checkpoints
+
+    /// A run with a checkpoint folder, run again, resumes after its last epoch instead of
+    /// training: same weights, same history; multi-step milestones count epochs from 1.
+    @Test func checkpointsResumeAndMilestonesDropTheRate() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-ckpt-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = """
+            let net = lenet5(seed: 2)
+            let run = train(net, dataset("test_squares", split: "test", count: 12), epochs: 3, batch: 4, lr: 0.01, seed: 1,
+                            schedule: "multistep", milestones: [1], checkpoint: "\(dir)")
+            """
+        let (first, _) = try interpreter(script, registry: langTestRegistry())
+        let (second, lines) = try interpreter(script, registry: langTestRegistry())
+        #expect(lines.contains("resuming after epoch 3 from the checkpoint in \(dir)"))
+        #expect(!lines.contains { $0.hasPrefix("epoch ") })
+        expectSameWeights(try graph(first, "net"), try graph(second, "net"))
+        guard case let .record(run)? = second.globals.lookup("run"), case let .table(history)? = run["history"] else { Issue.record("no run record"); return }
+        let rates = history.column("lr")?.compactMap { v -> Double? in if case let .number(x) = v { return x }; return nil } ?? []
+        // 0.01, then x0.1 from epoch 2 on (float32 rates: compared to 1e-6 relative).
+        #expect(rates.count == 3 && zip(rates, [0.01, 0.001, 0.001]).allSatisfy { Swift.abs($0 / $1 - 1) < 1e-6 }, "\(rates)")
+    }
+
     // MARK: (b) argument checks
 
     func trainError(_ call: String, model: String = "lenet5(seed: 0)") -> String {
@@ -145,7 +168,13 @@ import Runtime
         #expect(trainError("train(net, d, 1, optimizer: \"adm\")").hasPrefix(
             "t.sal:3:1: error: wrong arguments to train: unknown optimizer \"adm\"; it must be \"adam\" or \"sgd\"; did you mean \"adam\"?"))
         #expect(trainError("train(net, d, 1, schedule: \"cosin\")").hasPrefix(
-            "t.sal:3:1: error: wrong arguments to train: unknown schedule \"cosin\"; it must be \"none\", \"step\" or \"cosine\"; did you mean \"cosine\"?"))
+            "t.sal:3:1: error: wrong arguments to train: unknown schedule \"cosin\"; it must be \"none\", \"step\", \"multistep\" or \"cosine\"; did you mean \"cosine\"?"))
+        #expect(trainError("train(net, d, 3, milestones: [1])").hasPrefix(
+            "t.sal:3:1: error: wrong arguments to train: milestones need schedule: \"multistep\""))
+        #expect(trainError("train(net, d, 3, schedule: \"multistep\")").hasPrefix(
+            "t.sal:3:1: error: wrong arguments to train: schedule: \"multistep\" needs milestones"))
+        #expect(trainError("train(net, d, 3, schedule: \"multistep\", milestones: [3])").hasPrefix(
+            "t.sal:3:1: error: wrong arguments to train: milestones must be epochs between 1 and 2, got [3]"))
         #expect(trainError("train(net, d, 0)").hasPrefix("t.sal:3:1: error: wrong arguments to train: epochs must be at least 1, got 0"))
         #expect(trainError("train(net, d, 1, batch: 0)").hasPrefix("t.sal:3:1: error: wrong arguments to train: batch must be at least 1, got 0"))
         #expect(trainError("train(net, d, 1, lr: -1)").hasPrefix("t.sal:3:1: error: wrong arguments to train: lr must be a positive number, got -1"))

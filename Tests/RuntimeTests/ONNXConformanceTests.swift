@@ -130,4 +130,12 @@ struct ONNXConformanceTests {
         return readme[start.upperBound...].split(separator: "\n").dropFirst()  // the |---| line
             .prefix { $0.hasPrefix("| ") }.map(String.init)
     }
+
+    /// ReduceMax (added for CBAM's channel max) runs Debian's eight node tests: axes given,
+    /// negative or absent, with and without keepdims, on example and random data.
+    @Test func reduceMaxPassesItsNodeTests() {
+        let cases = Self.cases().filter { $0.op == "ReduceMax" }
+        #expect(cases.count == 8, "ReduceMax node tests found: \(cases.map(\.dir))")
+        for c in cases { #expect(Self.run(c) == nil, "\(c.dir)") }
+    }
 }

@@ -5,6 +5,9 @@ extension Registry {
             GradientExplainer(), InputXGradientExplainer(), DeconvnetExplainer(), GuidedBackpropExplainer(),
             ActivationExplainer(), CAMExplainer(), GradCAMExplainer(), GuidedGradCAMExplainer(),
             IntegratedGradientsExplainer(), ExpectedGradientsExplainer(), SmoothGradExplainer(), VarGradExplainer(), OcclusionExplainer(), RISEExplainer(),
+            // The papers' other comparators (issue 25).
+            DeepLIFTExplainer(), EpsilonLRPExplainer(), ExcitationBackpropExplainer(), ExcitationBackpropExplainer(contrastive: true), GradCAMPlusPlusExplainer(),
+            LIMEExplainer(), KernelSHAPExplainer(),
             // Research methods (shared/papers/).
             NoiseMaskExplainer(),
         ]

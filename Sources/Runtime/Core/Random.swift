@@ -41,6 +41,16 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         return Float((-2 * Foundation.log(Double(u1))).squareRoot() * cos(2 * Double.pi * Double(u2)))
     }
 
+    /// The four state words, so a checkpointed run continues the same stream.
+    public var state: [UInt64] { [s.0, s.1, s.2, s.3] }
+
+    /// A generator at a state read back from `state`; nil for a wrong word count or the
+    /// all-zero state (which xoshiro never leaves, so no `state` produces it).
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
+        s = (state[0], state[1], state[2], state[3])
+    }
+
     /// An independent generator derived from this one (for parallel or per-item streams).
     public mutating func split() -> RandomGenerator { RandomGenerator(seed: next()) }
 }

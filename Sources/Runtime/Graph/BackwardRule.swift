@@ -80,6 +80,10 @@ public struct BackwardRuleContext {
     /// Per input: whether anything upstream of it needs a gradient (a rule may return nil for
     /// the others and skip their work).
     public let needsGradient: [Bool]
+    /// Per input: whether it is one of the graph's weights (a parameter or constant), as opposed
+    /// to an activation computed from the graph input; attribution rules redistribute their
+    /// signal over activations only, whether or not the weights are being trained.
+    public let isWeight: [Bool]
     /// Per input / output: its value in the reference pass (`ForwardOptions.reference`), or nil.
     /// Weights are their own reference.
     public let referenceInputs: [Tensor?]
@@ -92,6 +96,7 @@ public struct BackwardRuleContext {
         self.inputs = inputs
         self.outputs = outputs
         self.needsGradient = needsGradient
+        isWeight = kernel.node.inputs.map { !$0.isEmpty && weights($0) != nil }
         referenceInputs = kernel.node.inputs.map { $0.isEmpty ? nil : reference[$0] ?? weights($0) }
         referenceOutputs = kernel.node.outputs.map { reference[$0] }
     }

@@ -31,9 +31,21 @@ public final class GraphBuilder {
         examples[inputName] = Tensor.zeros([1] + inputShape)
     }
 
-    /// Shape of a value for a batch of one.
-    // unreachable from input: builders ask for values they made (every layer records its example output)
-    public func shape(of value: String? = nil) -> [Int] { examples[value ?? current]!.shape }
+    /// Shape of a value for a batch of one (empty for a name nothing has produced yet).
+    public func shape(of value: String? = nil) -> [Int] { examples[value ?? current]?.shape ?? [] }
+
+    /// Shape of a value for a batch of one, or an error naming the layer that reads it.
+    func requireShape(_ value: String, for layer: String) throws -> [Int] {
+        guard let t = examples[value] else { throw GraphError.malformed("layer '\(layer)' reads '\(value)', which is not defined yet") }
+        return t.shape
+    }
+
+    /// The channel count (axis 1) of a value, or an error naming the layer that needs it.
+    func channels(_ value: String, for layer: String) throws -> Int {
+        let s = try requireShape(value, for: layer)
+        guard s.count >= 2 else { throw GraphError.malformed("layer '\(layer)' needs [N, C, ...] input, '\(value)' is \(s)") }
+        return s[1]
+    }
 
     private func heNormal(_ shape: [Int], fanIn: Int) -> Tensor {
         Tensor.normal(shape, std: (2 / Float(Swift.max(fanIn, 1))).squareRoot(), rng: &rng)
@@ -68,15 +80,31 @@ public final class GraphBuilder {
         return name
     }
 
+    /// A convolution. `weights` names its weights "<weights>.weight" / ".bias" (default: the
+    /// node's name); when those weights exist already the node shares them (CBAM's MLP runs
+    /// once on the average-pooled and once on the max-pooled features with the same weights),
+    /// and their shapes must fit.
     @discardableResult
     public func conv(_ x: String? = nil, name: String, out: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                     dilation: Int = 1, groups: Int = 1, bias: Bool = true) throws -> String {
+                     dilation: Int = 1, groups: Int = 1, bias: Bool = true, weights: String? = nil) throws -> String {
         let input = x ?? current
-        let cin = shape(of: input)[1]
-        let fanIn = cin / groups * kernel * kernel
-        var ws: [(String, Tensor, Bool)] = [("\(name).weight", heNormal([out, cin / groups, kernel, kernel], fanIn: fanIn), true)]
-        if bias { ws.append(("\(name).bias", Tensor.zeros([out]), true)) }
-        return try add("Conv", name: name, inputs: [input] + ws.map(\.0), attributes: [
+        let cin = try channels(input, for: name)
+        guard out > 0, kernel > 0, groups > 0, cin % groups == 0, out % groups == 0 else {
+            throw GraphError.malformed("conv '\(name)': \(cin) -> \(out) channels, kernel \(kernel), groups \(groups) do not fit")
+        }
+        let prefix = weights ?? name
+        let shape = [out, cin / groups, kernel, kernel]
+        var ws: [(String, Tensor, Bool)] = []
+        if let shared = self.weights["\(prefix).weight"] {
+            guard shared.shape == shape, bias == (self.weights["\(prefix).bias"] != nil) else {
+                throw GraphError.malformed("conv '\(name)' shares '\(prefix)' weights of shape \(shared.shape), it needs \(shape)"
+                    + (bias ? " with a bias" : " without a bias"))
+            }
+        } else {
+            ws.append(("\(prefix).weight", heNormal(shape, fanIn: cin / groups * kernel * kernel), true))
+            if bias { ws.append(("\(prefix).bias", Tensor.zeros([out]), true)) }
+        }
+        return try add("Conv", name: name, inputs: [input, "\(prefix).weight"] + (bias ? ["\(prefix).bias"] : []), attributes: [
             "kernel_shape": .ints([kernel, kernel]), "strides": .ints([stride, stride]),
             "pads": .ints([padding, padding, padding, padding]), "dilations": .ints([dilation, dilation]), "group": .int(groups),
         ], weights: ws)
@@ -85,7 +113,7 @@ public final class GraphBuilder {
     @discardableResult
     public func batchNorm(_ x: String? = nil, name: String, eps: Float = 1e-5, momentum: Float = 0.1) throws -> String {
         let input = x ?? current
-        let c = shape(of: input)[1]
+        let c = try channels(input, for: name)
         let ws: [(String, Tensor, Bool)] = [
             ("\(name).weight", .ones([c]), true), ("\(name).bias", .zeros([c]), true),
             ("\(name).running_mean", .zeros([c]), false), ("\(name).running_var", .ones([c]), false),
@@ -130,7 +158,7 @@ public final class GraphBuilder {
     @discardableResult
     public func linear(_ x: String? = nil, name: String, out: Int, bias: Bool = true) throws -> String {
         let input = x ?? current
-        let s = shape(of: input)
+        let s = try requireShape(input, for: name)
         guard s.count == 2 else { throw GraphError.malformed("linear layer '\(name)' needs a flat [N, features] input, '\(input)' is \(s); add flatten first") }
         var ws: [(String, Tensor, Bool)] = [("\(name).weight", heNormal([out, s[1]], fanIn: s[1]), true)]
         if bias { ws.append(("\(name).bias", Tensor.zeros([out]), true)) }

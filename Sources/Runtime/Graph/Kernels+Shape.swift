@@ -134,20 +134,23 @@ extension Kernels {
             if picks.isEmpty { shape = Array(x.shape[..<axis]) + idx.shape + Array(x.shape[(axis + 1)...]) }
             return [picks.isEmpty ? Tensor.zeros(shape) : gathered.reshaped(shape)]
         }
-        t["ReduceMean"] = { ctx in
-            let x = try ctx.input(0)
-            let keep = (ctx.node.int("keepdims") ?? 1) == 1
-            // Opset 18 moved axes to an input; absent axes reduce everything (unless noop_with_empty_axes).
-            let ax = try axes(ctx, inputIndex: 1, rank: x.rank)
-            if ax == nil && ctx.node.int("noop_with_empty_axes") == 1 { return [x] }
-            return [x.mean(axes: ax ?? Array(0..<x.rank), keepDims: keep)]
+        // ReduceMean, ReduceSum and ReduceMax share ONNX's conventions: keepdims defaults to
+        // 1; opset 18 moved axes to an input; absent axes reduce everything, unless
+        // noop_with_empty_axes asks for the input unchanged.
+        func reduction(_ f: @escaping @Sendable (KernelContext, Tensor, [Int], Bool) throws -> Tensor) -> Kernel {
+            { ctx in
+                let x = try ctx.input(0)
+                let keep = (ctx.node.int("keepdims") ?? 1) == 1
+                let ax = try axes(ctx, inputIndex: 1, rank: x.rank)
+                if ax == nil && ctx.node.int("noop_with_empty_axes") == 1 { return [x] }
+                return [try f(ctx, x, ax ?? Array(0..<x.rank), keep)]
+            }
         }
-        t["ReduceSum"] = { ctx in
-            let x = try ctx.input(0)
-            let keep = (ctx.node.int("keepdims") ?? 1) == 1
-            let ax = try axes(ctx, inputIndex: 1, rank: x.rank)
-            if ax == nil && ctx.node.int("noop_with_empty_axes") == 1 { return [x] }
-            return [x.sum(axes: ax ?? Array(0..<x.rank), keepDims: keep)]
+        t["ReduceMean"] = reduction { _, x, ax, keep in x.mean(axes: ax, keepDims: keep) }
+        t["ReduceSum"] = reduction { _, x, ax, keep in x.sum(axes: ax, keepDims: keep) }
+        t["ReduceMax"] = reduction { ctx, x, ax, keep in
+            if let empty = ax.first(where: { x.shape[$0] == 0 }) { throw ctx.fail("cannot take the max over empty axis \(empty) of \(x.shape)") }
+            return x.max(axes: ax, keepDims: keep)
         }
         t["Pad"] = { ctx in
             let x = try ctx.input(0)

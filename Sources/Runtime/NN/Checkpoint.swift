@@ -12,16 +12,14 @@ import Foundation
 //         rank        UInt32, then rank x UInt64 dimensions
 //         data        product(dimensions) x Float32 (IEEE 754, little-endian), row-major
 //
-// A model's checkpoint holds its `namedParameters` followed by its `namedBuffers` (e.g.
-// BatchNorm running statistics), under the same dotted names PyTorch's state_dict uses.
+// A graph's weight file holds every weight (batch-norm running statistics included) under
+// its graph name, in name order; the training loop's checkpoints use the same format.
 
 private let checkpointMagic: [UInt8] = Array("SALPARAM".utf8)
 private let checkpointVersion: UInt32 = 1
 
-/// Writes named tensors in the checkpoint format, atomically: the data goes to a temporary
-/// file in the same directory which is then renamed over `url`, so a crash never leaves a
-/// half-written checkpoint.
-public func saveTensors(_ tensors: [(String, Tensor)], to url: URL) throws {
+/// Named tensors in the checkpoint format.
+public func encodeTensors(_ tensors: [(String, Tensor)]) -> [UInt8] {
     var out: [UInt8] = checkpointMagic
     func put32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
     func put64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
@@ -41,32 +39,20 @@ public func saveTensors(_ tensors: [(String, Tensor)], to url: URL) throws {
             }
         }
     }
+    return out
+}
 
-    let path = url.path
-    let dir = url.deletingLastPathComponent()
-    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    do {
-        try Data(out).write(to: tmp)
-    } catch {
-        throw IOError(path: path, message: "cannot write checkpoint (\(error.localizedDescription))")
-    }
-    if rename(tmp.path, path) != 0 {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: tmp)
-        throw IOError(path: path, message: "cannot move checkpoint into place (\(reason))")
-    }
+/// Writes named tensors in the checkpoint format, atomically (`writeFileAtomically`: a
+/// crash or a kill never leaves a half-written file under `url`).
+public func saveTensors(_ tensors: [(String, Tensor)], to url: URL) throws {
+    try writeFileAtomically(encodeTensors(tensors), to: url.path)
 }
 
 /// Reads every named tensor of a checkpoint file, in file order. Throws `IOError` naming
 /// the file for a missing file, a wrong magic or version, or truncated/inconsistent data.
 public func loadTensors(from url: URL) throws -> [(String, Tensor)] {
     let path = url.path
-    let bytes: [UInt8]
-    do {
-        bytes = [UInt8](try Data(contentsOf: url))
-    } catch {
-        throw IOError(path: path, message: "cannot read checkpoint (\(error.localizedDescription))")
-    }
+    let bytes = try readFileBytes(path)
     var pos = 0
     func fail(_ message: String) -> IOError { IOError(path: path, message: message) }
     func take(_ n: Int, _ what: String) throws -> ArraySlice<UInt8> {
@@ -129,42 +115,44 @@ public func loadTensors(from url: URL) throws -> [(String, Tensor)] {
     return result
 }
 
-/// Saves every parameter and buffer of `layer` (see the format above), atomically.
-public func saveParameters(_ layer: any Layer, to url: URL) throws {
-    try saveTensors(layer.namedParameters.map { ($0.0, $0.1.value) } + layer.namedBuffers.map { ($0.0, $0.1.value) },
-                    to: url)
-}
+extension Graph {
+    /// Saves every weight (batch-norm running statistics included) in name order, atomically.
+    public func saveWeights(to url: URL) throws {
+        try saveTensors(parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value.value) }, to: url)
+    }
 
-/// Loads parameters and buffers saved by `saveParameters` into `layer`, in place (trainable
-/// parameters stay the same autograd leaves, so existing optimizers keep working).
-///
-/// The file must hold exactly the layer's names with the layer's shapes; otherwise an
-/// `IOError` naming the file and every missing, unexpected or mis-shaped tensor is thrown
-/// and nothing is changed.
-public func loadParameters(into layer: any Layer, from url: URL) throws {
-    let entries = try loadTensors(from: url)
-    var fromFile: [String: Tensor] = [:]
-    for (name, t) in entries {
-        guard fromFile.updateValue(t, forKey: name) == nil else {
-            throw IOError(path: url.path, message: "tensor '\(name)' appears twice")
+    /// Loads weights saved by `saveWeights`, in place (trainable weights stay the same
+    /// autograd leaves, so existing optimizers keep working). The file must hold exactly
+    /// the graph's weight names with the graph's shapes; otherwise an `IOError` naming the
+    /// file and every missing, unexpected or mis-shaped tensor is thrown and nothing changes.
+    public func loadWeights(from url: URL) throws {
+        try assignWeights(try loadTensors(from: url), names: Array(parameters.keys), source: url.path)
+    }
+
+    /// Sets the weights `names` from `entries`, all or nothing (`checkWeights` first).
+    public func assignWeights(_ entries: [(String, Tensor)], names: [String], source: String) throws {
+        try checkWeights(entries, names: names, source: source)
+        let given = Dictionary(entries, uniquingKeysWith: { a, _ in a })
+        // unreachable from input: checkWeights threw unless every name is a weight of the graph and in `given`
+        for name in names { parameters[name]!.assign(given[name]!) }
+    }
+
+    /// Throws unless `entries` hold exactly the weights `names` (once each) with the graph's
+    /// shapes: an `IOError` about `source` that lists every missing, unexpected, repeated or
+    /// mis-shaped tensor.
+    public func checkWeights(_ entries: [(String, Tensor)], names: [String], source: String) throws {
+        var given: [String: Tensor] = [:]
+        var problems: [String] = []
+        for (name, t) in entries where given.updateValue(t, forKey: name) != nil { problems.append("tensor '\(name)' appears twice") }
+        let wanted = Set(names)
+        for name in names.sorted() {
+            guard let p = parameters[name] else { problems.append("the graph has no weight '\(name)'"); continue }
+            guard let t = given[name] else { problems.append("missing '\(name)' \(p.shape)"); continue }
+            if t.shape != p.shape { problems.append("'\(name)' has shape \(t.shape) in the file, \(p.shape) in the model") }
+        }
+        for (name, t) in entries where !wanted.contains(name) { problems.append("unexpected '\(name)' \(t.shape)") }
+        guard problems.isEmpty else {
+            throw IOError(path: source, message: "checkpoint does not match the model: " + problems.joined(separator: "; "))
         }
     }
-    var targets: [(String, [Int], (Tensor) -> Void)] = []
-    for (name, p) in layer.namedParameters { targets.append((name, p.shape, { p.assign($0) })) }
-    for (name, b) in layer.namedBuffers { targets.append((name, b.value.shape, { b.value = $0 })) }
-
-    var problems: [String] = []
-    let modelNames = Set(targets.map { $0.0 })
-    for (name, shape, _) in targets {
-        guard let t = fromFile[name] else { problems.append("missing '\(name)' \(shape)"); continue }
-        if t.shape != shape { problems.append("'\(name)' has shape \(t.shape) in the file, \(shape) in the model") }
-    }
-    for (name, t) in entries where !modelNames.contains(name) {
-        problems.append("unexpected '\(name)' \(t.shape)")
-    }
-    guard problems.isEmpty else {
-        throw IOError(path: url.path, message: "checkpoint does not match the model: " + problems.joined(separator: "; "))
-    }
-    // unreachable from input: the loop above added a problem for every target missing from the file
-    for (name, _, set) in targets { set(fromFile[name]!) }
 }

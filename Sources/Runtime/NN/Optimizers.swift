@@ -9,6 +9,63 @@ public protocol Optimizer: AnyObject {
     func step()
     func zeroGrad()
     var learningRate: Float { get set }
+    /// What the optimizer carries from step to step (momentum buffers, Adam's moments and
+    /// step counts), so a checkpointed run continues exactly where it stopped.
+    var state: OptimizerState { get }
+    /// Puts back a state read from `state` of an optimizer over parameters of the same
+    /// shapes; throws (changing nothing) when it does not fit.
+    func restore(_ state: OptimizerState) throws
+}
+
+/// An optimizer's carried state: tensors and counters keyed "<parameter index>.<what>"
+/// (a parameter that has not stepped yet has no entries).
+public struct OptimizerState: Sendable, Equatable {
+    public var tensors: [String: Tensor]
+    public var counters: [String: Int]
+    public init(tensors: [String: Tensor] = [:], counters: [String: Int] = [:]) {
+        self.tensors = tensors; self.counters = counters
+    }
+
+    public static func == (a: OptimizerState, b: OptimizerState) -> Bool {
+        guard a.counters == b.counters, a.tensors.keys.sorted() == b.tensors.keys.sorted() else { return false }
+        for (key, x) in a.tensors {
+            guard let y = b.tensors[key], x.shape == y.shape, x.scalars == y.scalars else { return false }
+        }
+        return true
+    }
+
+    /// Throws unless every tensor key is "<index>.<one of kinds>" with index < count.
+    func checkKeys(_ kinds: [String], count: Int) throws {
+        let unknown = tensors.keys.filter { k in
+            guard let dot = k.firstIndex(of: "."), let i = Int(k[..<dot]) else { return true }
+            return i < 0 || i >= count || !kinds.contains(String(k[k.index(after: dot)...]))
+        }
+        guard unknown.isEmpty else {
+            throw OptimizerStateError("optimizer state has entries this optimizer does not keep: \(unknown.sorted().joined(separator: ", "))")
+        }
+    }
+
+    /// The per-parameter arrays of one kind (empty where absent), each checked against its
+    /// parameter's size.
+    func arrays(_ kind: String, sizes: [Int]) throws -> [[Float]] {
+        try sizes.enumerated().map { i, n in
+            guard let t = tensors["\(i).\(kind)"] else { return [] }
+            guard t.count == n else { throw OptimizerStateError("optimizer state '\(i).\(kind)' has \(t.count) values for a parameter of \(n)") }
+            return t.scalars
+        }
+    }
+
+    static func tensors(_ key: String, _ arrays: [[Float]]) -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (i, a) in arrays.enumerated() where !a.isEmpty { out["\(i).\(key)"] = Tensor(shape: [a.count], data: a) }
+        return out
+    }
+}
+
+/// A saved optimizer state that does not fit the optimizer it is restored into.
+public struct OptimizerStateError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ message: String) { description = message }
 }
 
 /// Stochastic gradient descent with PyTorch's `torch.optim.SGD` update (dampening 0):
@@ -64,6 +121,14 @@ public final class SGD: Optimizer {
     }
 
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    public var state: OptimizerState { OptimizerState(tensors: OptimizerState.tensors("momentum", buffers)) }
+
+    public func restore(_ state: OptimizerState) throws {
+        guard state.counters.isEmpty else { throw OptimizerStateError("SGD keeps no counters; the state has \(state.counters.keys.sorted())") }
+        try state.checkKeys(["momentum"], count: parameters.count)
+        buffers = try state.arrays("momentum", sizes: parameters.map { $0.value.count })
+    }
 }
 
 /// Adam with PyTorch's `torch.optim.Adam` update (L2 weight decay added to the gradient,
@@ -132,4 +197,28 @@ public final class Adam: Optimizer {
     }
 
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    public var state: OptimizerState {
+        var counters: [String: Int] = [:]
+        for (i, n) in steps.enumerated() where n > 0 { counters["\(i).steps"] = n }
+        return OptimizerState(tensors: OptimizerState.tensors("m", firstMoments).merging(OptimizerState.tensors("v", secondMoments)) { a, _ in a },
+                              counters: counters)
+    }
+
+    public func restore(_ state: OptimizerState) throws {
+        let sizes = parameters.map { $0.value.count }
+        try state.checkKeys(["m", "v"], count: parameters.count)
+        let m = try state.arrays("m", sizes: sizes), v = try state.arrays("v", sizes: sizes)
+        var newSteps = [Int](repeating: 0, count: parameters.count)
+        for (key, n) in state.counters {
+            guard key.hasSuffix(".steps"), let i = Int(key.dropLast(6)), i >= 0, i < parameters.count, n > 0 else {
+                throw OptimizerStateError("Adam state has an unexpected counter '\(key)' = \(n)")
+            }
+            newSteps[i] = n
+        }
+        for i in 0..<parameters.count where (newSteps[i] > 0) != !m[i].isEmpty || m[i].isEmpty != v[i].isEmpty {
+            throw OptimizerStateError("Adam state for parameter \(i) is incomplete (moments and step count must come together)")
+        }
+        firstMoments = m; secondMoments = v; steps = newSteps
+    }
 }

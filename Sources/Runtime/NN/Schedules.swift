@@ -50,3 +50,24 @@ public struct CosineLR: LRSchedule, Sendable {
         return Float(Double(minLR) + Double(base - minLR) * c)
     }
 }
+
+/// PyTorch's MultiStepLR: base * gamma^(number of milestones <= epoch), i.e. the rate is
+/// multiplied by gamma when the epoch reaches each milestone (the surrogate paper's
+/// "divide by 10 at epochs 150 and 225"). Milestones are sorted; repeats count twice, as
+/// PyTorch's Counter does.
+public struct MultiStepLR: LRSchedule, Sendable {
+    public let base: Float
+    public let milestones: [Int]
+    public let gamma: Float
+
+    public init(base: Float, milestones: [Int], gamma: Float = 0.1) {
+        self.base = base
+        self.milestones = milestones.sorted()
+        self.gamma = gamma
+    }
+
+    public func learningRate(epoch: Int) -> Float {
+        let passed = milestones.filter { $0 <= epoch }.count
+        return Float(Double(base) * Foundation.pow(Double(gamma), Double(passed)))
+    }
+}

@@ -91,6 +91,17 @@ extension Tensor {
         }
     }
 
+    /// Max over several axes (all when nil), as ONNX's ReduceMax: one axis at a time, so the
+    /// gradient goes to one maximal element of each reduced group (the first along the
+    /// last-reduced axis).
+    public func max(axes: [Int]?, keepDims: Bool = false) -> Tensor {
+        let ax = Set((axes ?? Array(0..<rank)).map(normalizeAxis)).sorted()
+        if rank == 0 { return self }
+        var out = self
+        for a in ax { out = out.max(axis: a, keepDims: true) }
+        return keepDims ? out : out.reshaped(shape.enumerated().filter { !ax.contains($0.offset) }.map(\.element))
+    }
+
     /// Max over all elements.
     public func max() -> Tensor { reshaped([count]).max(axis: 0) }
     public func min(axis: Int, keepDims: Bool = false) -> Tensor { -((-self).max(axis: axis, keepDims: keepDims)) }

@@ -28,12 +28,14 @@ func logitsChecked(_ t: Tensor, model: Graph) throws -> Tensor {
 
 /// Gradient of the summed target scores of `x` (a batch of any size) with respect to `x`,
 /// under backward rules (none: the gradient; `BackwardRule.allReLUs(.guided)`: guided
-/// backprop; see `BackwardRule`). Also returns the per-item scores. One forward and one
-/// backward pass.
-func inputGradient(_ ctx: ExplainContext, _ x: Tensor, targets: [Int],
-                   rules: [NodeSelector: BackwardRule] = [:]) throws -> (grad: Tensor, scores: [Float]) {
+/// backprop; see `BackwardRule`), with the reference values rules may read (DeepLIFT's; see
+/// `Graph.referenceValues`). Also returns the per-item scores. One forward and one backward pass.
+func inputGradient(_ ctx: ExplainContext, _ x: Tensor, targets: [Int], rules: [NodeSelector: BackwardRule] = [:],
+                   reference: [String: Tensor] = [:]) throws -> (grad: Tensor, scores: [Float]) {
     let xi = x.requiringGrad()
-    let logits = try logitsChecked(ctx.model.forward(xi, options: ForwardOptions(backwardRules: rules)).output, model: ctx.model)
+    var options = ForwardOptions(backwardRules: rules)
+    options.reference = reference
+    let logits = try logitsChecked(ctx.model.forward(xi, options: options).output, model: ctx.model)
     let score = ctx.targetScore(logits, targets: targets)
     let scores = Autograd.noGrad { ctx.targetScores(logits.detached(), targets: targets) }
     return (gradient(of: score, wrt: xi), scores)
@@ -121,6 +123,15 @@ func spatialCapture(_ r: ForwardResult, layer: String, plugin: String) throws ->
         throw PluginError.invalid("'\(plugin)': layer '\(layer)' has shape \(a.shape); it needs a spatial feature map [N, C, H, W]")
     }
     return a
+}
+
+/// The [N, K, h, w] activations A of `layer` and the gradient dS/dA of the summed target
+/// scores: what the CAM family (Grad-CAM, Grad-CAM++) weighs. One forward, one backward pass.
+func layerActivationsAndGradients(_ ctx: ExplainContext, layer: String, plugin: String) throws -> (activations: Tensor, gradients: Tensor) {
+    let r = try ctx.model.forward(ctx.images, options: ForwardOptions(capture: [layer]))
+    let a = try spatialCapture(r, layer: layer, plugin: plugin)
+    let logits = try logitsChecked(r.output, model: ctx.model)
+    return (a.detached(), gradient(of: ctx.targetScore(logits), wrt: a))
 }
 
 /// The shared `layer` parameter.

@@ -24,10 +24,7 @@ public struct GradCAMExplainer: Explainer {
 
     /// Low-resolution Grad-CAM [N, 1, h, w] at `layer` (before upsampling).
     static func lowResolution(_ ctx: ExplainContext, layer: String, plugin: String) throws -> Tensor {
-        let r = try ctx.model.forward(ctx.images, options: ForwardOptions(capture: [layer]))
-        let a = try spatialCapture(r, layer: layer, plugin: plugin)
-        let logits = try logitsChecked(r.output, model: ctx.model)
-        let g = gradient(of: ctx.targetScore(logits), wrt: a)
+        let (a, g) = try layerActivationsAndGradients(ctx, layer: layer, plugin: plugin)
         return Autograd.noGrad {
             let alpha = g.mean(axes: [2, 3], keepDims: true)
             return (a.detached() * alpha).sum(axis: 1, keepDims: true).relu()

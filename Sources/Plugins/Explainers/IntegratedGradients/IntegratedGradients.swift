@@ -74,11 +74,8 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
 /// integral of the gradient from the baseline x' to x, approximated with Captum's Riemann
 /// rules (default `riemann_trapezoid`, Captum's weights exactly; see `RiemannRule`).
 ///
-/// Baselines: "zeros" (the paper's black image, in the model's input space), "blur" (a
-/// Gaussian blur of the image with sigma = 5% of the larger side, kernel 2*ceil(3 sigma)+1;
-/// Sturmfels et al. 2020's blurred baseline), "noise" (uniform noise in each image's own
-/// [min, max], seeded), or "tensor" with `baseline_tensor` ([C,H,W], [1,C,H,W] or [N,C,H,W]).
-/// (Two parameters because a parameter has one type: a choice, or a tensor.)
+/// Baselines (`baselineBatch`): "zeros" (the paper's black image, in the model's input space),
+/// "blur", "noise" (seeded), or "tensor" with `baseline_tensor`.
 ///
 /// Map: channel sum of |attribution| (magnitude; signed channel sums can cancel).
 /// Scalars per image: `completeness_gap` = |sum(attr) - (F(x) - F(x'))| (axiom of
@@ -90,10 +87,7 @@ public struct IntegratedGradientsExplainer: Explainer {
     public var summary: String { "(x - x') * average gradient along the straight path; map = channel sum of |attr|" }
     public var reference: String { "Sundararajan, Taly, Yan, Axiomatic Attribution for Deep Networks, ICML 2017" }
     public var parameters: [ParamSpec] {
-        [
-            ParamSpec("baseline", .choice(["zeros", "blur", "noise", "tensor"]), default: .string("zeros"),
-                      doc: "reference input x': zeros, a blurred copy, uniform noise, or baseline_tensor"),
-            ParamSpec("baseline_tensor", .tensor, doc: "the baseline when baseline = \"tensor\": [C,H,W], [1,C,H,W] or [N,C,H,W]"),
+        baselineSpecs + [
             ParamSpec("steps", .int, default: .int(50), range: 2...100_000, doc: "points on the path (Captum's n_steps)"),
             ParamSpec("method", .choice([RiemannRule.trapezoid.rawValue, RiemannRule.middle.rawValue]),
                       default: .string(RiemannRule.trapezoid.rawValue), doc: "Riemann rule, with Captum's alphas and weights"),
@@ -102,51 +96,13 @@ public struct IntegratedGradientsExplainer: Explainer {
     }
     public var capabilities: Capabilities { [.needsGradients, .batched, .stochastic] }
 
-    /// The baseline batch for `images` as the parameters ask.
-    static func baseline(_ ctx: inout ExplainContext, plugin: String) throws -> Tensor {
-        let x = ctx.images
-        switch try ctx.params.string("baseline") ?? "zeros" {
-        case "blur":
-            let sigma = 0.05 * Float(Swift.max(x.shape[2], x.shape[3]))
-            let k = 2 * Int(Foundation.ceil(3 * sigma)) + 1
-            return Autograd.noGrad { x.gaussianBlur(kernelSize: k, sigma: sigma) }
-        case "noise":
-            let ranges = perImageRange(x)
-            let per = x.count / x.shape[0]
-            return Tensor(shape: x.shape) { b in
-                for i in 0..<x.shape[0] {
-                    let (lo, hi) = ranges[i]
-                    for e in 0..<per { b[i * per + e] = lo + (hi - lo) * ctx.rng.nextUniform() }
-                }
-            }
-        case "tensor":
-            guard let t = try ctx.params.tensor("baseline_tensor") else {
-                throw PluginError.invalid("'\(plugin)': baseline \"tensor\" needs baseline_tensor")
-            }
-            let s = Array(x.shape.dropFirst())
-            if t.shape == x.shape { return t.detached() }
-            if t.shape == s || t.shape == [1] + s { return repeatCopies(t.reshaped([1] + s).detached(), x.shape[0]) }
-            throw PluginError.invalid("'\(plugin)': baseline_tensor has shape \(t.shape); expected \(s), [1, \(s.map(String.init).joined(separator: ", "))] or \(x.shape)")
-        default:
-            return Tensor.zeros(x.shape)
-        }
-    }
-
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let base = try Self.baseline(&ctx, plugin: name)
+        let base = try baselineBatch(&ctx, plugin: name)
         let rule = try RiemannRule(rawValue: ctx.params.string("method") ?? "") ?? .trapezoid
         let r = try pathIntegratedGradients(ctx, ctx.images, baseline: base, targets: ctx.targets, steps: ctx.params.int("steps"),
                                         rule: rule, batchSize: ctx.params.int("batch_size"))
-        let sums = perImageSums(r.attribution)
-        var gap: [Double] = [], rel: [Double] = []
-        for i in 0..<sums.count {
-            let d = Double(r.fx[i]) - Double(r.fb[i])
-            let g = Swift.abs(sums[i] - d)
-            gap.append(g)
-            rel.append(g / Swift.max(Swift.abs(d), 1e-12))
-        }
         return Explanation(map: channelSumAbs(r.attribution), attribution: r.attribution,
-                           scalars: ["completeness_gap": gap, "relative_completeness_gap": rel])
+                           scalars: completenessScalars(r.attribution, fx: r.fx, fb: r.fb))
     }
 }
