@@ -12,6 +12,7 @@ let package = Package(
         // For Fuzz/ (the libFuzzer targets link them as a path dependency).
         .library(name: "Plugins", targets: ["Plugins"]),
         .library(name: "Lang", targets: ["Lang"]),
+        .library(name: "Kernel", targets: ["Kernel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

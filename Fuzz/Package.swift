@@ -9,7 +9,7 @@ import PackageDescription
 // so that our modules are instrumented (coverage + AddressSanitizer; swiftc keeps only the
 // last -sanitize= flag, hence the combined one) and the targets can reach internal entry
 // points with @testable imports. One executable holds every target;
-// SAL_FUZZ_TARGET chooses which one a run exercises (one link instead of nine).
+// SAL_FUZZ_TARGET chooses which one a run exercises (one link instead of eleven).
 //
 // The parent package is a path dependency; its identity is the name of its folder (the
 // clone's, a worktree's), so it is read from the file system rather than written down.
@@ -24,6 +24,7 @@ let package = Package(
         .executableTarget(
             name: "saliency-fuzz",
             dependencies: [
+                .product(name: "Kernel", package: parentIdentity),
                 .product(name: "Lang", package: parentIdentity),
                 .product(name: "Plugins", package: parentIdentity),
                 .product(name: "Runtime", package: parentIdentity),

@@ -50,6 +50,9 @@ struct MalformedNodeTests {
         expectFailure("MaxPool stride 0", containing: "strides and dilations must be positive") {
             try run("MaxPool", input: [1, 1, 4, 4], attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([0, 1])])
         }
+        expectFailure("MaxPool dilations 0 (issue 21's case)", containing: "strides and dilations must be positive") {
+            try run("MaxPool", input: [1, 1, 4, 4], attributes: ["kernel_shape": .ints([2, 2]), "dilations": .ints([0, 0])])
+        }
         expectFailure("MaxPool with one stride for two axes", containing: "strides [2] needs 2 values") {
             try run("MaxPool", input: [1, 1, 4, 4], attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([2])])
         }

@@ -15,6 +15,8 @@ enum FuzzTargets {
         "salfit": SalfitTarget.run,
         "resume": ResumeTarget.run,
         "manifest": ManifestTarget.run,
+        "jupyter": JupyterTarget.run,
+        "checkpoint": CheckpointTarget.run,
     ]
     nonisolated(unsafe) static var current: ([UInt8]) -> Void = { _ in }
 }

@@ -100,6 +100,11 @@ struct TrainingCheckpoint {
               (manifest.bestEpoch == nil) == (manifest.bestScore == nil) else {
             throw IOError(path: path, message: "inconsistent epoch records")
         }
+        // The manifest names a file of this directory; a path from a damaged or planted
+        // manifest must not make the loop read elsewhere.
+        guard !manifest.tensors.isEmpty, !manifest.tensors.contains("/"), manifest.tensors != "..", manifest.tensors != "." else {
+            throw IOError(path: path, message: "the tensor file '\(manifest.tensors)' is not a file name of the checkpoint directory")
+        }
         let tensorURL = directory.appendingPathComponent(manifest.tensors)
         var groups: [String: [(String, Tensor)]] = [:]
         for (key, t) in try loadTensors(from: tensorURL) {
@@ -129,7 +134,11 @@ struct TrainingCheckpoint {
             for (t, w) in zip(trained, best) { try t.graph.checkWeights(w, names: Array(t.graph.parameters.keys), source: tensorURL.path) }
         }
         let before = optimizer.state
-        let optState = OptimizerState(tensors: Dictionary(uniqueKeysWithValues: groups["optimizer"] ?? []), counters: manifest.optimizerCounters)
+        var optTensors: [String: Tensor] = [:]
+        for (key, t) in groups["optimizer"] ?? [] where optTensors.updateValue(t, forKey: key) != nil {
+            throw IOError(path: tensorURL.path, message: "tensor 'optimizer/\(key)' appears twice")
+        }
+        let optState = OptimizerState(tensors: optTensors, counters: manifest.optimizerCounters)
         do { try optimizer.restore(optState) } catch {
             try? optimizer.restore(before)
             throw IOError(path: tensorURL.path, message: "\(error)")

@@ -51,8 +51,11 @@ public func saveTensors(_ tensors: [(String, Tensor)], to url: URL) throws {
 /// Reads every named tensor of a checkpoint file, in file order. Throws `IOError` naming
 /// the file for a missing file, a wrong magic or version, or truncated/inconsistent data.
 public func loadTensors(from url: URL) throws -> [(String, Tensor)] {
-    let path = url.path
-    let bytes = try readFileBytes(path)
+    try decodeTensors(try readFileBytes(url.path), path: url.path)
+}
+
+/// The tensors of a checkpoint file's bytes (`loadTensors`); errors name `path`.
+public func decodeTensors(_ bytes: [UInt8], path: String) throws -> [(String, Tensor)] {
     var pos = 0
     func fail(_ message: String) -> IOError { IOError(path: path, message: message) }
     func take(_ n: Int, _ what: String) throws -> ArraySlice<UInt8> {
