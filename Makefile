@@ -1,5 +1,5 @@
 # The README's two commands.
-.PHONY: demo test bootstrap build bench
+.PHONY: demo test bootstrap build bench fuzz
 
 bootstrap:
 	@scripts/bootstrap
@@ -19,3 +19,8 @@ test:
 
 bench: build
 	swift run -c release saliency-bench runtime
+
+# libFuzzer + AddressSanitizer over every parser of untrusted input, FUZZ_SECONDS (default 10)
+# per target; see scripts/fuzz and docs/reliability.md.
+fuzz:
+	scripts/fuzz

@@ -45,9 +45,26 @@ public indirect enum ExprKind: Sendable {
 }
 
 public struct Expr: Sendable {
-    public var kind: ExprKind
+    public let kind: ExprKind
     public var loc: SourceLocation
-    public init(_ kind: ExprKind, _ loc: SourceLocation) { self.kind = kind; self.loc = loc }
+    /// Levels of the tree from here down (a literal is 1). The parser refuses trees taller
+    /// than `Parser.maxHeight`: everything that walks them (the resolver, the interpreter,
+    /// freeing them) recurses once per level.
+    public let height: Int
+    public init(_ kind: ExprKind, _ loc: SourceLocation) {
+        self.kind = kind; self.loc = loc
+        var below = 0
+        switch kind {
+        case .number, .string, .bool, .name: break
+        case let .list(items): below = items.reduce(0) { Swift.max($0, $1.height) }
+        case let .record(fields): below = fields.reduce(0) { Swift.max($0, $1.1.height) }
+        case let .unary(_, x): below = x.height
+        case let .binary(_, a, b), let .range(a, b), let .index(a, b): below = Swift.max(a.height, b.height)
+        case let .call(f, args): below = args.reduce(f.height) { Swift.max($0, $1.value.height) }
+        case let .member(b, _): below = b.height
+        }
+        height = below + 1
+    }
 }
 
 /// A function parameter; a default makes it optional and lets callers name it.

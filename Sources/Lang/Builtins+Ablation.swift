@@ -26,6 +26,7 @@ extension Builtins {
             let r = try randomAblation(m.graph, on: data, like: like, repeats: repeats, seed: s, batchSize: batch,
                                        cancellation: a.interpreter.cancellation)
             func channels(_ d: [String: [Int]]) -> Value {
+                // unreachable from input: the keys iterated are the dictionary's own
                 .record(Record(d.keys.sorted().map { ($0, .list(d[$0]!.map { .number(Double($0)) })) }))
             }
             return .record(Record([

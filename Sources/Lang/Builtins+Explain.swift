@@ -75,7 +75,7 @@ extension Builtins {
                                               cancellation: a.interpreter.cancellation, fitted: state)
                 out[e.name] = .saliency(MapValue(map: map, images: images))
             }
-            // Set for every method in the loop above.
+            // unreachable from input: Set for every method in the loop above.
             return isList ? .record(out) : out[explainers[0].name]!
         },
         Builtin("metric", [BuiltinParam("metric"), BuiltinParam("model"), BuiltinParam("x"), BuiltinParam("map"), BuiltinParam("seed", optional: true),
@@ -116,12 +116,14 @@ extension Builtins {
             switch try a.value("map") {
             case let .saliency(map):
                 let r = try score(map)
+                // unreachable from input: see the comment on perImage: score fills every name
                 return isList ? .record(Record(names.map { ($0, perImage(r[$0]!)) })) : perImage(r[names[0]]!)
             case let .record(maps):
                 var rows: [[Value]] = []
                 for (method, v) in maps.pairs {
                     guard case let .saliency(map) = v else { throw LangError.arguments("map record field '\(method)' is \(v.typeName), not a saliency map") }
                     let r = try score(map)
+                    // unreachable from input: see the comment on perImage: score fills every name
                     rows.append([.string(method)] + names.map { n in .number(r[n]!.reduce(0, +) / Double(max(r[n]!.count, 1))) })
                 }
                 return .table(Table(columns: ["method"] + names, rows: rows))

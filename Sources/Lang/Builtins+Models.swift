@@ -44,6 +44,14 @@ extension Builtins {
         }
     }
 
+    /// Zeros of the model's declared input shape (dynamic sizes 1): the probe `layers` and
+    /// `train` run. The shape comes from the model file, so it is checked against the memory
+    /// budget first ([1, 1, 100000, 100000] is 40 GB).
+    static func exampleInput(_ m: ModelValue) throws -> Tensor {
+        try MemoryBudget.check(shape: m.inputShape, "an input of the model's declared shape \(formatShape(m.inputShape))")
+        return Tensor.zeros(m.inputShape)
+    }
+
     /// Checks images against the model's declared input (dynamic dimensions, -1 or 0, match anything).
     static func checkInput(_ images: Tensor, for m: ModelValue) throws {
         guard let declared = m.graph.inputs.first?.shape, declared.count == images.rank else {
@@ -78,7 +86,7 @@ extension Builtins {
         },
         Builtin("layers", [BuiltinParam("model")], doc: "Table of the model's nodes: name, op, output shape for its input shape.") { a in
             let m = try a.model("model")
-            let shapes = try m.graph.layerShapes(for: Tensor.zeros(m.inputShape))
+            let shapes = try m.graph.layerShapes(for: try exampleInput(m))
             return .table(Table(columns: ["name", "op", "shape"], rows: shapes.map { n in
                 [.string(n.node.name), .string(n.node.opType), .string(n.shapes.map(formatShape).joined(separator: " "))]
             }))
@@ -141,21 +149,25 @@ extension Builtins {
         },
         Builtin("dataset", [BuiltinParam("name"), BuiltinParam("split", default: .string("test")), BuiltinParam("limit", optional: true)],
                 extraNamed: true, doc: "Opens a registered dataset; limit: keeps the first n examples; other named arguments go to the dataset.") { a in
-            let name = try a.string("name")
-            let provider = try a.interpreter.registry.dataset(name)
             var given: [String: ParamValue] = [:]
             for (k, v) in a.extra {
                 guard let p = v.paramValue else { throw LangError.arguments("'\(k)' cannot be \(v.typeName)") }
                 given[k] = p
             }
-            let params = try Params.resolve(given, schema: provider.parameters, plugin: name)
-            var d = try provider.open(split: try a.string("split"), params: params)
-            if a["limit"] != nil {
-                let n = try a.int("limit")
-                guard n >= 1 else { throw LangError.arguments("limit must be >= 1") }
-                d = LimitedDataset(base: d, limit: n)
-            }
+            let d = try openDataset(try a.string("name"), split: try a.string("split"), limit: a["limit"] == nil ? nil : try a.int("limit"),
+                                    params: given, registry: a.interpreter.registry)
             return .dataset(DatasetValue(dataset: d, split: try a.string("split")))
         },
     ]
+
+    /// What `dataset(name, split:, limit:, ...)` opens; a pipeline's `--dry-run` opens its
+    /// datasets the same way to size them.
+    static func openDataset(_ name: String, split: String, limit: Int?, params given: [String: ParamValue], registry: Registry) throws -> any Dataset {
+        let provider = try registry.dataset(name)
+        let params = try Params.resolve(given, schema: provider.parameters, plugin: name)
+        let d = try provider.open(split: split, params: params)
+        guard let n = limit else { return d }
+        guard n >= 1 else { throw LangError.arguments("limit must be >= 1") }
+        return LimitedDataset(base: d, limit: n)
+    }
 }

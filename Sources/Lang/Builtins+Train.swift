@@ -140,7 +140,7 @@ extension Builtins {
 
     /// The model's number of outputs, from one inference-mode pass on zeros.
     static func outputClasses(_ m: ModelValue) throws -> Int {
-        let out = try Autograd.noGrad { try m.graph(Tensor.zeros(m.inputShape)) }
+        let out = try Autograd.noGrad { try m.graph(try exampleInput(m)) }
         guard out.rank == 2 else { throw LangError.message("the model's output has shape \(formatShape(out.shape)); training needs [N, classes]") }
         return out.shape[1]
     }

@@ -41,7 +41,7 @@ public enum Builtins {
             return .list(r.keys.map { .string($0) })
         },
         Builtin("table", [BuiltinParam("rows")], doc: "A table from a list of records (columns in first-seen order) or a record of equal-length lists.") { a in
-            .table(try makeTable(try a.value("rows")))
+            try a.interpreter.checkNesting(.table(try makeTable(try a.value("rows"))), at: a.loc)
         },
         Builtin("methods", [], doc: "Table of the registered explanation methods.") { a in
             .table(Table(columns: ["method", "summary"], rows: a.interpreter.registry.explainers.map { [.string($0.name), .string($0.summary)] }))

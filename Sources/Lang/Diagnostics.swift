@@ -32,15 +32,32 @@ public struct Diagnostic: Error, Sendable, Equatable {
     public func rendered(in source: SourceText?) -> String {
         var out = "\(loc): error: \(message)"
         if let src = source, src.file == loc.file, let line = src.line(loc.line) {
-            out += "\n" + line + "\n"
+            let (shown, caret) = excerpt(of: line, column: loc.column)
+            out += "\n" + shown + "\n"
             // Keep tabs so the caret lines up under tab-indented code.
-            let prefix = line.prefix(max(0, loc.column - 1)).map { $0 == "\t" ? "\t" : " " }.joined()
-            out += prefix + "^"
+            out += shown.prefix(caret).map { $0 == "\t" ? "\t" : " " }.joined() + "^"
         }
         for n in notes { out += "\nnote: " + n }
         return out
     }
 }
+
+/// The part of a source line an error echoes: the whole line when it is short, else a
+/// window of `width` characters around `column` with "..." where it was cut (a 20 KB
+/// one-line script must not be printed once per error). Returns the text and the caret's
+/// 0-based offset in it.
+public func excerpt(of line: String, column: Int, width: Int = 120) -> (text: String, caret: Int) {
+    let chars = Array(line)
+    let at = Swift.min(Swift.max(column - 1, 0), chars.count)
+    guard chars.count > width else { return (line, at) }
+    let start = Swift.max(0, Swift.min(at - width / 2, chars.count - width))
+    let end = Swift.min(chars.count, start + width)
+    let head = start > 0 ? "..." : "", tail = end < chars.count ? "..." : ""
+    return (head + String(chars[start..<end]) + tail, at - start + head.count)
+}
+
+/// How many diagnostics an error report shows; the rest are counted, not printed.
+public let maxDiagnosticsShown = 20
 
 /// Every error a script run can end with: several parse diagnostics at once, or the one
 /// runtime error that stopped it.
@@ -55,5 +72,9 @@ public struct ScriptError: Error, Sendable, CustomStringConvertible {
     /// sysexits: EX_DATAERR (65) for script errors, EX_SOFTWARE (70) for runtime errors.
     public var exitCode: Int32 { isParseError ? 65 : 70 }
 
-    public var description: String { diagnostics.map { $0.rendered(in: source) }.joined(separator: "\n") }
+    public var description: String {
+        let shown = diagnostics.prefix(maxDiagnosticsShown).map { $0.rendered(in: source) }
+        let more = diagnostics.count - shown.count
+        return (shown + (more > 0 ? ["... and \(more) more error\(more == 1 ? "" : "s") (the first \(maxDiagnosticsShown) are shown)"] : [])).joined(separator: "\n")
+    }
 }

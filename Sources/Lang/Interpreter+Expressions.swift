@@ -3,53 +3,88 @@ import Plugins
 import Runtime
 
 extension Interpreter {
+    /// Each kind of expression is evaluated by a function of its own, so that this one (the
+    /// frame every level of recursion goes through) stays small: in debug builds a function
+    /// gets a stack slot for every temporary of every case, and one big switch took 8 KB per
+    /// level of `1 + 1 + ... + 1`.
     func evaluate(_ e: Expr, _ env: Environment) throws -> Value {
+        // Every path of deep recursion (long expressions inside recursive calls, plugins
+        // loading scripts) goes through here: stop while the stack has room for the error.
+        if StackGuard.isLow { throw stackExhausted(at: e.loc) }
         switch e.kind {
         case let .number(n): return .number(n)
         case let .string(s): return .string(s)
         case let .bool(b): return .bool(b)
-        case let .name(n):
-            if let v = env.lookup(n) { return v }
-            if let b = Builtins.table[n] { return .builtin(b) }
-            throw Diagnostic(.runtime, e.loc, unknownNameMessage(n, env))
-        case let .list(items): return .list(try items.map { try evaluate($0, env) })
-        case let .record(fields):
-            var r = Record()
-            for (k, v) in fields { r[k] = try evaluate(v, env) }
-            return .record(r)
-        case let .unary(op, x):
-            let v = try evaluate(x, env)
-            switch (op, v) {
-            case let (.neg, .number(n)): return .number(-n)
-            case (.neg, _):
-                guard let t = v.asTensor else { throw Diagnostic(.runtime, e.loc, "cannot negate \(v.typeName)") }
-                return .tensor(-t)
-            case let (.not, .bool(b)): return .bool(!b)
-            case (.not, _): throw Diagnostic(.runtime, e.loc, "'not' needs a bool, got \(v.typeName)")
-            }
-        case let .binary(.and, a, b):
+        case let .name(n): return try lookup(n, at: e.loc, env)
+        case let .list(items): return try listExpr(items, e.loc, env)
+        case let .record(fields): return try recordExpr(fields, e.loc, env)
+        case let .unary(op, x): return try unaryExpr(op, x, e.loc, env)
+        case let .binary(op, a, b): return try binaryExpr(op, a, b, e.loc, env)
+        case let .range(a, b): return try rangeExpr(a, b, e.loc, env)
+        case let .call(callee, args): return try callExpr(callee, args, e.loc, env)
+        case let .member(base, field): return try member(try evaluate(base, env), field, at: e.loc)
+        case let .index(base, i): return try index(try evaluate(base, env), try evaluate(i, env), at: i.loc)
+        }
+    }
+
+    func stackExhausted(at loc: SourceLocation) -> Diagnostic {
+        Diagnostic(.runtime, loc, "evaluation nested too deeply: the stack is nearly used up (recursion through deep expressions?)")
+    }
+
+    func lookup(_ n: String, at loc: SourceLocation, _ env: Environment) throws -> Value {
+        if let v = env.lookup(n) { return v }
+        if let b = Builtins.table[n] { return .builtin(b) }
+        throw Diagnostic(.runtime, loc, unknownNameMessage(n, env))
+    }
+
+    func listExpr(_ items: [Expr], _ loc: SourceLocation, _ env: Environment) throws -> Value {
+        try checkNesting(.list(try items.map { try evaluate($0, env) }), at: loc)
+    }
+
+    func recordExpr(_ fields: [(String, Expr)], _ loc: SourceLocation, _ env: Environment) throws -> Value {
+        var r = Record()
+        for (k, v) in fields { r[k] = try evaluate(v, env) }
+        return try checkNesting(.record(r), at: loc)
+    }
+
+    func unaryExpr(_ op: UnaryOp, _ x: Expr, _ loc: SourceLocation, _ env: Environment) throws -> Value {
+        let v = try evaluate(x, env)
+        switch (op, v) {
+        case let (.neg, .number(n)): return .number(-n)
+        case (.neg, _):
+            guard let t = v.asTensor else { throw Diagnostic(.runtime, loc, "cannot negate \(v.typeName)") }
+            return .tensor(-t)
+        case let (.not, .bool(b)): return .bool(!b)
+        case (.not, _): throw Diagnostic(.runtime, loc, "'not' needs a bool, got \(v.typeName)")
+        }
+    }
+
+    func binaryExpr(_ op: BinaryOp, _ a: Expr, _ b: Expr, _ loc: SourceLocation, _ env: Environment) throws -> Value {
+        switch op {
+        case .and:
             guard try truthy(try evaluate(a, env), at: a.loc, what: "left side of 'and'") else { return .bool(false) }
             return .bool(try truthy(try evaluate(b, env), at: b.loc, what: "right side of 'and'"))
-        case let .binary(.or, a, b):
+        case .or:
             if try truthy(try evaluate(a, env), at: a.loc, what: "left side of 'or'") { return .bool(true) }
             return .bool(try truthy(try evaluate(b, env), at: b.loc, what: "right side of 'or'"))
-        case let .binary(op, a, b):
-            return try binary(op, try evaluate(a, env), try evaluate(b, env), at: e.loc)
-        case let .range(a, b):
-            let (lo, hi) = try rangeBounds(a, b, env)
-            guard hi - lo <= 10_000_000 else { throw Diagnostic(.runtime, e.loc, "range \(lo)..<\(hi) is too long to make a list; iterate it with 'for' instead") }
-            return .list(lo < hi ? (lo..<hi).map { .number(Double($0)) } : [])
-        case let .call(callee, args):
-            if case .name("time") = callee.kind, env.lookup("time") == nil { return try timeCall(args, e.loc, env) }
-            let f = try evaluate(callee, env)
-            var values: [(String?, Value, SourceLocation)] = []
-            for a in args { values.append((a.label, try evaluate(a.value, env), a.loc)) }
-            return try call(f, values, at: e.loc)
-        case let .member(base, field):
-            return try member(try evaluate(base, env), field, at: e.loc)
-        case let .index(base, i):
-            return try index(try evaluate(base, env), try evaluate(i, env), at: i.loc)
+        default:
+            let x = try evaluate(a, env)
+            return try binary(op, x, try evaluate(b, env), at: loc)
         }
+    }
+
+    func rangeExpr(_ a: Expr, _ b: Expr, _ loc: SourceLocation, _ env: Environment) throws -> Value {
+        let (lo, hi) = try rangeBounds(a, b, env)
+        guard hi - lo <= 10_000_000 else { throw Diagnostic(.runtime, loc, "range \(lo)..<\(hi) is too long to make a list; iterate it with 'for' instead") }
+        return .list(lo < hi ? (lo..<hi).map { .number(Double($0)) } : [])
+    }
+
+    func callExpr(_ callee: Expr, _ args: [Argument], _ loc: SourceLocation, _ env: Environment) throws -> Value {
+        if case .name("time") = callee.kind, env.lookup("time") == nil { return try timeCall(args, loc, env) }
+        let f = try evaluate(callee, env)
+        var values: [(String?, Value, SourceLocation)] = []
+        for a in args { values.append((a.label, try evaluate(a.value, env), a.loc)) }
+        return try call(f, values, at: loc)
     }
 
     func unknownNameMessage(_ n: String, _ env: Environment) -> String {

@@ -39,6 +39,9 @@ public final class Interpreter {
     public var baseDirectory: String = ""
     var depth = 0
     static let maxDepth = 200
+    /// The `.sal` plugins being loaded right now, outermost first (canonical paths): breaks
+    /// cycles of plugins that load each other.
+    var pluginsLoading: [String] = []
     /// Every text run in this session by file name, so an error inside a function defined in
     /// another file or cell (a script method called by explain) still shows its line and caret.
     var sources: [String: SourceText] = [:]
@@ -156,6 +159,15 @@ public final class Interpreter {
     }
 
     func assign(_ target: Expr, _ value: Value, _ env: Environment) throws {
+        // The value goes under as many levels as the target has fields and indices (a plain
+        // name adds none: every value already is within the limit).
+        var levels = 0, t = target
+        while let base = t.memberOrIndexBase { levels += 1; t = base }
+        if levels > 0 { try checkNesting(value, under: levels, at: target.loc) }
+        try assignChecked(target, value, env)
+    }
+
+    private func assignChecked(_ target: Expr, _ value: Value, _ env: Environment) throws {
         switch target.kind {
         case let .name(n):
             guard env.assign(n, value) else {
@@ -166,17 +178,17 @@ public final class Interpreter {
                 throw Diagnostic(.runtime, target.loc, "can only set fields of records")
             }
             r[field] = value
-            try assign(base, .record(r), env)
+            try assignChecked(base, .record(r), env)
         case let .index(base, ie):
             let idx = try evaluate(ie, env)
             switch (try evaluate(base, env), idx) {
             case (.list(var l), _):
                 let i = try listIndex(idx, count: l.count, at: ie.loc)
                 l[i] = value
-                try assign(base, .list(l), env)
+                try assignChecked(base, .list(l), env)
             case (.record(var r), .string(let k)):
                 r[k] = value
-                try assign(base, .record(r), env)
+                try assignChecked(base, .record(r), env)
             case let (b, _):
                 throw Diagnostic(.runtime, target.loc, "cannot assign an element of \(b.typeName) indexed by \(idx.typeName)")
             }

@@ -30,6 +30,11 @@ extension Parser {
             let t = peek()
             guard let prec = infixPrecedence(t), prec > minimum else { break }
             left = try infix(left, t, prec)
+            // `1 + 1 + ... + 1` grows the tree by a level per operator without nesting the
+            // parser: the height is checked here, not by `depth`.
+            guard left.height <= Parser.maxHeight else {
+                throw failure("expression too long or nested too deeply (a tree of more than \(Parser.maxHeight) levels); split it into several statements", at: t)
+            }
         }
         return left
     }

@@ -13,6 +13,8 @@ public struct Parser {
     /// Recursion depth of expressions and blocks.
     var depth = 0
     static let maxDepth = 200
+    /// Levels of one expression's tree (see `Expr.height`).
+    static let maxHeight = 1000
     let source: SourceText
     public private(set) var diagnostics: [Diagnostic] = []
 
@@ -202,6 +204,10 @@ public struct Parser {
 
     mutating func ifStatement() throws -> Stmt {
         let t = next()
+        // `else if` chains nest (each `else` holds the next `if`), so they count as blocks.
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Parser.maxDepth else { throw failure("'else if' chain or blocks nested too deeply (more than \(Parser.maxDepth) levels)", at: t) }
         let cond = try expression()
         let then = try block()
         var otherwise: [Stmt]? = nil

@@ -1,5 +1,6 @@
 import Foundation
 import Plugins
+import Runtime
 
 /// The one way plugins get loaded, whatever asks (`load_plugin(path)`, `:plugin`,
 /// `--plugin`, a pipeline's `plugins:`): the file's extension chooses how.
@@ -30,9 +31,18 @@ public enum PluginLoader {
         guard ext == "sal" else {
             throw PluginError.invalid("cannot load plugin '\(path)': a plugin is a shared library (.so, .dylib) or a script (.sal)")
         }
-        guard FileManager.default.fileExists(atPath: path) else { throw PluginError.invalid("cannot load plugin '\(path)': no such file") }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw PluginError.invalid("cannot load plugin '\(path)': cannot read it as UTF-8 text")
+        // A script that loads itself, directly or through others, would recurse until the
+        // stack ran out: the scripts being loaded are kept, and a second entry is an error.
+        let canonical = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        if let first = interpreter.pluginsLoading.firstIndex(of: canonical) {
+            let cycle = (interpreter.pluginsLoading[first...] + [canonical]).map { ($0 as NSString).lastPathComponent }
+            throw PluginError.invalid("cannot load plugin '\(path)': it is already being loaded (\(cycle.joined(separator: " -> "))); plugins must not load each other in a cycle")
+        }
+        interpreter.pluginsLoading.append(canonical)
+        defer { interpreter.pluginsLoading.removeLast() }
+        let text: String
+        do { text = try SourceFile.read(path) } catch let e as IOError {
+            throw PluginError.invalid("cannot load plugin '\(path)': \(e.message)")
         }
         let before = Set(interpreter.registry.explainers.map(\.name))
         // The script's own relative paths resolve against its directory, as with `exec`.

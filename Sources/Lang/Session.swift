@@ -124,7 +124,8 @@ public final class Session {
                 return run("time(\(arg))")
             case ":load":
                 guard !arg.isEmpty else { return .error(":load needs a file name") }
-                let text = try String(contentsOfFile: arg, encoding: .utf8)
+                let text: String
+                do { text = try SourceFile.read(arg) } catch let e as ScriptError { return .error(e.description) }
                 current = []
                 defer { interpreter.cancellation.reset() }
                 do { try interpreter.run(text, file: arg) } catch { return .error((error as? ScriptError)?.description ?? "\(error)") }

@@ -16,7 +16,7 @@ public struct Record: Sendable {
             fields[key] = newValue
         }
     }
-    /// `keys` and `fields` change together in the subscript's setter, so every key has a field.
+    /// unreachable from input: `keys` and `fields` change together in the subscript's setter, so every key has a field.
     public var pairs: [(String, Value)] { keys.map { ($0, fields[$0]!) } }
 }
 

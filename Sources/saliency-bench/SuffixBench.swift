@@ -42,6 +42,7 @@ struct SuffixBench: ParsableCommand {
         print(header)
         print(String(repeating: "-", count: header.count))
         for layer in layers.split(separator: ",").map(String.init) {
+            // unreachable from input: forward throws for an unknown layer name and captures every known one
             let a = try Autograd.noGrad { try g.forward(x, options: ForwardOptions(capture: [layer])) }.captured[layer]!
             let c = a.shape[1]
             let gates = Tensor.uniform([variants, c], low: 0, high: 1, rng: &rng)

@@ -7,8 +7,12 @@ import Plugins
 /// (64 bad --set, 65 parse/static error, nothing ran; 70 runtime error).
 func execScript(_ path: String, args: [String], plugins: [String] = []) -> Int32 {
     let term = Terminal()
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        term.error("error: cannot read script '\(path)'")
+    let text: String
+    do { text = try SourceFile.read(path) } catch let e as ScriptError {
+        term.error(e.description)
+        return 65
+    } catch {
+        term.error("error: cannot read script \(error)")
         return 66
     }
     // `--set name=value` (or `--set=name=value`) go to `params(...)`, `--dry-run` makes train and

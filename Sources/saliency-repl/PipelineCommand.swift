@@ -10,8 +10,12 @@ struct CommandFailure: Error { let code: Int32 }
 /// file, 64 a malformed --set, 65 a plugin or the pipeline is wrong.
 func validatedPipeline(_ path: String, overrides: [String], plugins: [String], into interp: Interpreter,
                        term: Terminal) throws -> (pipeline: Pipeline, text: String) {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        term.error("error: cannot read pipeline '\(path)'")
+    let text: String
+    do { text = try SourceFile.read(path) } catch let e as ScriptError {
+        term.error(e.description)
+        throw CommandFailure(code: 65)
+    } catch {
+        term.error("error: cannot read pipeline \(error)")
         throw CommandFailure(code: 66)
     }
     var sets: [String: String] = [:]

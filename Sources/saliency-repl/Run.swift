@@ -52,12 +52,14 @@ struct Run: ParsableCommand {
     @Flag(help: "Validate and print the plan (steps, maps and metric evaluations) without running.") var dryRun = false
     @Flag(help: "No progress bars.") var quiet = false
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var memory: MemoryOptions
     @Flag(help: "Reuse the finished blocks (maps, scores) of an earlier run with the same --out; compute only the rest.") var resume = false
     @Option(help: ArgumentHelp("Run one shard of the images: K/N (shard K of N, from 0), auto (a Slurm array task) or auto/N (Slurm or a Kubernetes indexed job); writes OUT/shards/K-of-N/.", valueName: "K/N"))
     var shard: String?
     @Flag(help: "Only fit the methods that learn from data (into the fit cache, $SALIENCY_CACHE_DIR), before the shards run.") var fitOnly = false
 
     func run() throws {
+        memory.apply()
         let code = runPipeline()
         if code != 0 { throw ExitCode(code) }
     }
@@ -73,6 +75,13 @@ struct Run: ParsableCommand {
         do { job = try ShardJob.make(shard: shard, fitOnly: fitOnly, pipeline: pipeline, text: text, overrides: overrides, plugins: plugins.paths, runner: &runner) }
         catch { term.error("error: \(error)"); return 64 }
         if dryRun {
+            do { try runner.preflight(registry: interp.registry) } catch let e as PipelineError {
+                term.error(e.render(source: text))
+                return 65
+            } catch {
+                term.error("error: \(error)")
+                return 65
+            }
             print(runner.plan())
             if resume { print(runner.probeResume(interpreter: Interpreter(output: { _ in }))) }
             return 0

@@ -31,6 +31,10 @@ struct SaliencyREPL: ParsableCommand {
           --plugin PATH (repl, exec, run, submit; repeatable)
               Loads a plugin first: a compiled library (.so, .dylib) written
               against saliency_plugin.h, or a .sal script.
+          --max-memory SIZE (repl, exec, run)
+              The largest single buffer input may make us allocate (512M, 8G,
+              50%; default half of physical memory): a larger decompressed
+              file, image, batch or model tensor is an error naming its size.
           saliency-repl methods [--metrics | --datasets | --all] [--json]
               Lists the registered plugins with their parameters.
           saliency-repl kernel install [--user | --prefix P]
@@ -59,7 +63,9 @@ struct SaliencyREPL: ParsableCommand {
 struct Interactive: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "repl", abstract: "The interactive notebook (the default).")
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var memory: MemoryOptions
     func run() throws {
+        memory.apply()
         let code = runREPL(plugins: plugins.paths)
         if code != 0 { throw ExitCode(code) }
     }
@@ -68,10 +74,12 @@ struct Interactive: ParsableCommand {
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a .sal script non-interactively.")
     @OptionGroup var plugins: PluginOptions
+    @OptionGroup var memory: MemoryOptions
     @ArgumentParser.Argument(help: "The script to run.") var script: String
     @ArgumentParser.Argument(parsing: .captureForPassthrough, help: "Arguments for the script (the list `args`).") var args: [String] = []
 
     func run() throws {
+        memory.apply()
         let code = execScript(script, args: args, plugins: plugins.paths)
         if code != 0 { throw ExitCode(code) }
     }

@@ -302,7 +302,7 @@ struct NativePluginTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(loadError(dir + "/missing.so") == "cannot load plugin '\(dir)/missing.so': no such file")
-        #expect(loadError(dir) == "cannot load plugin '\(dir)': it is a directory, not a shared library")
+        #expect(loadError(dir) == "cannot load plugin '\(dir)': is a directory, expected a file")
         let text = dir + "/notes.so"
         try String(repeating: "not a library\n", count: 40).write(toFile: text, atomically: true, encoding: .utf8)
         #expect(loadError(text) == "cannot load plugin '\(text)': not a loadable shared library (\(text): invalid ELF header)")

@@ -119,6 +119,44 @@ import Runtime
         #expect(other?.description.contains("its trained graph 'net' is") == true)
     }
 
+    /// A checkpoint directory is input like any file (issue 21): a manifest naming a tensor
+    /// file elsewhere, or a tensor file repeating an optimizer tensor (once a trap in
+    /// `Dictionary(uniqueKeysWithValues:)`), is an IOError and the weights stay as they were.
+    @Test func damagedCheckpointsAreErrorsNotTraps() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func loop(_ g: Graph, epochs: Int) -> TrainingLoop {
+            var l = TrainingLoop(trained: [TrainedGraph(g)], data: data, epochs: epochs, batchSize: 16, optimizer: .adam(learningRate: 0.01)) { batch, step in
+                StepLoss(Tensor.crossEntropy(logits: try step.forward(g, batch.images).output, labels: batch.labels))
+            }
+            l.checkpoint = dir
+            return l
+        }
+        _ = try loop(try net(seed: 1, width: 2), epochs: 1).run()
+        // The same settings again: a finished run would resume to its end.
+        let manifestURL = dir.appendingPathComponent("checkpoint.json"), paramsURL = dir.appendingPathComponent("epoch-1.params")
+        let manifest = try Data(contentsOf: manifestURL), params = try loadTensors(from: paramsURL)
+        func resume() throws -> String {
+            let g = try net(seed: 5, width: 2), before = g.weights
+            do { _ = try loop(g, epochs: 1).run() } catch {
+                #expect(g.weights.allSatisfy { before[$0.key]!.scalars == $0.value.scalars })
+                return "\(error)"
+            }
+            return ""
+        }
+        var object = try #require(try JSONSerialization.jsonObject(with: manifest) as? [String: Any])
+        object["tensors"] = "../epoch-1.params"
+        try JSONSerialization.data(withJSONObject: object).write(to: manifestURL)
+        let outside = try resume()
+        #expect(outside.contains("the tensor file '../epoch-1.params' is not a file name of the checkpoint directory"), "\(outside)")
+
+        try manifest.write(to: manifestURL)
+        let optimizerEntry = try #require(params.first { $0.0.hasPrefix("optimizer/") })
+        try saveTensors(params + [optimizerEntry], to: paramsURL)
+        let twice = try resume()
+        #expect(twice.contains("tensor '\(optimizerEntry.0)' appears twice"), "\(twice)")
+    }
+
     @Test func badLossesAreErrorsAndRestoreTheWeights() throws {
         let g = try net(seed: 3, width: 2), teacher = try net(seed: 4, width: 2)
         let before = g.weights

@@ -24,8 +24,8 @@ public struct PipelineDiagnostic: Sendable, Equatable {
         if !keyPath.isEmpty { out += "\n  at \(keyPath)" }
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
         if position.line >= 1 && position.line <= lines.count {
-            let line = String(lines[position.line - 1])
-            out += "\n    \(line)\n    " + String(repeating: " ", count: max(0, position.column - 1)) + "^"
+            let (line, caret) = excerpt(of: String(lines[position.line - 1]), column: position.column)
+            out += "\n    \(line)\n    " + String(repeating: " ", count: caret) + "^"
         }
         return out
     }
@@ -49,7 +49,10 @@ public struct PipelineError: Error, Sendable {
     public var diagnostics: [PipelineDiagnostic]
     public init(_ d: [PipelineDiagnostic]) { diagnostics = d }
     public func render(source: String) -> String {
-        diagnostics.map { $0.render(source: source) }.joined(separator: "\n\n")
+        let shown = diagnostics.prefix(maxDiagnosticsShown).map { $0.render(source: source) }
+        let more = diagnostics.count - shown.count
+        return shown.joined(separator: "\n\n")
+            + (more > 0 ? "\n\n... and \(more) more (the first \(maxDiagnosticsShown) are shown)" : "")
             + "\n\(diagnostics.count) error\(diagnostics.count == 1 ? "" : "s") in pipeline"
     }
 }

@@ -59,6 +59,13 @@ public struct PipelineRunner {
         return Expr(.call(Expr(.name(name), l), args), l)
     }
 
+    /// An argument PipelineSchema requires (or one of an exactlyOne group): the validator has
+    /// reported its absence before anything runs.
+    func required(_ step: PipelineStep, _ name: String, or other: String? = nil) -> YAMLValue {
+        // unreachable from input: validation guarantees the argument (see above)
+        (step.arg(name) ?? other.flatMap(step.arg))!
+    }
+
     /// The statement one step lowers to.
     public func lower(_ step: PipelineStep) -> Stmt {
         let p = step.position
@@ -73,23 +80,21 @@ public struct PipelineRunner {
             } else {
                 var named: [(String, Expr)] = []
                 for key in ["size", "gray"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
-                expr = call("load", [path(step.arg("path")!, under: pipelineDirectory)], named, at: p)
+                expr = call("load", [path(required(step, "path"), under: pipelineDirectory)], named, at: p)
             }
-        // The arguments read with `!` below are required by PipelineSchema (or one of an
-        // exactlyOne group): the validator has reported their absence before anything runs.
         case .model:
-            expr = call("model", [path(step.arg("path")!, under: pipelineDirectory)], [], at: p)
+            expr = call("model", [path(required(step, "path"), under: pipelineDirectory)], [], at: p)
         case .explain:
             var named: [(String, Expr)] = [("name", Expr(.string(step.binding ?? "explain\(step.index)"), loc(p)))]
             for key in ["target", "score", "batch"] { if let v = step.arg(key) { named.append((key, literal(v))) } }
             named.append(("seed", Expr(.number(Double(pipeline.seed)), loc(p))))
             if let f = step.arg("fit") { named.append(("fit", reference(f))) }
-            expr = call("compare", [reference((step.arg("models") ?? step.arg("model"))!), reference(step.arg("data")!), literal(step.arg("methods")!)],
+            expr = call("compare", [reference(required(step, "models", or: "model")), reference(required(step, "data")), literal(required(step, "methods"))],
                         named, at: p)
         case .metric:
-            expr = call("score", [reference(step.arg("maps")!), literal(step.arg("metrics")!)], [], at: p)
+            expr = call("score", [reference(required(step, "maps")), literal(required(step, "metrics"))], [], at: p)
         case .save:
-            expr = call("save", [reference(step.arg("value")!), path(step.arg("path")!, under: outputDirectory)], [], at: p)
+            expr = call("save", [reference(required(step, "value")), path(required(step, "path"), under: outputDirectory)], [], at: p)
         }
         if let name = step.binding { return Stmt(.letBinding(name, expr), loc(p)) }
         return Stmt(.expression(expr), loc(p))
@@ -166,6 +171,9 @@ public struct PipelineRunner {
         interpreter.seed = pipeline.seed
         interpreter.quiet = quiet
         interpreter.pipeline = pipeline
+        // Nothing may be written outside the output directory; checked before any compute and
+        // again before each save (a symlink may appear while the run computes).
+        try checkSavePaths()
         let cache = ResumeCache(directory: resumeDirectory, reuse: resume, warn: warn)
         interpreter.resumeCache = cache
         interpreter.sharding = sharding
@@ -176,6 +184,7 @@ public struct PipelineRunner {
             let t0 = Date()
             let (reused0, computed0) = (cache.reused, cache.computed)
             let stmt = lower(step)
+            if step.kind == .save { try checkSavePaths() }
             do {
                 _ = try interpreter.execute(stmt, interpreter.globals)
             } catch let d as Diagnostic {

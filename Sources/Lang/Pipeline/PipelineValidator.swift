@@ -175,6 +175,9 @@ public struct PipelineValidator {
                       + (given.isEmpty ? "" : ", found " + given.map { "'\($0)'" }.joined(separator: " and ")))
             }
         }
+        if kind == .save, case let .scalar(s, p, _)? = args.first(where: { $0.name == "path" })?.value, let problem = SavePath.lexicalProblem(s) {
+            error(p, "\(stepPath).path", problem)
+        }
         if kind == .load, let d = args.first(where: { $0.name == "dataset" })?.value, case let .scalar(dname, dpos, _) = d {
             do { _ = try registry.dataset(dname) } catch { self.error(dpos, "\(stepPath).dataset", "\(error)") }
         }

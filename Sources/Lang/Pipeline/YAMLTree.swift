@@ -51,22 +51,43 @@ public indirect enum YAMLValue: Sendable, Equatable {
         } catch let e as YamlError {
             throw PipelineError([PipelineDiagnostic.yamlSyntax(e, file: file)])
         }
-        return node.map { convert($0, file: file) }
+        guard let node else { return nil }
+        var budget = maxNodes
+        return try convert(node, file: file, budget: &budget)
     }
 
-    static func convert(_ node: Node, file: String) -> YAMLValue {
+    /// Values a pipeline file may expand to. Yams resolves an alias (`*a`) to the very node
+    /// its anchor (`&a`) names, so composing is linear in the file; walking the result as a
+    /// tree is not: eight levels of nine aliases each are 550 bytes and 9^8 nodes. A real
+    /// pipeline has a few hundred.
+    public static let maxNodes = 100_000
+
+    static func convert(_ node: Node, file: String, budget: inout Int) throws -> YAMLValue {
         func pos(_ m: Mark?) -> YAMLPosition { YAMLPosition(file: file, line: m?.line ?? 1, column: m?.column ?? 1) }
+        budget -= 1
+        guard budget >= 0 else {
+            throw PipelineError([PipelineDiagnostic(pos(node.mark), "", "the file expands to more than \(maxNodes) YAML values (aliases repeat what their anchors name, and nested aliases multiply); write the values out or use fewer aliases")])
+        }
         switch node {
         case let .scalar(s):
             let quoted = s.style == .singleQuoted || s.style == .doubleQuoted || s.style == .literal || s.style == .folded
             return .scalar(s.string, pos(s.mark), quoted: quoted)
         case let .sequence(seq):
-            return .list(seq.map { convert($0, file: file) }, pos(seq.mark))
+            var items: [YAMLValue] = []
+            for item in seq { items.append(try convert(item, file: file, budget: &budget)) }
+            return .list(items, pos(seq.mark))
         case let .mapping(map):
-            let pairs = map.map { pair -> (key: String, keyPosition: YAMLPosition, value: YAMLValue) in
+            var pairs: [(key: String, keyPosition: YAMLPosition, value: YAMLValue)] = []
+            for pair in map {
                 let keyText: String
-                if case let .scalar(k) = pair.key { keyText = k.string } else { keyText = "\(pair.key)" }
-                return (keyText, pos(pair.key.mark), convert(pair.value, file: file))
+                // Not the key's description: an aliased key may stand for an enormous tree.
+                switch pair.key {
+                case let .scalar(k): keyText = k.string
+                case .sequence: keyText = "[...]"
+                case .mapping: keyText = "{...}"
+                case .alias: keyText = "*alias"
+                }
+                pairs.append((keyText, pos(pair.key.mark), try convert(pair.value, file: file, budget: &budget)))
             }
             return .map(pairs, pos(map.mark))
         case let .alias(a):

@@ -26,12 +26,24 @@ extension Dataset {
     /// Stacks examples into a batch: images [N, C, H, W], labels, masks [N, 1, H, W] when all
     /// have one, boxes when all have one.
     public func batch(_ indices: [Int]) throws -> (images: Tensor, labels: [Int], truth: GroundTruth) {
+        try checkBatchMemory(count: indices.count)
         let ex = try indices.map(example)
         let images = Tensor.stack(ex.map(\.image))
         let allMasks = ex.compactMap(\.mask), allBoxes = ex.compactMap(\.box)
         let masks = !ex.isEmpty && allMasks.count == ex.count ? Tensor.stack(allMasks) : nil
         let boxes = !ex.isEmpty && allBoxes.count == ex.count ? allBoxes : nil
         return (images, ex.map(\.label), GroundTruth(masks: masks, boxes: boxes, labels: ex.map(\.label)))
+    }
+}
+
+extension Dataset {
+    /// Throws when `count` examples shaped like the first one (image and mask) do not fit the
+    /// memory budget as one batch. Generates the first example only.
+    public func checkBatchMemory(count n: Int) throws {
+        guard n > 0, self.count > 0 else { return }
+        let first = try example(0)
+        let per = first.image.count + (first.mask?.count ?? 0)
+        try MemoryBudget.check(shape: [n, per], "dataset \(name): \(n) image(s) of \(first.image.shape) as one batch")
     }
 }
 

@@ -4,13 +4,21 @@ import Runtime
 /// Resolves targets for a batch: the predicted class, a fixed index, or a class name.
 public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throws -> [Int] {
     let n = images.shape[0]
+    // Every method indexes the logits [N, classes] by target: a model file may declare any
+    // output ([1, 0], a vector), which must be an error here rather than an index trap later.
+    func logits(_ x: Tensor) throws -> Tensor {
+        let l = try Autograd.noGrad { try model(x) }
+        guard l.rank == 2, l.shape[1] > 0, l.shape[0] == x.shape[0] else {
+            throw PluginError.invalid("the model's output has shape \(l.shape) for \(x.shape[0]) image(s); expected [\(x.shape[0]), classes] with at least one class")
+        }
+        return l
+    }
+    func classes() throws -> Int { try logits(images.slice(axis: 0, 0..<Swift.min(1, n))).shape[1] }
     switch target {
     case .predicted:
-        let logits = try Autograd.noGrad { try model(images) }
-        guard logits.rank == 2 else { throw PluginError.invalid("the model's output has shape \(logits.shape); expected [N, classes]") }
-        return logits.argmax(axis: 1)
+        return try logits(images).argmax(axis: 1)
     case let .index(i):
-        let classes = try Autograd.noGrad { try model(images.slice(axis: 0, 0..<Swift.min(1, n))) }.shape.last ?? 0
+        let classes = try classes()
         guard i >= 0 && i < classes else { throw PluginError.invalid("target \(i) is out of range: the model has \(classes) classes (0...\(classes - 1))") }
         return [Int](repeating: i, count: n)
     case let .ranked(k):
@@ -28,6 +36,8 @@ public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throw
         guard let i = labels.firstIndex(of: s) else {
             throw PluginError.invalid("the model has no class \"\(s)\"" + (closestName(to: s, in: labels).map { "; did you mean \"\($0)\"?" } ?? ""))
         }
+        let classes = try classes()
+        guard i < classes else { throw PluginError.invalid("class \"\(s)\" is label \(i), but the model has \(classes) classes: its labels do not match its output") }
         return [Int](repeating: i, count: n)
     }
 }

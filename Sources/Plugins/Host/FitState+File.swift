@@ -71,8 +71,11 @@ extension FitState {
     /// Reads a state file; any damage (truncation, foreign file, bad header, a graph that is
     /// not valid ONNX) or another format version is an IOError that says which.
     public static func load(path: String) throws -> FitState {
-        guard let data = FileManager.default.contents(atPath: path) else { throw IOError(path: path, message: "cannot read the file") }
-        let bytes = [UInt8](data)
+        try decode(try readFileBytes(path), path: path)
+    }
+
+    /// Decodes the bytes of a state file; `path` only names the source in errors.
+    public static func decode(_ bytes: [UInt8], path: String) throws -> FitState {
         func bad(_ m: String) -> IOError { IOError(path: path, message: "not a saliency-repl fit file: \(m)") }
         guard bytes.count >= 8, Array(bytes[0..<6]) == magicPrefix, bytes[7] == UInt8(ascii: "\n") else { throw bad("wrong magic") }
         let format = Int(bytes[6]) - Int(UInt8(ascii: "0"))

@@ -182,5 +182,5 @@ nonisolated(unsafe) let hostAPITable: UnsafeMutablePointer<SalHostAPI> = {
     return p
 }()
 
-// strdup fails only when out of memory, at start-up.
+// unreachable from input: strdup fails only when out of memory, at start-up.
 nonisolated(unsafe) let emptyCString: UnsafePointer<CChar> = UnsafePointer(strdup("")!)

@@ -30,9 +30,8 @@ public enum NativePlugin {
     @discardableResult
     public static func load(_ path: String, into registry: Registry = .shared) throws -> [String] {
         func fail(_ why: String) -> PluginError { .invalid("cannot load plugin '\(path)': \(why)") }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw fail("no such file") }
-        guard !isDirectory.boolValue else { throw fail("it is a directory, not a shared library") }
+        // dlopen on a FIFO blocks until a writer appears: only regular files are opened.
+        do { try checkRegularFile(path) } catch let e as IOError { throw fail(e.message) }
         // An absolute path: dlopen searches the library path for names without a slash.
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let canonical = absolute.withCString { p -> String in
@@ -139,7 +138,7 @@ final class Registration {
         }
         var specs: [ParamSpec] = [], kinds: [SalParamKind] = []
         for i in 0..<Int(d.param_count) {
-            // d.params is non-NULL whenever param_count > 0 (checked just above).
+            // unreachable from input: d.params is non-NULL whenever param_count > 0 (checked just above).
             let (spec, kind) = try parameter(d.params![i], index: i, method: name)
             guard !specs.contains(where: { $0.name == spec.name }) else {
                 throw PluginError.invalid("method '\(name)' declares parameter '\(spec.name)' twice")
@@ -258,7 +257,7 @@ public struct NativeExplainer: Explainer {
             case let .float(f)?: v.number = f
             case let .bool(b)?: v.number = b ? 1 : 0
             case let .string(s)?:
-                let c = strdup(s)!  // nil only when out of memory
+                let c = strdup(s)!  // unreachable from input: nil only when out of memory
                 strings.append(c); v.string = UnsafePointer(c)
             default: v.is_set = 0
             }

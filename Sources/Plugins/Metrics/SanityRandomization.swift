@@ -87,6 +87,7 @@ public struct SanityRandomizationMetric: Metric {
         var curves = [[(x: Double, y: Double)]](repeating: [], count: n)
         for (k, weightName) in layers.prefix(count).enumerated() {
             try ctx.cancellation.check()
+            // unreachable from input: the names in `layers` were kept only when g.weight(name) exists
             let wt = g.weight(weightName)!
             saved.append((weightName, Tensor(shape: wt.shape, data: wt.scalars)))
             let v = wt.scalars
@@ -105,6 +106,7 @@ public struct SanityRandomizationMetric: Metric {
             let re = planes(out.map.detached())
             for i in 0..<n { curves[i].append((x: Double(k + 1), y: MetricSupport.spearman(original[i], re[i]))) }
         }
+        // unreachable from input: every curve has `count` >= 1 points (layers ranges from 1, and the model has a weighted layer)
         return MetricResult(values: curves.map { $0.last!.y }, curves: curves)
     }
 }

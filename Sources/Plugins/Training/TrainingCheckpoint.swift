@@ -47,14 +47,14 @@ struct TrainingCheckpoint {
         let tensorFile = "epoch-\(epochs).params"
         var entries: [(String, Tensor)] = []
         for (i, t) in trained.enumerated() {
-            for name in t.graph.parameters.keys.sorted() { entries.append(("weights/\(i)/\(name)", t.graph.parameters[name]!.value)) }
+            for (name, p) in t.graph.parameters.sorted(by: { $0.key < $1.key }) { entries.append(("weights/\(i)/\(name)", p.value)) }
         }
         let apart = state.best.map { $0.epoch != epochs - 1 } ?? false
         if apart, let best = state.best {
-            for (i, w) in best.weights.enumerated() { for name in w.keys.sorted() { entries.append(("best/\(i)/\(name)", w[name]!)) } }
+            for (i, w) in best.weights.enumerated() { for (name, t) in w.sorted(by: { $0.key < $1.key }) { entries.append(("best/\(i)/\(name)", t)) } }
         }
         let opt = optimizer.state
-        for key in opt.tensors.keys.sorted() { entries.append(("optimizer/\(key)", opt.tensors[key]!)) }
+        for (key, t) in opt.tensors.sorted(by: { $0.key < $1.key }) { entries.append(("optimizer/\(key)", t)) }
         try saveTensors(entries, to: directory.appendingPathComponent(tensorFile))
 
         let manifest = Manifest(fingerprint: fingerprint.map { [$0.0, $0.1] }, tensors: tensorFile, rng: state.rng.state,
@@ -100,6 +100,11 @@ struct TrainingCheckpoint {
               (manifest.bestEpoch == nil) == (manifest.bestScore == nil) else {
             throw IOError(path: path, message: "inconsistent epoch records")
         }
+        // The manifest names a file of this directory; a path from a damaged or planted
+        // manifest must not make the loop read elsewhere.
+        guard !manifest.tensors.isEmpty, !manifest.tensors.contains("/"), manifest.tensors != "..", manifest.tensors != "." else {
+            throw IOError(path: path, message: "the tensor file '\(manifest.tensors)' is not a file name of the checkpoint directory")
+        }
         let tensorURL = directory.appendingPathComponent(manifest.tensors)
         var groups: [String: [(String, Tensor)]] = [:]
         for (key, t) in try loadTensors(from: tensorURL) {
@@ -129,7 +134,11 @@ struct TrainingCheckpoint {
             for (t, w) in zip(trained, best) { try t.graph.checkWeights(w, names: Array(t.graph.parameters.keys), source: tensorURL.path) }
         }
         let before = optimizer.state
-        let optState = OptimizerState(tensors: Dictionary(uniqueKeysWithValues: groups["optimizer"] ?? []), counters: manifest.optimizerCounters)
+        var optTensors: [String: Tensor] = [:]
+        for (key, t) in groups["optimizer"] ?? [] where optTensors.updateValue(t, forKey: key) != nil {
+            throw IOError(path: tensorURL.path, message: "tensor 'optimizer/\(key)' appears twice")
+        }
+        let optState = OptimizerState(tensors: optTensors, counters: manifest.optimizerCounters)
         do { try optimizer.restore(optState) } catch {
             try? optimizer.restore(before)
             throw IOError(path: tensorURL.path, message: "\(error)")

@@ -211,7 +211,7 @@ public struct TrainingLoop {
                 if let validate {
                     let score = try Autograd.noGrad { try validate() }
                     record.score = score
-                    if state.best == nil || score > state.best!.score { state.best = (score, epoch, snapshot()) }
+                    if state.best.map({ score > $0.score }) ?? true { state.best = (score, epoch, snapshot()) }
                 } else {
                     fallback = (epoch, snapshot())
                 }

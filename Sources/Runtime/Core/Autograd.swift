@@ -69,6 +69,7 @@ extension Tensor {
     public func registerHook(_ hook: @escaping (Tensor) -> Tensor) {
         // Contract for Swift callers (explainers hook tensors they made require gradients).
         precondition(node != nil, "registerHook needs a tensor that takes part in autograd")
+        // unreachable from input: the precondition above is the contract (no language path hooks a tensor without a node)
         node!.hooks.append(hook)
     }
 
@@ -94,8 +95,9 @@ extension Tensor {
 public func gradients(of y: Tensor, wrt xs: [Tensor], seed: Tensor? = nil) -> [Tensor] {
     // Contract for Swift callers; the language's grad and grad_wrt check requiresGrad first.
     for x in xs { precondition(x.node != nil, "gradients(wrt:) needs tensors that take part in autograd (use requiringGrad())") }
+    // unreachable from input: the precondition above; grad and grad_wrt check requiresGrad first
     let found = Autograd.run(from: y, seed: seed, targets: xs.map { $0.node! }, accumulateLeaves: false)
-    return xs.map { found[ObjectIdentifier($0.node!)] ?? Tensor.zeros($0.shape) }
+    return xs.map { found[ObjectIdentifier($0.node!)] ?? Tensor.zeros($0.shape) }  // unreachable from input: as on the line above
 }
 
 public func gradient(of y: Tensor, wrt x: Tensor, seed: Tensor? = nil) -> Tensor {

@@ -213,6 +213,7 @@ extension Graph {
         let vjp = try rule.prepare(rctx)
         // The tape takes the present inputs only; the rule answers per node input.
         let present = ins.indices.filter { ins[$0] != nil }
+        // unreachable from input: `present` holds exactly the indices whose input is not nil
         let recorded = first.detached().recording("\(node.opType)[\(rule.name)]", inputs: present.map { ins[$0]! }) { g in
             let all = vjp(g)
             return present.map { $0 < all.count && needs[$0] ? all[$0] : nil }

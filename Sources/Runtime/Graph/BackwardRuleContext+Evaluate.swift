@@ -24,6 +24,7 @@ extension BackwardRuleContext {
         let outs = try Autograd.$recording.withValue(true) { try run(&c) }
         guard let y = outs.first else { throw kernel.fail("produced no output") }
         let wanted = local.indices.filter { differentiating.contains($0) && local[$0] != nil }
+        // unreachable from input: `wanted` keeps only indices whose local input is not nil
         let leaves = wanted.map { local[$0]! }
         let count = inputs.count
         return (y.detached(), { g in

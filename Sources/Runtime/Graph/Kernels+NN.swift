@@ -7,6 +7,7 @@ extension Kernels {
     static func pair(_ v: [Int]?, default d: Int, spatialRank: Int, _ name: String, _ ctx: KernelContext) throws -> [Int] {
         guard let v else { return [d, d] }
         guard v.count == spatialRank else { throw ctx.fail("\(name) \(v) needs \(spatialRank) values") }
+        try checkAttributeSizes(v, name, ctx)
         return spatialRank == 1 ? [1, v[0]] : v
     }
 
@@ -17,6 +18,7 @@ extension Kernels {
         case "NOTSET", "":
             guard let p = ctx.node.ints("pads") else { return [0, 0, 0, 0] }
             guard p.count == 2 * spatialRank, p.allSatisfy({ $0 >= 0 }) else { throw ctx.fail("pads \(p) invalid for \(spatialRank)-D input") }
+            try checkAttributeSizes(p, "pads", ctx)
             return spatialRank == 1 ? [0, p[0], 0, p[1]] : p
         case "VALID": return [0, 0, 0, 0]
         case "SAME_UPPER", "SAME_LOWER":
@@ -66,6 +68,13 @@ extension Kernels {
             for d in 0..<2 where x.shape[2 + d] + p[d] + p[d + 2] < (k[d] - 1) * dilation[d] + 1 {
                 throw ctx.fail("kernel \(k) (dilation \(dilation)) is larger than the padded input \(x.shape)")
             }
+            // The output and one image's im2col columns (pads from the file can make both huge).
+            let outHW = (0..<2).map { (d: Int) -> Int in
+                let span: Int = x.shape[2 + d] + p[d] + p[d + 2] - ((k[d] - 1) * dilation[d] + 1)
+                return span / stride[d] + 1
+            }
+            try checkOutputSize([x.shape[0], w.shape[0]] + outHW, ctx)
+            try checkOutputSize([w.shape[1] * k[0] * k[1], outHW[0] * outHW[1]], ctx)
             let b = ctx.optionalInput(2)
             if let b, b.count != w.shape[0] { throw ctx.fail("bias has \(b.count) values for \(w.shape[0]) filters") }
             let y = x.conv2d(w, bias: b, stride: stride, padding: p, dilation: dilation, groups: groups)
@@ -89,6 +98,7 @@ extension Kernels {
             if let os = ctx.node.ints("output_shape") {
                 // Explicit output shape: total padding follows from it (ONNX's formula).
                 guard os.count >= sr else { throw ctx.fail("output_shape \(os) needs \(sr) spatial sizes") }
+                try checkAttributeSizes(os, "output_shape", ctx)
                 let target = sr == 1 ? [1, os[os.count - 1]] : Array(os.suffix(2))
                 p = [0, 0, 0, 0]
                 for d in 0..<2 {
@@ -114,6 +124,7 @@ extension Kernels {
             let b = ctx.optionalInput(2)
             // What convTranspose2d requires of its arguments (it traps otherwise).
             let o = w.shape[1] * groups
+            var outSize: [Int] = []
             if let b, b.shape != [o] { throw ctx.fail("bias \(b.shape) should be [\(o)]") }
             for d in 0..<2 {
                 guard outPad[d] >= 0, outPad[d] < stride[d] || outPad[d] < dilation[d] else {
@@ -121,7 +132,10 @@ extension Kernels {
                 }
                 let out = (x.shape[2 + d] - 1) * stride[d] - p[d] - p[d + 2] + dilation[d] * (k[d] - 1) + outPad[d] + 1
                 guard out > 0 else { throw ctx.fail("input \(x.shape), weight \(w.shape) and pads \(p) give an empty output") }
+                outSize.append(out)
             }
+            try checkOutputSize([x.shape[0], o] + outSize, ctx)
+            try checkOutputSize([w.shape[1] * k[0] * k[1], x.shape[2] * x.shape[3]], ctx)
             let y = x.convTranspose2d(w, bias: b, stride: stride, padding: p, outputPadding: outPad, dilation: dilation, groups: groups)
             return [restore(y, spatialRank: sr)]
         }
@@ -251,16 +265,24 @@ extension Kernels {
     /// What the pooling ops require (they trap otherwise): the window fits the padded input,
     /// and every output position's window covers at least one input cell, not padding alone.
     static func checkWindow(_ ctx: KernelContext, x: Tensor, kernel: [Int], stride: [Int], dilation: [Int], pads: [Int], ceilMode: Bool) throws {
+        var outs: [Int] = []
         for d in 0..<2 {
             let size = x.shape[2 + d]
             guard kernel[d] > 0, size + pads[d] + pads[d + 2] >= (kernel[d] - 1) * dilation[d] + 1 else {
                 throw ctx.fail("window \(kernel) does not fit the padded input \(x.shape)")
             }
-            let out = PoolGeometry.outSize(size, kernel: kernel[d], stride: stride[d], padBegin: pads[d], padEnd: pads[d + 2],
-                                           dilation: dilation[d], ceilMode: ceilMode)
-            for o in 0..<out {
+            outs.append(PoolGeometry.outSize(size, kernel: kernel[d], stride: stride[d], padBegin: pads[d], padEnd: pads[d + 2],
+                                             dilation: dilation[d], ceilMode: ceilMode))
+        }
+        try checkOutputSize([x.shape[0], x.shape[1]] + outs, ctx)
+        for d in 0..<2 {
+            let size = x.shape[2 + d]
+            for o in 0..<outs[d] {
+                // The first tap at or after cell 0 must exist and lie inside the input
+                // (constant time per window: kernels and pads from a file can be huge).
                 let start = o * stride[d] - pads[d]
-                guard (0..<kernel[d]).contains(where: { (0..<size).contains(start + $0 * dilation[d]) }) else {
+                let first = start >= 0 ? 0 : (-start + dilation[d] - 1) / dilation[d]
+                guard first < kernel[d], start + first * dilation[d] < size else {
                     throw ctx.fail("pads \(pads) leave a window of \(kernel) that sees only padding")
                 }
             }

@@ -12,14 +12,20 @@ extension Kernels {
     }
     static func intTensor(_ v: [Int]) -> Tensor { Tensor(shape: [v.count], data: v.map(Float.init)) }
 
-    /// Checks that an output of `shape` can exist: sizes from a model file (pads, resize
-    /// scales) could ask for more elements than an Int holds, where counting them would trap.
+    /// Checks that an output of `shape` can exist and fits the memory budget: sizes from a
+    /// model file (pads, resize scales, output shapes) can ask for more elements than an Int
+    /// holds, or for 40 GB, where allocating would abort the process.
     static func checkOutputSize(_ shape: [Int], _ ctx: KernelContext) throws {
-        var count = 1
-        for d in shape {
-            let r = count.multipliedReportingOverflow(by: Swift.max(d, 0))
-            guard !r.overflow, r.partialValue <= 1 << 32 else { throw ctx.fail("the output \(shape) would be too large") }
-            count = r.partialValue
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw ctx.fail("the output \(shape) has a negative size") }
+        do { try MemoryBudget.check(shape: shape, "the output \(shape)") } catch let e as MemoryBudgetExceeded { throw ctx.fail(e.description) }
+    }
+
+    /// Sizes read from attributes (kernel sizes, strides, dilations, pads) are bounded so
+    /// that the shape arithmetic on them cannot overflow (a product of two stays below 2^48).
+    static let maxAttributeSize = 1 << 24
+    static func checkAttributeSizes(_ v: [Int], _ name: String, _ ctx: KernelContext) throws {
+        guard v.allSatisfy({ Swift.abs($0) <= maxAttributeSize }) else {
+            throw ctx.fail("\(name) \(v) holds a size beyond \(maxAttributeSize)")
         }
     }
 
@@ -164,6 +170,7 @@ extension Kernels {
                 for a in 0..<x.rank { full[a] = (pads[a], pads[a + x.rank]) }
             }
             guard full.allSatisfy({ $0.0 >= 0 && $0.1 >= 0 }) else { throw ctx.fail("negative pads \(pads) are not supported") }
+            try checkAttributeSizes(pads, "pads", ctx)
             if mode == .reflect, zip(x.shape, full).contains(where: { ($1.0 > 0 || $1.1 > 0) && ($1.0 >= $0 || $1.1 >= $0) }) {
                 throw ctx.fail("reflect pads \(pads) must be smaller than the input \(x.shape)")
             }

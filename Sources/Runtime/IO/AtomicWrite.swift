@@ -60,15 +60,33 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     if dfd >= 0 { _ = fsync(dfd); close(dfd) }
 }
 
-/// Reads a whole file into bytes, reporting failures as `IOError`.
-func readFileBytes(_ path: String) throws -> [UInt8] {
-    var isDir: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-        throw IOError(path: path, message: "no such file")
-    }
-    if isDir.boolValue { throw IOError(path: path, message: "is a directory, expected a file") }
+/// Reads a whole file into bytes, reporting failures as `IOError`. Only regular files (or
+/// symlinks to one): reading a FIFO would block forever and a device never ends. The size
+/// is checked against the memory budget before reading.
+public func readFileBytes(_ path: String) throws -> [UInt8] {
+    try checkRegularFile(path)
     guard let data = FileManager.default.contents(atPath: path) else {
         throw IOError(path: path, message: "cannot read file")
     }
     return [UInt8](data)
+}
+
+/// Throws unless `path` names a regular file (after following symlinks) whose size fits the
+/// memory budget: what every reader checks before opening, so a FIFO, a directory or a
+/// device is an error and not a hang.
+public func checkRegularFile(_ path: String) throws {
+    var st = stat()
+    guard stat(path, &st) == 0 else {
+        let e = errno
+        throw IOError(path: path, message: e == ENOENT ? "no such file" : "cannot read file: \(String(cString: strerror(e)))")
+    }
+    switch st.st_mode & S_IFMT {
+    case S_IFREG: break
+    case S_IFDIR: throw IOError(path: path, message: "is a directory, expected a file")
+    case S_IFIFO: throw IOError(path: path, message: "is a FIFO (named pipe), expected a regular file")
+    case S_IFCHR, S_IFBLK: throw IOError(path: path, message: "is a device, expected a regular file")
+    case S_IFSOCK: throw IOError(path: path, message: "is a socket, expected a regular file")
+    default: throw IOError(path: path, message: "is not a regular file")
+    }
+    try MemoryBudget.check(Int(st.st_size), "reading \(path)")
 }

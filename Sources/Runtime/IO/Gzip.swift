@@ -6,8 +6,10 @@ import CZlib
 /// chunk.
 ///
 /// Truncated, corrupt (bad header, bad deflate data, CRC-32 or length mismatch) or trailing
-/// garbage input throws an `IOError` naming `path`; it never traps.
-public func gunzip(_ data: [UInt8], path: String) throws -> [UInt8] {
+/// garbage input throws an `IOError` naming `path`; it never traps. Output beyond `limit`
+/// bytes (the memory budget: deflate expands up to 1032:1, so 6 MB can claim 6 GB) stops
+/// the decompression with a `MemoryBudgetExceeded` error.
+public func gunzip(_ data: [UInt8], path: String, limit: Int = MemoryBudget.limit) throws -> [UInt8] {
     if data.isEmpty { throw IOError(path: path, message: "empty input, expected gzip data") }
 
     var stream = z_stream()
@@ -27,7 +29,7 @@ public func gunzip(_ data: [UInt8], path: String) throws -> [UInt8] {
     if data.count >= 18 {
         let n = data.count
         let isize = Int(data[n - 4]) | Int(data[n - 3]) << 8 | Int(data[n - 2]) << 16 | Int(data[n - 1]) << 24
-        out.reserveCapacity(Swift.min(isize, data.count * 64))
+        out.reserveCapacity(Swift.min(isize, data.count * 64, limit))
     }
 
     func zlibMessage(_ status: Int32) -> String {
@@ -52,6 +54,9 @@ public func gunzip(_ data: [UInt8], path: String) throws -> [UInt8] {
             stream.avail_out = UInt32(chunkSize)
             let status = inflate(&stream, Z_NO_FLUSH)
             let produced = chunkSize - Int(stream.avail_out)
+            if out.count + produced > limit {
+                throw MemoryBudgetExceeded(what: "decompressing \(path)", bytes: out.count + produced, limit: limit, atLeast: true)
+            }
             if produced > 0 { out.append(contentsOf: UnsafeBufferPointer(start: chunk, count: produced)) }
 
             switch status {

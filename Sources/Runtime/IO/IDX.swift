@@ -25,12 +25,7 @@ public struct IDXArray: Sendable {
 /// gzip data, a bad magic number, an unsupported element type, or dimensions that do not
 /// match the data length.
 public func readIDX(path: String) throws -> IDXArray {
-    let raw: [UInt8]
-    do {
-        raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-    } catch {
-        throw IOError(path: path, message: "cannot read file (\(error.localizedDescription))")
-    }
+    let raw = try readFileBytes(path)
     let bytes = isGzip(raw) ? try gunzip(raw, path: path) : raw
     return try parseIDX(bytes, path: path)
 }
@@ -82,6 +77,7 @@ public func fashionMNISTImages(_ arr: IDXArray, limit: Int? = nil) throws -> Ten
     }
     let n = Swift.min(limit ?? arr.shape[0], arr.shape[0])
     let (h, w) = (arr.shape[1], arr.shape[2])
+    try MemoryBudget.check(shape: [n, 1, h, w], "images of \(arr.path) as floats (\(n) of \(h)x\(w))")
     return Tensor(shape: [n, 1, h, w]) { out in
         arr.bytes.withUnsafeBufferPointer { src in
             for i in 0..<out.count { out[i] = Float(src[i]) * (1 / 255) }

@@ -57,6 +57,7 @@ public func decodeNPY(_ bytes: [UInt8], path: String) throws -> Tensor {
         guard !o, m <= maxNPYElements else { throw fail("NPY shape \(shape) is too large") }
         count = m
     }
+    try MemoryBudget.check(shape: shape, "decoding \(path) (shape \(shape))")
     let dataStart = headerStart + headerLen
     let available = bytes.count - dataStart
     guard available >= count * itemSize else {

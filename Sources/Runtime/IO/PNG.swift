@@ -13,9 +13,6 @@ import Foundation
 //   by libpng, so a 16-bit sample s reads back as round(s / 257) / 255.
 
 private let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-/// Refuse images whose decoded buffer would exceed this many bytes (corrupt headers can
-/// claim gigantic sizes).
-private let maxDecodedBytes = 1 << 30
 
 private func pngMessage(_ image: inout png_image) -> String {
     let text = withUnsafeBytes(of: &image.message) { raw -> String in
@@ -62,7 +59,7 @@ public func decodePNG(_ data: [UInt8], path: String) throws -> Tensor {
     }
     let (rowBytes, o1) = width.multipliedReportingOverflow(by: readChannels)
     let (total, o2) = rowBytes.multipliedReportingOverflow(by: height)
-    guard !o1, !o2, total <= maxDecodedBytes, rowBytes <= Int(Int32.max) else {
+    guard !o1, !o2, rowBytes <= Int(Int32.max) else {
         throw IOError(path: path, message: "PNG too large: \(width)x\(height)")
     }
     // Deflate cannot compress better than ~1032:1, and unpacking (1-bit palette -> RGBA) can
@@ -71,6 +68,9 @@ public func decodePNG(_ data: [UInt8], path: String) throws -> Tensor {
     guard total / 35_000 <= data.count + 64 else {
         throw IOError(path: path, message: "truncated PNG: \(width)x\(height) image in \(data.count) bytes")
     }
+    // The 8-bit pixels and the float tensor are alive together, and 875 KB of deflate can
+    // claim 30000x30000 pixels (total is bounded by the input size here: no overflow).
+    try MemoryBudget.check(total + 4 * outChannels * width * height, "decoding \(path) (\(width)x\(height) pixels, \(outChannels) channel(s))")
     var buffer = [UInt8](repeating: 0, count: total)
     let finished = buffer.withUnsafeMutableBytes { raw in
         png_image_finish_read(&image, nil, raw.baseAddress, png_int_32(rowBytes), nil)

@@ -51,8 +51,11 @@ public func saveTensors(_ tensors: [(String, Tensor)], to url: URL) throws {
 /// Reads every named tensor of a checkpoint file, in file order. Throws `IOError` naming
 /// the file for a missing file, a wrong magic or version, or truncated/inconsistent data.
 public func loadTensors(from url: URL) throws -> [(String, Tensor)] {
-    let path = url.path
-    let bytes = try readFileBytes(path)
+    try decodeTensors(try readFileBytes(url.path), path: url.path)
+}
+
+/// The tensors of a checkpoint file's bytes (`loadTensors`); errors name `path`.
+public func decodeTensors(_ bytes: [UInt8], path: String) throws -> [(String, Tensor)] {
     var pos = 0
     func fail(_ message: String) -> IOError { IOError(path: path, message: message) }
     func take(_ n: Int, _ what: String) throws -> ArraySlice<UInt8> {
@@ -118,7 +121,7 @@ public func loadTensors(from url: URL) throws -> [(String, Tensor)] {
 extension Graph {
     /// Saves every weight (batch-norm running statistics included) in name order, atomically.
     public func saveWeights(to url: URL) throws {
-        try saveTensors(parameters.keys.sorted().map { ($0, parameters[$0]!.value) }, to: url)
+        try saveTensors(parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value.value) }, to: url)
     }
 
     /// Loads weights saved by `saveWeights`, in place (trainable weights stay the same
@@ -133,6 +136,7 @@ extension Graph {
     public func assignWeights(_ entries: [(String, Tensor)], names: [String], source: String) throws {
         try checkWeights(entries, names: names, source: source)
         let given = Dictionary(entries, uniquingKeysWith: { a, _ in a })
+        // unreachable from input: checkWeights threw unless every name is a weight of the graph and in `given`
         for name in names { parameters[name]!.assign(given[name]!) }
     }
 

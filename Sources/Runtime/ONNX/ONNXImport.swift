@@ -7,10 +7,7 @@ public let supportedOpsets: ClosedRange<Int> = 9...21
 
 /// Reads an ONNX model file into a Graph. Node and value names are kept as in the file.
 public func loadONNX(path: String) throws -> Graph {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw IOError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file")
-    }
-    return try decodeONNX(data, path: path)
+    return try decodeONNX(Data(try readFileBytes(path)), path: path)
 }
 
 public func decodeONNX(_ data: Data, path: String) throws -> Graph {

@@ -26,6 +26,7 @@ extension Tensor {
         return y.recording(op, inputs: inputs) { g in
             var grads: [Tensor?] = [
                 xNeeds ? Tensor.convBackwardDataRaw(geo, gy: g, weight: w, outShape: xShape) : nil,
+                // unreachable from input: xKept is set whenever wNeeds is true
                 wNeeds ? Tensor.convBackwardWeightRaw(geo, gy: g, x: xKept!, outShape: w.shape) : nil,
             ]
             if b != nil { grads.append(bNeeds ? Tensor.channelSumsRaw(g) : nil) }
@@ -83,6 +84,7 @@ extension Tensor {
         return y.recording(op, inputs: inputs) { g in
             var grads: [Tensor?] = [
                 xNeeds ? Tensor.convForwardRaw(geo, x: g, weight: wt, bias: nil, outShape: xShape) : nil,
+                // unreachable from input: xKept is set whenever wNeeds is true
                 wNeeds ? Tensor.convBackwardWeightRaw(geo, gy: xKept!, x: g, outShape: wt.shape) : nil,
             ]
             if b != nil { grads.append(bNeeds ? Tensor.channelSumsRaw(g) : nil) }

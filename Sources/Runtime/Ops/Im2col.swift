@@ -163,8 +163,9 @@ struct ConvGeometry {
                               c: y + (s0 * o + g * og) * P, ldc: P)
                     } else {
                         sgemm(m: og, n: nb * P, k: k, a: weight + g * og * k, lda: k, b: cols, ldb: nb * P,
+                              // unreachable from input: tmp is allocated whenever nbMax > 1, and nb > 1 here
                               c: tmp!, ldc: nb * P)
-                        scatterBatch(tmp!, nb: nb, rows: og, plane: P, dst: y + (s0 * o + g * og) * P, dstStride: o * P)
+                        scatterBatch(tmp!, nb: nb, rows: og, plane: P, dst: y + (s0 * o + g * og) * P, dstStride: o * P)  // unreachable from input: as above
                     }
                 }
                 s0 += nb
@@ -196,8 +197,9 @@ struct ConvGeometry {
                     let src = gy + (s0 * o + g * og) * P
                     let b: UnsafePointer<Float>
                     if nb == 1 { b = src } else {
+                        // unreachable from input: tmp is allocated whenever nbMax > 1, and nb > 1 here
                         gatherBatch(src, srcStride: o * P, nb: nb, rows: og, plane: P, dst: tmp!)
-                        b = UnsafePointer(tmp!)
+                        b = UnsafePointer(tmp!)  // unreachable from input: as above
                     }
                     sgemm(transA: true, m: k, n: nb * P, k: og, a: weight + g * og * k, lda: k,
                           b: b, ldb: nb * P, c: dcols, ldc: nb * P)
@@ -231,8 +233,9 @@ struct ConvGeometry {
                     let src = gy + (s0 * o + g * og) * P
                     let a: UnsafePointer<Float>
                     if nb == 1 { a = src } else {
+                        // unreachable from input: tmp is allocated whenever nbMax > 1, and nb > 1 here
                         gatherBatch(src, srcStride: o * P, nb: nb, rows: og, plane: P, dst: tmp!)
-                        a = UnsafePointer(tmp!)
+                        a = UnsafePointer(tmp!)  // unreachable from input: as above
                     }
                     sgemm(transB: true, m: og, n: k, k: nb * P, a: a, lda: nb * P,
                           b: cols, ldb: nb * P, beta: 1, c: dw + g * og * k, ldc: k)

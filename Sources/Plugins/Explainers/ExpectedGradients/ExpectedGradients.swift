@@ -131,7 +131,7 @@ public struct ExpectedGradientsExplainer: Explainer {
         for i in 0..<m {
             var mean = 0.0
             let t = ctx.targets[i % ctx.targets.count]
-            // refValues holds every index in refIndex (`used` is their set).
+            // unreachable from input: refValues holds every index in refIndex (`used` is their set).
             for s in 0..<samples { mean += Double(refValues[refIndex[s * m + i]]![t]) }
             mean /= Double(samples)
             gap.append(Swift.abs(sums[i] - (Double(fx[i]) - mean)))

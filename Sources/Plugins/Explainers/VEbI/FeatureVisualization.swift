@@ -58,12 +58,12 @@ struct FeatureVisualization {
             byLayer[layer.name, default: []].append((i, channel))
         }
         var objective: Tensor?
-        for name in byLayer.keys.sorted() {
+        for (name, seeds) in byLayer.sorted(by: { $0.key < $1.key }) {
             guard let a = pass.captured[name] else { continue }
             let per = a.count / (a.shape[0] * a.shape[1]), c = a.shape[1]
             let seed = a.withUnsafeBufferPointer { src in
                 Tensor(shape: a.shape) { out in
-                    for (i, q) in byLayer[name]! {
+                    for (i, q) in seeds {
                         let base = (i * c + q) * per
                         for k in 0..<per { out[base + k] = src[base + k] }
                     }

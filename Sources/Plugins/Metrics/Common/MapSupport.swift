@@ -156,6 +156,7 @@ enum MetricSupport {
                     }
                 }
             }
+            // unreachable from input: `best!` is read only when best is not nil (the || short-circuits)
             if best == nil || size > best!.size { best = (size, [x0, y0, x1 + 1, y1 + 1]) }
         }
         return best?.box

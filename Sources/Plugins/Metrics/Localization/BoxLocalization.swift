@@ -71,6 +71,7 @@ public struct BoxLocalizationMetric: Metric {
             for g in try MetricSupport.thresholdGrid(ctx.params.int("grid")) {
                 try ctx.cancellation.check()
                 let r = boxes(g)
+                // unreachable from input: curves was set to n empty lists just before this loop
                 for i in 0..<n { curves![i].append((x: g, y: r[i].iou)) }
                 let key = ((0..<n).filter { counted[$0] == 1 && r[$0].iou >= need }.count, r.reduce(0) { $0 + $1.iou })
                 if key.0 > bestKey.0 || (key.0 == bestKey.0 && key.1 > bestKey.1) { bestKey = key; t = g; result = r }

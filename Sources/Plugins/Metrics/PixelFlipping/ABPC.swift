@@ -13,6 +13,7 @@ public struct ABPCMetric: Metric {
     public var direction: MetricDirection { .higherIsBetter }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let r = try PixelFlipping.run(&ctx, metric: name, morf: true, lerf: true)
+        // unreachable from input: run returns both curves when asked for both
         let morf = r.morf!, lerf = r.lerf!
         let diffs = zip(lerf, morf).map { l, m in zip(l, m).map { $0 - $1 } }
         return MetricResult(values: diffs.map { $0.reduce(0, +) / Double($0.count) },

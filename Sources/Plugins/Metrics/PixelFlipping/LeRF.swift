@@ -11,6 +11,7 @@ public struct LeRFMetric: Metric {
     public var direction: MetricDirection { .lowerIsBetter }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let r = try PixelFlipping.run(&ctx, metric: name, morf: false, lerf: true)
+        // unreachable from input: run returns the LeRF curve when asked for it
         let s = r.lerf!
         return MetricResult(values: s.map(PixelFlipping.aopc), curves: s.map { PixelFlipping.points(r.xs, $0) })
     }

@@ -12,6 +12,7 @@ public struct MoRFMetric: Metric {
     public var direction: MetricDirection { .higherIsBetter }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let r = try PixelFlipping.run(&ctx, metric: name, morf: true, lerf: false)
+        // unreachable from input: run returns the MoRF curve when asked for it
         let s = r.morf!
         return MetricResult(values: s.map(PixelFlipping.aopc), curves: s.map { PixelFlipping.points(r.xs, $0) })
     }
