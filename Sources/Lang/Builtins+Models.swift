@@ -13,6 +13,8 @@ struct LimitedDataset: Dataset {
         guard index >= 0 && index < count else { throw PluginError.invalid("index \(index) is out of range (0..<\(count))") }
         return try base.example(index)
     }
+    func label(_ index: Int) throws -> Int { try base.label(index) }
+    func itemName(_ index: Int) -> String? { base.itemName(index) }
 }
 
 extension Builtins {
@@ -59,22 +61,39 @@ extension Builtins {
         }
     }
 
+    /// `labels:` of `model(...)`: one name per output class.
+    static func classLabels(_ v: Value, for m: ModelValue) throws -> [String] {
+        guard case let .list(items) = v else { throw LangError.arguments("labels must be a list of class names, got \(v.typeName)") }
+        let names = try items.map { item -> String in
+            guard case let .string(s) = item else { throw LangError.arguments("labels must be class names in quotes, got \(item.typeName)") }
+            return s
+        }
+        let classes = try Autograd.noGrad { try m.graph(Tensor.zeros(m.inputShape)) }.shape.last ?? 0
+        guard names.count == classes else {
+            throw LangError.arguments("labels has \(names.count) names, but the model has \(classes) classes")
+        }
+        return names
+    }
+
     static let models: [Builtin] = [
-        Builtin("model", [BuiltinParam("path"), BuiltinParam("seed", default: .number(0))],
-                doc: "Loads an ONNX model, or builds a reference architecture (\"lenet5\", \"resnet18\") with seeded random weights.") { a in
+        Builtin("model", [BuiltinParam("path"), BuiltinParam("seed", default: .number(0)), BuiltinParam("labels", optional: true)],
+                doc: "Loads an ONNX model, or builds a reference architecture (\"lenet5\", \"resnet18\") with seeded random weights; labels: [names] names its classes (replacing the file's).") { a in
             let name = try a.string("path")
             let seed = try a.int("seed")
             guard seed >= 0 else { throw LangError.arguments("seed must be >= 0") }
+            let graph: Graph
             switch name {
-            case "lenet5": return .model(ModelValue(graph: try Architectures.lenet5Caffe(seed: UInt64(seed)), source: name))
-            case "resnet18": return .model(ModelValue(graph: try Architectures.resnet18(seed: UInt64(seed)), source: name))
+            case "lenet5": graph = try Architectures.lenet5Caffe(seed: UInt64(seed))
+            case "resnet18": graph = try Architectures.resnet18(seed: UInt64(seed))
             default:
                 let p = try a.path("path")
                 guard FileManager.default.fileExists(atPath: p) else {
                     throw LangError.message("no such file: \(p) (built-in architectures: \"lenet5\", \"resnet18\")")
                 }
-                return .model(ModelValue(graph: try loadONNX(path: p), source: name))
+                graph = try loadONNX(path: p)
             }
+            if let l = a["labels"] { graph.labels = try classLabels(l, for: ModelValue(graph: graph, source: name)) }
+            return .model(ModelValue(graph: graph, source: name))
         },
         Builtin("layers", [BuiltinParam("model")], doc: "Table of the model's nodes: name, op, output shape for its input shape.") { a in
             let m = try a.model("model")
@@ -114,15 +133,15 @@ extension Builtins {
             return .tensor(try m.graph(images))
         },
         Builtin("load", [BuiltinParam("path"), BuiltinParam("size", optional: true), BuiltinParam("gray", optional: true)],
-                doc: "Loads a .png as an image [1, C, H, W] in [0, 1] (size: n or [h, w] resizes bilinearly; gray: true/false converts) a .npy as a tensor, or a .salfit fitted state.") { a in
+                doc: "Loads a .png or .jpg as an image [1, C, H, W] in [0, 1] (size: n or [h, w] resizes bilinearly; gray: true/false converts) a .npy as a tensor, or a .salfit fitted state.") { a in
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
             var t: Tensor
             switch ext {
-            case "png": t = try imageTensor(fromPNG: p, gray: a["gray"] == nil ? nil : try a.bool("gray"))
+            case "png", "jpg", "jpeg": t = try imageTensor(fromPNG: p, gray: a["gray"] == nil ? nil : try a.bool("gray"))
             case "npy": t = try readNPY(path: p)
             case "salfit": return .fitted(try FitState.load(path: p))
-            default: throw LangError.message("cannot load '.\(ext)' files; load reads .png, .npy and .salfit")
+            default: throw LangError.message("cannot load '.\(ext)' files; load reads .png, .jpg, .npy and .salfit")
             }
             if let s = a["size"] {
                 let hw: [Int]

@@ -153,6 +153,7 @@ public final class ResumeCache: ComparisonBlockCache {
         case .predicted: return "predicted"
         case let .index(i): return "index \(i)"
         case let .name(s): return "name \(s)"
+        case let .each(ts): return "each [" + ts.map(describe).joined(separator: ", ") + "]"
         }
     }
 
