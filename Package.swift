@@ -20,6 +20,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CReadline", path: "Sources/CReadline", pkgConfig: "readline",
                        providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
@@ -31,7 +32,7 @@ let package = Package(
         // Header-only: the C ABI of compiled plugins (examples/swift-plugin keeps a byte-identical copy).
         .systemLibrary(name: "CSaliencyPlugin", path: "Sources/CSaliencyPlugin"),
         .target(name: "Runtime",
-                dependencies: ["COpenBLAS", "CPNG", "CZlib", "CSupport",
+                dependencies: ["COpenBLAS", "CPNG", "CJPEG", "CZlib", "CSupport",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "Plugins", dependencies: ["Runtime", "CSaliencyPlugin"]),
