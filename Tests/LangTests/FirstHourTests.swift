@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+@testable import Lang
+import Plugins
+import Runtime
+
+/// The real explainers plus the test squares dataset (28x28 gray, labels index % 10, classes c0...c9).
+func squaresRegistry() -> Registry {
+    let r = Registry()
+    r.register(SquaresProvider())
+    r.register(MeanMetric())
+    r.register(NaNOnFirstMetric())
+    return r
+}
+
+/// NaN for image 0, 1 for the others: a metric undefined on some images.
+struct NaNOnFirstMetric: Metric {
+    let name = "test_nan_first"
+    let summary = "NaN on image 0 (test)"
+    let reference = "test"
+    let direction = MetricDirection.neither
+    func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
+        MetricResult(values: (0..<ctx.images.shape[0]).map { $0 == 0 ? .nan : 1 })
+    }
+}
+
+func temporaryDirectory() throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("firsthour-\(getpid())-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+@Suite("Targets and labels")
+struct TargetTests {
+    let setup = "let d = dataset(\"test_squares\", count: 4)\nlet m = model(\"lenet5\")\n"
+
+    @Test func oneTargetPerImageFromAListATensorOrTheLabels() {
+        let r = run(setup + """
+        print(explain(m, d, "gradient", target: [9, 2, 0, 1]).targets)
+        print(explain(m, d, "gradient", target: tensor([3, 3, 1, 1])).targets)
+        print(explain(m, d, "gradient", target: "label").targets)
+        print(compare(m, d, ["gradient"], target: [5, 6, 7, 8], batch: 3).maps["gradient"].targets)
+        print(compare(m, d, ["gradient"], target: "label").targets)
+        """, registry: squaresRegistry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        #expect(r.lines == ["[9, 2, 0, 1]", "[3, 3, 1, 1]", "[0, 1, 2, 3]", "[5, 6, 7, 8]", "[0, 1, 2, 3]"])
+    }
+
+    @Test func aListOfTheWrongLengthOrNoLabelsSaySo() {
+        let wrong = errorText(setup + "explain(m, d, \"gradient\", target: [1, 2])", registry: squaresRegistry())
+        #expect(wrong.contains("there are 2 targets for 4 images; give one target per image"), "\(wrong)")
+        let noLabels = errorText(setup + "explain(m, zeros([2, 1, 28, 28]), \"gradient\", target: \"label\")", registry: squaresRegistry())
+        #expect(noLabels.contains("x has no labels"), "\(noLabels)")
+        let nested = errorText(setup + "explain(m, d, \"gradient\", target: [[1], 2, 3, 4])", registry: squaresRegistry())
+        #expect(nested.contains("got a list holding a list"), "\(nested)")
+    }
+
+    @Test func classNamesFromModelLabelsOrFromTheDataset() {
+        let names = (0..<10).map { "\"k\($0)\"" }.joined(separator: ", ")
+        let r = run(setup + """
+        let g = explain(m, d, "gradient", target: "c3")
+        print(g.targets, g.target_names)
+        let named = model("lenet5", labels: [\(names)])
+        print(named.labels[2], explain(named, d, "gradient", target: "k7").targets)
+        """, registry: squaresRegistry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        #expect(r.lines == ["[3, 3, 3, 3] [\"c3\", \"c3\", \"c3\", \"c3\"]", "k2 [7, 7, 7, 7]"])
+        let count = errorText(setup + "model(\"lenet5\", labels: [\"a\", \"b\"])", registry: squaresRegistry())
+        #expect(count.contains("labels has 2 names, but the model has 10 classes"), "\(count)")
+        // Without labels and without a dataset to borrow from, the error says both ways out.
+        let none = errorText(setup + "explain(m, d[0], \"gradient\", target: \"c3\")", registry: squaresRegistry())
+        #expect(none.contains("model(path, labels: [...])"), "\(none)")
+    }
+
+    @Test func aDatasetShowsItsLabelsAndImages() {
+        let r = run(setup + """
+        print(d.labels, d.label_names, d.images.shape, d.files)
+        """, registry: squaresRegistry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        #expect(r.lines == ["[0, 1, 2, 3] [\"c0\", \"c1\", \"c2\", \"c3\"] [4, 1, 28, 28] none"])
+    }
+}
+
+@Suite("Exports of maps")
+struct MapExportTests {
+    let setup = "let d = dataset(\"test_squares\", count: 3)\nlet m = model(\"lenet5\")\n"
+
+    @Test func aComparisonHandsOutItsRawMaps() throws {
+        let r = run(setup + """
+        let c = compare(m, d, ["gradient", "gradcam"])
+        print(c.methods, c.maps["gradcam"].shape, c.maps["gradcam"].method, c.images.shape)
+        """, registry: squaresRegistry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        #expect(r.lines == ["[\"gradient\", \"gradcam\"] [3, 1, 28, 28] gradcam [3, 1, 28, 28]"])
+        let e = errorText(setup + "compare(m, d, [\"gradient\"]).mapz", registry: squaresRegistry())
+        #expect(e.contains("a comparison has no field 'mapz'; did you mean 'maps'? (it has: name, maps, methods"), "\(e)")
+    }
+
+    /// numpy reads both: the stacked .npy and the named .npz.
+    @Test func mapsSaveAsNpyAndNpzThatNumpyReads() throws {
+        let dir = try temporaryDirectory()
+        let r = run(setup + """
+        let c = compare(m, d, ["gradient", "gradcam"])
+        save(c, "\(dir)/maps.npy")
+        save(c, "\(dir)/maps.npz")
+        save(c.maps["gradcam"], "\(dir)/gc.npy")
+        """, registry: squaresRegistry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        let check = """
+        import numpy as np
+        a = np.load("\(dir)/maps.npy"); z = np.load("\(dir)/maps.npz"); g = np.load("\(dir)/gc.npy")
+        assert a.shape == (2, 3, 1, 28, 28), a.shape
+        assert sorted(z.files) == ["gradcam", "gradient"], z.files
+        assert (z["gradcam"] == g).all() and (a[1] == g).all() and (a[0] == z["gradient"]).all()
+        print("ok")
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", check]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0 && text == "ok\n", "\(text)")
+    }
+
+    @Test func overlaysOnePNGPerImage() throws {
+        let dir = try temporaryDirectory()
+        let r = run(setup + """
+        let g = explain(m, d, "gradient")
+        save(g, "\(dir)/gc.png", over: d, cmap: "viridis", alpha: 0.4, sign: "positive")
+        save(g, "\(dir)/plain.png", over: d, alpha: 0)
+        """, registry: squaresRegistry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        for k in 0..<3 { #expect(try readPNG(path: "\(dir)/gc-\(k).png").shape == [3, 28, 28]) }
+        // alpha 0 draws the image alone: (1 - 0) * x + 0 * colour is x exactly, and the squares are 0 or 1.
+        let plain = try readPNG(path: "\(dir)/plain-1.png").scalars
+        let image = try SquaresDataset(count: 3).example(1).image.scalars
+        #expect(Array(plain[0..<(28 * 28)]) == image)
+        let bad = errorText(setup + "save(explain(m, d, \"gradient\"), \"\(dir)/x.png\", over: d, sign: \"both\")", registry: squaresRegistry())
+        #expect(bad.contains("sign must be one of \"all\", \"positive\", \"negative\", \"absolute_value\""), "\(bad)")
+        let noOver = errorText(setup + "save(explain(m, d, \"gradient\"), \"\(dir)/x.png\", alpha: 0.2)", registry: squaresRegistry())
+        #expect(noOver.contains("alpha: styles overlays; give over:"), "\(noOver)")
+    }
+}
+
+@Suite("Output size and warnings")
+struct OutputSizeTests {
+    @Test func aMapOfManyImagesPrintsAFewTargets() {
+        let r = run("let d = dataset(\"test_squares\", count: 20)\nprint(explain(model(\"lenet5\"), d, \"gradient\", target: 1))", registry: squaresRegistry())
+        #expect(r.error == nil)
+        #expect(r.lines.count == 1 && r.lines[0].contains("target 1, 1, 1, 1, 1, 1, 1, 1, ... (20 in all) (c1, c1, c1, c1, c1, c1, c1, c1, ... (20 in all)), "), "\(r.lines)")
+    }
+
+    @Test func nanScoresWarnWithTheReason() {
+        let r = run("""
+        let d = dataset("test_squares", count: 3)
+        let c = score(compare(model("lenet5"), d, ["gradient"]), ["test_nan_first"])
+        """, registry: squaresRegistry())
+        #expect(r.error == nil)
+        #expect(r.lines == ["warning: test_nan_first of gradient: 1 of 3 values are NaN (the metric found its value undefined there (see help(\"test_nan_first\"))); the mean and CI are over the other 2"])
+    }
+
+    @Test func metricDirectionIsSaidOnce() throws {
+        let text = PluginCatalog.describe(try Registry().metric("deletion"))
+        #expect(text.components(separatedBy: "lower is better").count == 2, "\(text)")
+    }
+}
+
+@Suite("Pipeline checks before compute")
+struct PipelineChecksTests {
+    func errors(_ yaml: String, overrides: [String: String] = [:]) -> String {
+        var v = PipelineValidator(registry: testRegistry(), overrides: overrides)
+        do { _ = try v.validate(source: yaml, file: "p.yaml"); return "ok" } catch let e as PipelineError { return e.render(source: yaml) } catch { return "unexpected \(error)" }
+    }
+
+    @Test func setOfAParameterThePipelineLacksIsAnError() {
+        let yaml = "params: {n: 2}\nsteps:\n  - load: {dataset: an8flower, limit: \"${params.n}\", as: d}\n"
+        #expect(errors(yaml, overrides: ["params.m": "2"]).contains("error: --set params.m: the pipeline has no parameter 'm'; did you mean 'n'?"))
+        #expect(errors(yaml, overrides: ["n": "2"]).contains("error: --set n: only params.NAME can be set; did you mean 'params.n'?"))
+        #expect(errors(yaml, overrides: ["params.n": "3"]) == "ok")
+    }
+
+    @Test func saveExtensionsAreCheckedFirst() {
+        let yaml = "steps:\n  - load: {dataset: an8flower, as: d}\n  - save: {value: d, path: report.pdf}\n"
+        #expect(errors(yaml).contains("p.yaml:3:28: error: cannot save to '.pdf' files; use .png, .npy, .npz, .csv, .json, .md, .onnx, .salfit, .html"), "\(errors(yaml))")
+    }
+
+    /// A wrong layer stops the run after the models load and before any map is computed.
+    @Test func layerNamesAreCheckedBeforeAnyExplainRuns() throws {
+        let model = repositoryRoot.appendingPathComponent("models/lenet-fmnist.onnx").path
+        let yaml = """
+        steps:
+          - load: {dataset: test_squares, limit: 2, as: d}
+          - model: {path: \(model), as: m}
+          - explain: {model: m, data: d, methods: [gradient], as: first}
+          - explain: {model: m, data: d, methods: [{gradcam: {layer: conv5}}], as: second}
+        """
+        let registry = squaresRegistry()
+        var v = PipelineValidator(registry: registry)
+        let p = try v.validate(source: yaml, file: "p.yaml")
+        var log: [String] = []
+        let runner = PipelineRunner(pipeline: p, outputDirectory: try temporaryDirectory(), quiet: true)
+        do {
+            try runner.run(interpreter: Interpreter(registry: registry), log: { log.append($0) })
+            Issue.record("the run should fail")
+        } catch let e as ScriptError {
+            #expect(e.description.contains("p.yaml:5:62: error: method 'gradcam' on model 'm': unknown layer 'conv5'; did you mean 'conv1'?"), "\(e)")
+        }
+        #expect(log.count == 2 && !log.contains { $0.contains("explain") }, "\(log)")
+    }
+}
