@@ -18,6 +18,9 @@ public final class Session {
     public var nextNumber = 1
     /// Receives each item as it is produced (the terminal draws it at once).
     public var display: (OutputItem) -> Void
+    /// Shows long reference text (`:help`, `:methods`, `:metrics`) a screen at a time; the
+    /// terminal REPL sets a pager, other front ends print it as text.
+    public var pager: ((String) -> Void)?
     var current: [OutputItem] = []
     var outValues: [Value] = [.none]
     /// The error that ended the last cell, with its diagnostics (the Jupyter kernel reports
@@ -91,7 +94,7 @@ public final class Session {
         (":methods", ":methods        registered explanation methods"),
         (":metrics", ":metrics        registered metrics"),
         (":vars", ":vars           session variables and their values"),
-        (":time", ":time expr      run expr and report its wall time"),
+        (":time", ":time cell      run a cell (let r = explain(...) too) and report its wall time"),
         (":load", ":load file.sal  run a script in this session"),
         (":plugin", ":plugin file     load a plugin: a compiled library (.so, .dylib) or a .sal script"),
         (":save", ":save notebook.html | notebook.sal   export the session"),
@@ -100,6 +103,7 @@ public final class Session {
     ]
 
     func say(_ s: String) { display(.text(s)) }
+    func page(_ s: String) { if let pager { pager(s) } else { say(s) } }
 
     func command(_ line: String) -> Outcome {
         let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
@@ -108,20 +112,24 @@ public final class Session {
             switch name {
             case ":help":
                 if arg.isEmpty {
-                    say("commands:\n" + Session.commands.map { "  " + $0.1 }.joined(separator: "\n") + "\n" + (try Builtins.helpText(nil, registry: interpreter.registry)))
+                    page("commands:\n" + Session.commands.map { "  " + $0.1 }.joined(separator: "\n") + "\n" + (try Builtins.helpText(nil, registry: interpreter.registry)))
                 } else {
-                    say(try Builtins.helpText(.string(arg), registry: interpreter.registry))
+                    page(try Builtins.helpText(.string(arg), registry: interpreter.registry))
                 }
             case ":methods":
-                say(PluginCatalog.text(interpreter.registry, kinds: [.methods]))
+                page(PluginCatalog.text(interpreter.registry, kinds: [.methods]))
             case ":metrics":
-                say(PluginCatalog.text(interpreter.registry, kinds: [.metrics]))
+                page(PluginCatalog.text(interpreter.registry, kinds: [.metrics]))
             case ":vars":
                 let vars = interpreter.globals.variables.filter { $0.0 != "_" && $0.0 != "Out" }
                 say(vars.isEmpty ? "no variables" : vars.map { "\($0.0) = \($0.1.summary)" }.joined(separator: "\n"))
             case ":time":
-                guard !arg.isEmpty else { return .error(":time needs an expression") }
-                return run("time(\(arg))")
+                guard !arg.isEmpty else { return .error(":time needs a cell to run: an expression or a statement") }
+                // The whole cell is timed, so `:time let r = explain(...)` keeps r.
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let outcome = run(arg)
+                if case .value = outcome { say(String(format: "time: %.1f ms", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) }
+                return outcome
             case ":load":
                 guard !arg.isEmpty else { return .error(":load needs a file name") }
                 let text = try String(contentsOfFile: arg, encoding: .utf8)
