@@ -12,14 +12,14 @@ struct SaliencyREPL: ParsableCommand {
           saliency-repl
               The interactive notebook: numbered cells, tab completion, inline
               pictures, :help for commands, Ctrl-C cancels a running cell.
-          saliency-repl exec FILE [ARGS]
+          saliency-repl exec FILE [ARGS]     (or just saliency-repl FILE.sal)
               Runs a .sal script; ARGS are in the list `args`, except
               --set NAME=VALUE (fills the script's params({...}) defaults)
               and --dry-run (train() and accuracy() check their data and
               arguments without computing). Exit codes:
               0 ok, 65 script error (nothing ran), 70 runtime error.
           saliency-repl run PIPELINE.yaml [--set params.NAME=VALUE] [--out DIR] [--dry-run]
-              Runs a YAML pipeline (load, model, explain, metric, save) and
+              (or just saliency-repl PIPELINE.yaml ...) Runs a YAML pipeline (load, model, explain, metric, save) and
               prints the summary table; --dry-run validates and prints the plan.
           saliency-repl run PIPELINE.yaml --fit-only | --shard K/N | --shard auto
           saliency-repl merge OUT      saliency-repl status OUT
@@ -66,7 +66,22 @@ struct Interactive: ParsableCommand {
 }
 
 struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a .sal script non-interactively.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run a .sal script non-interactively.",
+        discussion: """
+        Arguments after the script go to the list `args`, except these two, which the
+        script runner reads itself:
+          --set NAME=VALUE   fills a default of the script's params({...}) (repeatable);
+                             a NAME the script does not declare is an error
+          --dry-run          train() and accuracy() check their data and arguments
+                             without computing
+        Exit codes: 0 ok, 65 script error (nothing ran), 70 runtime error.
+
+        EXAMPLES
+          saliency-repl exec examples/basics.sal
+          saliency-repl exec models/lenet-fmnist.sal --set out=/tmp/lenet.onnx --dry-run
+          saliency-repl examples/basics.sal          (a .sal file alone means exec)
+        """)
     @OptionGroup var plugins: PluginOptions
     @ArgumentParser.Argument(help: "The script to run.") var script: String
     @ArgumentParser.Argument(parsing: .captureForPassthrough, help: "Arguments for the script (the list `args`).") var args: [String] = []
@@ -77,5 +92,16 @@ struct Exec: ParsableCommand {
     }
 }
 
+/// `saliency-repl FILE.sal ...` means `exec FILE.sal ...`, and `saliency-repl FILE.yaml ...`
+/// means `run FILE.yaml ...`: the file's extension names the mode.
+func dispatched(_ args: [String]) -> [String] {
+    guard let first = args.first, !first.hasPrefix("-") else { return args }
+    switch (first as NSString).pathExtension.lowercased() {
+    case "sal": return ["exec"] + args
+    case "yaml", "yml": return ["run"] + args
+    default: return args
+    }
+}
+
 Threads.tuneAllocator()
-SaliencyREPL.main()
+SaliencyREPL.main(dispatched(Array(CommandLine.arguments.dropFirst())))
