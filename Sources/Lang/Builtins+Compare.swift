@@ -74,7 +74,7 @@ extension Builtins {
             let batchSize = try a.int("batch")
             guard batchSize >= 1 else { throw LangError.arguments("batch must be >= 1") }
             let (images, truth, labels, firstIndex) = try comparisonInput(try a.value("x"), batchSize: batchSize, interpreter: a.interpreter)
-            for m in ms { try checkInput(images, for: ModelValue(graph: m.graph, source: m.name)) }
+            for m in ms { try checkInput(images, for: ModelValue(graph: m.graph, source: m.name), from: a.values["x"]) }
             let specs = try pluginSpecs(try a.value("methods"), what: "method")
             let scoreName = try a.string("score")
             guard let score = ScoreKind(rawValue: scoreName) else {

@@ -101,7 +101,7 @@ extension Builtins {
                 doc: "Saliency map(s) of x's target class (target: \"predicted\" (default), a class index or name, \"label\" for each image's ground truth, or a list/tensor with one per image) by a method, or a record keyed by method for a list; other named arguments are the method's parameters (help(\"gradcam\")). Methods that learn from data take fit: a dataset (fitted once, cached) or a state from fit(...).") { a in
             let m = try a.model("model")
             let (images, _) = try batch(try a.value("x"))
-            try checkInput(images, for: m)
+            try checkInput(images, for: m, from: a.values["x"])
             let (methods, isList) = try names(try a.value("method"), what: "method")
             let explainers = try methods.map { try a.interpreter.registry.explainer($0) }
             let scoreName = try a.string("score")

@@ -46,8 +46,10 @@ extension Builtins {
         }
     }
 
-    /// Checks images against the model's declared input (dynamic dimensions, -1 or 0, match anything).
-    static func checkInput(_ images: Tensor, for m: ModelValue) throws {
+    /// Checks images against the model's declared input (dynamic dimensions, -1 or 0, match
+    /// anything). The hint fits the mistake and where the images came from (`x`): a channel
+    /// count fixed by `gray:`, a size by `size:` of load or dataset.
+    static func checkInput(_ images: Tensor, for m: ModelValue, from x: Value? = nil) throws {
         guard let declared = m.graph.inputs.first?.shape, declared.count == images.rank else {
             if let d = m.graph.inputs.first?.shape, !d.isEmpty {
                 throw LangError.message("the model expects input of rank \(d.count), got \(formatShape(images.shape))")
@@ -57,7 +59,21 @@ extension Builtins {
         let fits = zip(declared.dropFirst(), images.shape.dropFirst()).allSatisfy { $0 <= 0 || $0 == $1 }
         guard fits else {
             let expected = declared.dropFirst().map { $0 <= 0 ? "?" : String($0) }.joined(separator: ", ")
-            throw LangError.message("the model expects images of shape [\(expected)], got \(formatShape(Array(images.shape.dropFirst()))); load(path, size: ...) resizes")
+            let isDataset: Bool = { if case .dataset? = x { return true }; return false }()
+            let maker = isDataset ? "dataset(...," : "load(path,"
+            var hints: [String] = []
+            let (want, got) = (declared[1], images.shape[1])
+            if want > 0 && want != got && [1, 3].contains(want) && [1, 3].contains(got) {
+                hints.append(want == 3 ? "a gray image on an RGB model: \(maker) gray: false) gives 3 channels"
+                                       : "an RGB image on a gray model: \(maker) gray: true) gives 1 channel")
+            }
+            let (wantH, wantW) = (declared[2], declared[3])
+            if (wantH > 0 && wantH != images.shape[2]) || (wantW > 0 && wantW != images.shape[3]) {
+                let size = wantH == wantW || wantW <= 0 ? String(wantH) : "[\(wantH), \(wantW)]"
+                hints.append("\(maker) size: \(size)) resizes")
+            }
+            throw LangError.message("the model expects images of shape [\(expected)], got \(formatShape(Array(images.shape.dropFirst())))"
+                                    + (hints.isEmpty ? "" : "; " + hints.joined(separator: "; ")))
         }
     }
 
@@ -106,7 +122,7 @@ extension Builtins {
                 doc: "Top classes with softmax probabilities (a table; one block of rows per image).") { a in
             let m = try a.model("model")
             let (images, _) = try batch(try a.value("x"))
-            try checkInput(images, for: m)
+            try checkInput(images, for: m, from: a.values["x"])
             let top = try a.int("top")
             guard top >= 1 else { throw LangError.arguments("top must be >= 1") }
             let logits = try Autograd.noGrad { try m.graph(images) }
