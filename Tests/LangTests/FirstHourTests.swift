@@ -211,3 +211,122 @@ struct PipelineChecksTests {
         #expect(log.count == 2 && !log.contains { $0.contains("explain") }, "\(log)")
     }
 }
+
+@Suite("Folder datasets")
+struct FolderDatasetTests {
+    /// 16x8 RGB, left 8 columns (200, 30, 30), right (20, 120, 220); quality 95, no chroma
+    /// subsampling (made with Pillow, which decodes it to (200, 30, 30) and (21, 120, 221)).
+    static let rgbJPEG = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAIBAQEBAQIBAQECAgICAgQDAgICAgUEBAMEBgUGBgYFBgYGBwkIBgcJBwYGCAsICQoKCgoKBggLDAsKDAkKCgr/2wBDAQICAgICAgUDAwUKBwYHCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgr/wAARCAAIABADAREAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwD5Dr8LP9VD1Sv9gD/nDP/Z"
+    /// 8x8 gray 90, quality 95.
+    static let grayJPEG = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAIBAQEBAQIBAQECAgICAgQDAgICAgUEBAMEBgUGBgYFBgYGBwkIBgcJBwYGCAsICQoKCgoKBggLDAsKDAkKCgr/wAALCAAIAAgBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEBAAA/APmev//Z"
+
+    func write(_ base64: String, to path: String) throws {
+        try Data(base64Encoded: base64)!.write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func jpegDecodesLikePillow() throws {
+        let dir = try temporaryDirectory()
+        try write(Self.rgbJPEG, to: "\(dir)/a.jpg")
+        try write(Self.grayJPEG, to: "\(dir)/g.JPEG")
+        let rgb = try readJPEG(path: "\(dir)/a.jpg"), gray = try readImage(path: "\(dir)/g.JPEG")
+        #expect(rgb.shape == [3, 8, 16] && gray.shape == [1, 8, 8])
+        // Pillow and we both decode with libjpeg-turbo's default (islow) IDCT; one level of
+        // 8-bit rounding is allowed for a different build's colour conversion.
+        let tolerance: Float = 1.5 / 255
+        let s = rgb.scalars, plane = 8 * 16
+        for (k, (left, right)) in [(200, 21), (30, 120), (30, 221)].enumerated() {
+            #expect(Swift.abs(s[k * plane + 3 * 16 + 3] - Float(left) / 255) < tolerance)
+            #expect(Swift.abs(s[k * plane + 5 * 16 + 12] - Float(right) / 255) < tolerance)
+        }
+        #expect(Swift.abs(gray.scalars[18] - 90 / 255) < tolerance)
+        #expect(throws: IOError.self) { try readJPEG(path: "\(dir)/missing.jpg") }
+        try Data([0xFF, 0xD8, 0xFF, 0x00]).write(to: URL(fileURLWithPath: "\(dir)/bad.jpg"))
+        #expect(throws: IOError.self) { try readJPEG(path: "\(dir)/bad.jpg") }
+    }
+
+    @Test func aFlatFolderOfJPEGAndPNGNamesItsItems() throws {
+        let dir = try temporaryDirectory()
+        try write(Self.grayJPEG, to: "\(dir)/b.jpg")
+        try writePNG(Tensor(shape: [1, 8, 8], repeating: 0.5), path: "\(dir)/a.png")
+        try "not an image".write(toFile: "\(dir)/notes.txt", atomically: true, encoding: .utf8)
+        let r = run("""
+        let d = dataset("folder", path: "\(dir)", gray: true)
+        print(len(d), d.files, d.classes, d[1].source, d[1].label)
+        print(d.images.shape)
+        """, registry: Registry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        #expect(r.lines == ["2 [\"a.png\", \"b.jpg\"] [] b.jpg none", "[2, 1, 8, 8]"])
+        let e = errorText("explain(model(\"lenet5\"), dataset(\"folder\", path: \"\(dir)\", gray: true, size: 28), \"gradient\", target: \"label\")", registry: Registry())
+        #expect(e.contains("x has no labels"), "\(e)")
+    }
+
+    @Test func classSubfoldersGiveLabelsAndNames() throws {
+        let dir = try temporaryDirectory()
+        for (k, c) in ["cat", "dog"].enumerated() {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(c)", withIntermediateDirectories: true)
+            try write(Self.grayJPEG, to: "\(dir)/\(c)/\(k).jpg")
+        }
+        let r = run("""
+        let d = dataset("folder", path: "\(dir)", size: 28, gray: true)
+        print(d.files, d.labels, d.label_names)
+        let g = explain(model("lenet5"), d, "gradient", target: "dog")
+        print(g.targets, g.target_names)
+        """, registry: Registry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        #expect(r.lines == ["[\"cat/0.jpg\", \"dog/1.jpg\"] [0, 1] [\"cat\", \"dog\"]", "[1, 1] [\"dog\", \"dog\"]"])
+    }
+
+    /// The hint names the fix for where the images came from.
+    @Test func hintsFitTheMistake() throws {
+        let dir = try temporaryDirectory()
+        try write(Self.grayJPEG, to: "\(dir)/g.jpg")
+        let wrongSize = errorText("explain(model(\"lenet5\"), dataset(\"folder\", path: \"\(dir)\", gray: true), \"gradient\")", registry: Registry())
+        #expect(wrongSize.contains("the model expects images of shape [1, 28, 28], got [1, 8, 8]; dataset(..., size: 28) resizes"), "\(wrongSize)")
+        let rgb = errorText("predict(model(\"resnet18\"), load(\"\(dir)/g.jpg\"))", registry: Registry())
+        #expect(rgb.contains("a gray image on an RGB model: load(path, gray: false) gives 3 channels"), "\(rgb)")
+    }
+}
+
+@Suite("REPL help for a first hour")
+struct FirstHourSessionTests {
+    func session() -> (Session, () -> [String]) {
+        var lines: [String] = []
+        let s = Session(registry: Registry(), display: { item in if case let .text(t) = item { lines.append(t) } })
+        return (s, { lines })
+    }
+
+    @Test func completionKnowsTheMethodsParametersAndTheModelsLayers() {
+        let (s, _) = session()
+        _ = s.run("let m = model(\"lenet5\")")
+        let line = "explain(m, zeros([1, 1, 28, 28]), \"integrated_gradients\", st"
+        #expect(s.completions(line: line, cursor: line.count).candidates.first == "steps: ")
+        let layer = "explain(m, x, \"gradcam\", layer: \"con"
+        let c = s.completions(line: layer, cursor: layer.count)
+        #expect(c.start == layer.count - 3 && c.candidates.contains("conv2") && c.candidates.allSatisfy { $0.hasPrefix("con") }, "\(c)")
+    }
+
+    @Test func timeRunsAWholeCellAndKeepsItsBinding() {
+        let (s, lines) = session()
+        guard case .value = s.run(":time let r = 6 * 7") else { Issue.record("the cell failed"); return }
+        #expect(lines().last?.hasPrefix("time: ") == true && lines().last?.hasSuffix(" ms") == true, "\(lines())")
+        guard case let .value(_, v?) = s.run("r") else { Issue.record("r is unbound"); return }
+        #expect(v.summary == "42")
+    }
+
+    @Test func helpGoesThroughThePagerWhenThereIsOne() {
+        let (s, lines) = session()
+        var paged: [String] = []
+        s.pager = { paged.append($0) }
+        _ = s.run(":help")
+        _ = s.run(":help gradcam")
+        #expect(paged.count == 2 && lines().isEmpty)
+        #expect(paged[0].hasPrefix("commands:") && paged[1].contains("recorded in the map's params"), "\(paged)")
+        #expect(!paged[1].contains("defaultConvBlockLayer"))
+    }
+
+    @Test func theDefaultLayerIsRecordedInTheMapsParams() {
+        let (s, _) = session()
+        guard case let .value(_, v?) = s.run("explain(model(\"lenet5\"), zeros([1, 1, 28, 28]), \"gradcam\").params") else { Issue.record("failed"); return }
+        #expect(v.summary == "{layer: \"conv2\"}", "\(v.summary)")
+    }
+}
