@@ -119,6 +119,7 @@ extension Builtins {
             if var old = c.scores {
                 old.rows += scores.rows
                 old.curves.merge(scores.curves) { _, b in b }
+                old.bounds.merge(scores.bounds) { _, b in b }
                 c.scores = old
             } else {
                 c.scores = scores

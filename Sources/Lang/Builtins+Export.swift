@@ -89,4 +89,21 @@ extension Builtins {
         }
         return written
     }
+
+    /// Scored comparisons as two CSV tables pandas and numpy read as they are: the per-image
+    /// values, and the aggregates (n, mean, std, 95% CI) per model x method x metric. nil
+    /// when `v` is not scored comparisons.
+    static func scoreTables(_ v: Value) -> (perImage: Table, summary: Table)? {
+        let items: [Value]
+        if case let .list(l) = v { items = l } else { items = [v] }
+        let scores = items.compactMap { item -> ComparisonScores? in if case let .comparison(c) = item { return c.scores }; return nil }
+        guard !scores.isEmpty, scores.count == items.count else { return nil }
+        let perImage = scores.map { Table(perImageScores: $0) }, summary = scores.map { Table(aggregatesOf: $0) }
+        return (Table(columns: perImage[0].columns, rows: perImage.flatMap(\.rows)), Table(columns: summary[0].columns, rows: summary.flatMap(\.rows)))
+    }
+
+    /// Where the aggregates of `scores.csv` go: `scores-summary.csv`.
+    static func summaryPath(_ path: String) -> String {
+        (path as NSString).deletingPathExtension + "-summary.csv"
+    }
 }

@@ -83,7 +83,7 @@ extension Builtins {
         },
         Builtin("save", [BuiltinParam("value"), BuiltinParam("path"), BuiltinParam("over", optional: true), BuiltinParam("cmap", optional: true),
                          BuiltinParam("alpha", optional: true), BuiltinParam("sign", optional: true)],
-                doc: "Saves by extension: .png (images, maps, records of maps; a map with over: images writes one overlay per image, NAME-0.png, ..., with cmap: (jet, viridis, inferno, gray, diverging), alpha: (0.5) and sign: (all, positive, negative, absolute_value)), .npy (tensors; maps of a comparison or record stacked [methods, N, 1, H, W]), .npz (maps by method name), .csv/.json/.md (tables), .onnx (models), .salfit (fitted states), .html (a report); missing folders are made.") { a in
+                doc: "Saves by extension: .png (images, maps, records of maps; a map with over: images writes one overlay per image, NAME-0.png, ..., with cmap: (jet, viridis, inferno, gray, diverging), alpha: (0.5) and sign: (all, positive, negative, absolute_value)), .npy (tensors; maps of a comparison or record stacked [methods, N, 1, H, W]), .npz (maps by method name), .csv/.json/.md (tables; a scored comparison's .csv holds the per-image values, NAME-summary.csv the n, mean, std and 95% CI), .onnx (models), .salfit (fitted states), .html (a report); missing folders are made.") { a in
             let v = try a.value("value")
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
@@ -108,6 +108,12 @@ extension Builtins {
                     throw LangError.message("cannot save \(v.typeName) as .\(ext); it takes \(ext == "npy" ? "tensors, images, maps, " : "")comparisons and records of maps")
                 }
                 try writeNPY(t, path: p)
+            case "csv" where scoreTables(v) != nil:
+                // Per-image rows and aggregates apart, so each reads as one numeric table.
+                if let (perImage, summary) = scoreTables(v) {
+                    try writeFileAtomically(Array(perImage.csv.utf8), to: p)
+                    try writeFileAtomically(Array(summary.csv.utf8), to: summaryPath(p))
+                }
             case "csv", "json", "md":
                 let t = try makeTable(v)
                 let text = ext == "csv" ? t.csv : ext == "json" ? t.json : t.markdown
@@ -132,9 +138,16 @@ extension Builtins {
 }
 
 extension Table {
+    /// RFC 4180 CSV that numpy and pandas read: missing values are empty cells, numbers keep
+    /// full precision (the shortest text that reads back to the same double).
     public var csv: String {
         func cell(_ v: Value) -> String {
-            let s = v.printed
+            let s: String
+            switch v {
+            case .none: return ""
+            case let .number(n): s = n.isFinite && (n != n.rounded() || Swift.abs(n) >= 1e15) ? "\(n)" : formatNumber(n)
+            default: s = v.printed
+            }
             return s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         return ([columns.map { cell(.string($0)) }] + rows.map { $0.map(cell) }).map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n"

@@ -330,3 +330,54 @@ struct FirstHourSessionTests {
         #expect(v.summary == "{layer: \"conv2\"}", "\(v.summary)")
     }
 }
+
+@Suite("CSV for numpy and pandas")
+struct ScoresCSVTests {
+    @Test func missingCellsAreEmptyAndNumbersKeepFullPrecision() {
+        let t = Table(columns: ["a", "b"], rows: [[.number(0.1 + 0.2), .none], [.number(3), .string("x,y")]])
+        #expect(t.csv == "a,b\n0.30000000000000004,\n3,\"x,y\"\n")
+    }
+
+    /// An AUC's t-interval past 1 (or below 0) is clipped to the metric's range.
+    @Test func boundedMetricsClipTheirIntervals() {
+        let rows = [0.99, 0.2, 1.0].enumerated().map { ComparisonScores.Row(image: $0.offset, model: "m", method: "a", metric: "insertion", value: $0.element) }
+        let scores = ComparisonScores(rows: rows, curves: [:], seconds: [:], bounds: ["insertion": 0...1])
+        let summary = Table(aggregatesOf: scores)
+        #expect(summary.columns == ["model", "method", "metric", "n", "mean", "std", "ci95_low", "ci95_high"])
+        guard case let .number(low) = summary.rows[0][6], case let .number(high) = summary.rows[0][7] else { Issue.record("no CI"); return }
+        // The unclipped interval is about -0.40...1.86 (t with 2 degrees of freedom); the clip is exact.
+        #expect(low == 0 && high == 1)
+        let unbounded = Table(aggregatesOf: ComparisonScores(rows: rows, curves: [:], seconds: [:]))
+        if case let .number(h) = unbounded.rows[0][7] { #expect(h > 1) } else { Issue.record("no CI") }
+    }
+
+    @Test func aScoredComparisonSavesPerImageAndSummaryFilesNumpyReads() throws {
+        let dir = try temporaryDirectory()
+        let r = run("""
+        let c = score(compare(model("lenet5"), dataset("test_squares", count: 3), ["gradient", "gradcam"]), ["deletion", "test_mean"])
+        save(c, "\(dir)/scores.csv")
+        """, registry: squaresRegistry())
+        #expect(r.error == nil, "\(r.error?.description ?? "")")
+        let check = """
+        import numpy as np
+        d = np.genfromtxt("\(dir)/scores.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+        s = np.genfromtxt("\(dir)/scores-summary.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+        assert d.dtype.names == ("image", "model", "method", "metric", "value") and len(d) == 12, d.dtype
+        assert d.dtype["image"].kind == "i" and d.dtype["value"].kind == "f", d.dtype
+        assert len(s) == 4 and (s["n"] == 3).all(), s
+        dl = s[s["metric"] == "deletion"]
+        assert ((dl["ci95_low"] >= 0) & (dl["ci95_high"] <= 1)).all(), dl
+        print("ok")
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", check]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(text == "ok\n", "\(error)")
+    }
+}

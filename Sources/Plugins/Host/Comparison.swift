@@ -240,7 +240,10 @@ public enum Comparison {
                 progress?("\(e.model) / \(e.method) / \(spec.name)", done, total)
             }
         }
-        return ComparisonScores(rows: rows, curves: curves, seconds: Dictionary(maps.entries.map { ("\($0.model)/\($0.method)", $0.saliency.secondsPerMap) }, uniquingKeysWith: { a, _ in a }))
+        var bounds: [String: ClosedRange<Double>] = [:]
+        for (m, spec) in zip(ms, metrics) { bounds[spec.name] = m.bounds }
+        return ComparisonScores(rows: rows, curves: curves, seconds: Dictionary(maps.entries.map { ("\($0.model)/\($0.method)", $0.saliency.secondsPerMap) }, uniquingKeysWith: { a, _ in a }),
+                                bounds: bounds)
     }
 }
 
@@ -279,9 +282,11 @@ public struct ComparisonScores: Sendable {
     public var curves: [CurveKey: [[(x: Double, y: Double)]]]
     /// Seconds per map by "model/method".
     public var seconds: [String: Double]
+    /// The value range of each bounded metric, by metric name (`Metric.bounds`).
+    public var bounds: [String: ClosedRange<Double>]
 
-    public init(rows: [Row], curves: [CurveKey: [[(x: Double, y: Double)]]], seconds: [String: Double]) {
-        self.rows = rows; self.curves = curves; self.seconds = seconds
+    public init(rows: [Row], curves: [CurveKey: [[(x: Double, y: Double)]]], seconds: [String: Double], bounds: [String: ClosedRange<Double>] = [:]) {
+        self.rows = rows; self.curves = curves; self.seconds = seconds; self.bounds = bounds
     }
 
     /// Mean curve over images (curves are sampled at the same x for every image of a metric).
