@@ -8,6 +8,8 @@ public struct Cell: Sendable {
     public var code: String
     public var outputs: [OutputItem]
     public var value: Value?
+    /// The error that ended the cell (its rendered text), nil when it ran to the end.
+    public var error: String? = nil
 }
 
 /// A REPL session independent of the terminal: numbered cells, `_` and `Out[n]`,
@@ -84,7 +86,7 @@ public final class Session {
         } catch {
             lastError = error as? ScriptError
             let text = lastError?.description ?? "\(error)"
-            cells.append(Cell(number: n, code: code, outputs: current + [.text(text)], value: nil))
+            cells.append(Cell(number: n, code: code, outputs: current, value: nil, error: text))
             return .error(text)
         }
     }
@@ -149,15 +151,20 @@ public final class Session {
                 nextNumber += 1
                 say(loaded.summary)
             case ":save":
-                guard !arg.isEmpty else { return .error(":save needs a file name ending in .html or .sal") }
+                guard !arg.isEmpty else { return .error(":save needs a file name ending in .html, .ipynb or .sal") }
+                var saved = cells.count
                 if arg.hasSuffix(".html") {
                     try writeFileAtomically(Array(try notebookHTML(title: arg).utf8), to: arg)
+                } else if arg.hasSuffix(".ipynb") {
+                    try writeFileAtomically(Array(try notebookJSON().utf8), to: arg)
                 } else if arg.hasSuffix(".sal") {
                     try writeFileAtomically(Array(notebookScript().utf8), to: arg)
+                    saved = cells.filter { $0.error == nil }.count
                 } else {
-                    return .error(":save writes .html (a notebook) or .sal (the cells' code)")
+                    return .error(":save writes .html (a notebook page), .ipynb (a Jupyter notebook) or .sal (the cells' code)")
                 }
-                say("saved \(cells.count) cells to \(arg)")
+                let left = cells.count - saved
+                say("saved \(saved) cells to \(arg)" + (left > 0 ? " (\(left) failed cell(s) left out, so the script reruns)" : ""))
             case ":reset":
                 interpreter.globals.removeAll()
                 cells = []; outValues = [.none]; nextNumber = 1
@@ -174,9 +181,11 @@ public final class Session {
         return .value(nextNumber, nil)
     }
 
-    /// The cells' code as a script that reruns the session.
+    /// The code of the cells that ran as a script that reruns the session (a failed cell
+    /// would stop the rerun, and it changed nothing the later cells saw but what ran before
+    /// its error).
     public func notebookScript() -> String {
-        cells.map { "# In[\($0.number)]\n" + $0.code.trimmingCharacters(in: .newlines) + "\n" }.joined(separator: "\n")
+        cells.filter { $0.error == nil }.map { "# In[\($0.number)]\n" + $0.code.trimmingCharacters(in: .newlines) + "\n" }.joined(separator: "\n")
     }
 
     /// Every cell's code, outputs (text, tables, images as inline PNG) and value.
@@ -185,6 +194,7 @@ public final class Session {
         for c in cells {
             body += "<div class=\"cell\"><span class=\"prompt\">In [\(c.number)]:</span><pre>\(NotebookHTML.escape(c.code))</pre>\n"
             for o in c.outputs { body += try NotebookHTML.item(o) + "\n" }
+            if let e = c.error { body += try NotebookHTML.item(.text(e)) + "\n" }
             if let v = c.value {
                 body += "<span class=\"out\">Out[\(c.number)]:</span>\n" + (try NotebookHTML.value(v)) + "\n"
             }

@@ -67,3 +67,47 @@ struct FirstHourCLITests {
         #expect(lines.count == 2 && lines[0].hasPrefix("time: ") && lines[1] == "42", "\(r)")
     }
 }
+
+@Suite("Notebook exports")
+struct NotebookExportCLITests {
+    /// :save notebook.ipynb is valid nbformat 4 (checked by nbformat itself); :save
+    /// notebook.sal leaves the failed cell out, so the script reruns.
+    @Test func ipynbValidatesAndTheScriptReruns() throws {
+        let dir = try freshDirectory("notebook")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cells = """
+        let m = model("lenet5")
+        print("hello")
+        explain(m, zeros([1, 1, 28, 28]), "gradcm")
+        table([{a: 1, b: 2}])
+        explain(m, zeros([1, 1, 28, 28]), "gradient")
+        :save \(dir)/nb.ipynb
+        :save \(dir)/nb.sal
+
+        """
+        let r = try runREPLBinary([], stdin: cells)
+        #expect(r.out.contains("saved 4 cells to \(dir)/nb.sal (1 failed cell(s) left out, so the script reruns)"), "\(r.out)")
+        let check = """
+        import nbformat
+        nb = nbformat.read("\(dir)/nb.ipynb", as_version=4)
+        nbformat.validate(nb)
+        kinds = [[o.output_type for o in c.outputs] for c in nb.cells]
+        assert kinds == [[], ["stream"], ["error"], ["execute_result"], ["execute_result"]], kinds
+        assert "image/png" in nb.cells[4].outputs[0].data and "text/html" in nb.cells[3].outputs[0].data
+        assert "gradcm" in nb.cells[2].outputs[0].evalue
+        print("ok")
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", check]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(text == "ok\n", "\(error)")
+        let rerun = try runREPLBinary(["exec", dir + "/nb.sal"])
+        #expect(rerun.code == 0 && rerun.out == "hello\n", "\(rerun)")
+    }
+}
