@@ -42,9 +42,10 @@ struct SaliencyREPL: ParsableCommand {
           In [1]: let m = model("lenet5")
           In [2]: let x = load("digit.png", size: 28, gray: true)
           In [3]: predict(m, x, top: 3)
-          In [4]: let maps = explain(m, x, ["gradient", "gradcam"], layer: "conv2")
+          In [4]: let maps = explain(m, x, ["gradient", "gradcam"], target: 3)
           In [5]: show(maps)
-          In [6]: :save notebook.html
+          In [6]: save(maps["gradcam"], "gc.png", over: x, alpha: 0.5)
+          In [7]: :save notebook.ipynb
 
           $ saliency-repl exec examples/basics.sal
           $ saliency-repl exec models/lenet-fmnist.sal --set out=/tmp/lenet.onnx

@@ -39,7 +39,7 @@ struct PipelineCLITests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: a + "/scores.csv")) == Data(contentsOf: URL(fileURLWithPath: b + "/scores.csv")))
         #expect(try Data(contentsOf: URL(fileURLWithPath: a + "/montage.png")) == Data(contentsOf: URL(fileURLWithPath: b + "/montage.png")))
         // No temporary files are left behind (.resume holds the finished blocks for --resume).
-        #expect(try FileManager.default.contentsOfDirectory(atPath: a).sorted() == [".resume", "montage.png", "report.html", "scores-summary.csv", "scores.csv"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: a).sorted() == [".resume", "maps.npz", "montage.png", "report.html", "scores-summary.csv", "scores.csv"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: a + "/.resume").allSatisfy { $0.hasSuffix(".maps") || $0.hasSuffix(".scores") })
     }
 
