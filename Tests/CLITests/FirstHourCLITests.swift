@@ -1,6 +1,20 @@
 import Foundation
 import Testing
 
+/// Runs python3 on `code`; returns what it printed on stdout and on stderr.
+func python(_ code: String) throws -> (out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", code]
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    try p.run()
+    let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (o, e)
+}
+
 /// The command line as a new user meets it: files that name their mode, help that lists
 /// the options, pipelines that stop before computing, raw maps out of a pipeline.
 @Suite("First hour on the command line", .serialized)
@@ -48,15 +62,8 @@ struct FirstHourCLITests {
         assert (a[1] == z["gradcam"]).all()
         print("ok")
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", check]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(text == "ok\n")
+        let (text, error) = try python(check)
+        #expect(text == "ok\n", "\(error)")
     }
 
     /// `:time` times a whole cell, a binding included, in the piped REPL too.
@@ -97,15 +104,7 @@ struct NotebookExportCLITests {
         assert "gradcm" in nb.cells[2].outputs[0].evalue
         print("ok")
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", check]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (text, error) = try python(check)
         #expect(text == "ok\n", "\(error)")
         let rerun = try runREPLBinary(["exec", dir + "/nb.sal"])
         #expect(rerun.code == 0 && rerun.out == "hello\n", "\(rerun)")

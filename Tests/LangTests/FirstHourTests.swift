@@ -24,6 +24,20 @@ struct NaNOnFirstMetric: Metric {
     }
 }
 
+/// Runs python3 on `code`; returns what it printed on stdout and on stderr.
+func python(_ code: String) throws -> (out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", code]
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    try p.run()
+    let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (o, e)
+}
+
 func temporaryDirectory() throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("firsthour-\(getpid())-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -114,15 +128,8 @@ struct MapExportTests {
         assert (z["gradcam"] == g).all() and (a[1] == g).all() and (a[0] == z["gradient"]).all()
         print("ok")
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", check]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0 && text == "ok\n", "\(text)")
+        let (text, error) = try python(check)
+        #expect(text == "ok\n", "\(text)\(error)")
     }
 
     @Test func overlaysOnePNGPerImage() throws {
@@ -369,15 +376,7 @@ struct ScoresCSVTests {
         assert ((dl["ci95_low"] >= 0) & (dl["ci95_high"] <= 1)).all(), dl
         print("ok")
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", check]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (text, error) = try python(check)
         #expect(text == "ok\n", "\(error)")
     }
 }
