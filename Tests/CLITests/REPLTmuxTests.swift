@@ -161,4 +161,34 @@ struct REPLTmuxTests {
         try t.type("1 + 1"); try t.keys("Enter")
         guard t.wait(for: "Out[2]: 2") else { return }
     }
+
+    /// `run` on a terminal shows the explain step's bar ticking within a batch (RISE's mask
+    /// chunks), not 0 until the whole batch is done.
+    @Test(.enabled(if: tmux != nil), .timeLimit(.minutes(2)))
+    func runShowsTheExplainBarOnATerminal() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("run-bar-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let yaml = """
+        steps:
+          - load: {dataset: fashion-mnist, split: test, limit: 4, as: data}
+          - model: {path: \(root)/models/lenet-fmnist.onnx, as: lenet}
+          - explain: {model: lenet, data: data, methods: [{rise: {masks: 8000}}], as: maps}
+        """
+        try yaml.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let bin = productsDirectory.appendingPathComponent("saliency-repl").path
+        let t = try Terminal(tmux: REPLTmuxTests.tmux!, command: "env TERM=xterm-256color \(bin) run \(dir)/p.yaml --out \(dir)/out; sleep 30")
+        guard t.wait(for: "explain maps ", timeout: 60) else { return }
+        // A tick inside the only batch: 1, 2 or 3 of 4 maps, before the batch is done.
+        let end = Date().addingTimeInterval(60)
+        var ticked = false
+        while Date() < end, !ticked {
+            ticked = ["1/4", "2/4", "3/4"].contains { t.screen.contains($0) }
+            usleep(50_000)
+        }
+        #expect(ticked, "\(t.screen)")
+        try t.keys("C-c")
+        guard t.wait(for: "interrupted", timeout: 30) else { return }
+    }
 }
