@@ -24,6 +24,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CReadline", path: "Sources/CReadline", pkgConfig: "readline",
                        providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
@@ -38,7 +39,7 @@ let package = Package(
         // missed validation corrupts memory instead of stopping. Measured before dropping it
         // (docs/reliability.md): ResNet-18 forward, same work, one thread, CPU time within 2%.
         .target(name: "Runtime",
-                dependencies: ["COpenBLAS", "CPNG", "CZlib", "CSupport",
+                dependencies: ["COpenBLAS", "CPNG", "CJPEG", "CZlib", "CSupport",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Plugins", dependencies: ["Runtime", "CSaliencyPlugin"]),
         .target(name: "Lang", dependencies: ["Plugins", "Runtime",

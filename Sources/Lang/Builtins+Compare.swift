@@ -74,7 +74,7 @@ extension Builtins {
             let batchSize = try a.int("batch")
             guard batchSize >= 1 else { throw LangError.arguments("batch must be >= 1") }
             let (images, truth, labels, firstIndex) = try comparisonInput(try a.value("x"), batchSize: batchSize, interpreter: a.interpreter)
-            for m in ms { try checkInput(images, for: ModelValue(graph: m.graph, source: m.name)) }
+            for m in ms { try checkInput(images, for: ModelValue(graph: m.graph, source: m.name), from: a.values["x"]) }
             let specs = try pluginSpecs(try a.value("methods"), what: "method")
             let scoreName = try a.string("score")
             guard let score = ScoreKind(rawValue: scoreName) else {
@@ -83,15 +83,23 @@ extension Builtins {
             let name = try a.string("name")
             let runSeed = try seed(a)
             let fitter = try comparisonFitter(a, seed: runSeed)
+            let x = try a.value("x")
+            // Class names come from the data only when no model has its own.
+            let classNames = ms.allSatisfy({ $0.graph.labels == nil }) ? ms.first.flatMap { borrowedClassNames(x, model: $0.graph) } : nil
+            var t = try target(a.values["target"], labels: labels, classNames: classNames)
+            // A list of targets for the whole data, in one shard of a sharded run: the shard's share.
+            if case let .each(ts) = t, ts.count > images.shape[0], firstIndex + images.shape[0] <= ts.count {
+                t = .each(Array(ts[firstIndex..<(firstIndex + images.shape[0])]))
+            }
             let bar = ProgressBar("explain \(name)", total: ms.count * specs.count * images.shape[0], quiet: a.interpreter.quiet)
-            let done = Counter()
-            let maps = try Comparison.explainAll(models: ms, methods: specs, images: images, labels: labels, groundTruth: truth,
-                                                 target: try target(a.values["target"]), score: score, seed: runSeed,
+            var maps = try Comparison.explainAll(models: ms, methods: specs, images: images, labels: labels, groundTruth: truth,
+                                                 target: t, score: score, seed: runSeed,
                                                  registry: a.interpreter.registry, batchSize: batchSize, firstIndex: firstIndex,
                                                  cancellation: a.interpreter.cancellation,
                                                  cache: a.interpreter.comparisonCache(images: images.shape[0], batchSize: batchSize),
-                                                 progress: { _, _, _ in bar.update(done.add(1)) }, fitter: fitter, fitDataset: try fitDataset(a))
+                                                 progress: { _, done, _ in bar.update(done) }, fitter: fitter, fitDataset: try fitDataset(a))
             bar.finish()
+            for i in maps.entries.indices { maps.entries[i].saliency = naming(maps.entries[i].saliency, classNames) }
             return .comparison(ComparisonValue(name: name, maps: maps, scores: nil))
         },
         Builtin("score", [BuiltinParam("comparison"), BuiltinParam("metrics")],
@@ -107,9 +115,11 @@ extension Builtins {
                 bar.update(done)
             }
             bar.finish()
+            for w in nanWarnings(scores, maps: c.maps) { a.interpreter.output(.text(w)) }
             if var old = c.scores {
                 old.rows += scores.rows
                 old.curves.merge(scores.curves) { _, b in b }
+                old.bounds.merge(scores.bounds) { _, b in b }
                 c.scores = old
             } else {
                 c.scores = scores
@@ -119,9 +129,34 @@ extension Builtins {
     ]
 }
 
-/// A thread-safe counter for progress callbacks.
-final class Counter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
-    func add(_ n: Int) -> Int { lock.lock(); defer { lock.unlock() }; value += n; return value }
+extension Builtins {
+    /// One warning per (model, method, metric) whose values are NaN for some images, with the
+    /// likeliest reason: a constant map (no ranking, no spread: correlations and
+    /// normalisations are undefined), else that the metric itself found the value undefined.
+    static func nanWarnings(_ scores: ComparisonScores, maps: ComparisonMaps) -> [String] {
+        var nan: [String: [Int]] = [:], total: [String: Int] = [:], order: [String] = []
+        for r in scores.rows {
+            let key = "\(r.model)\u{0}\(r.method)\u{0}\(r.metric)"
+            if total[key] == nil { order.append(key) }
+            total[key, default: 0] += 1
+            if r.value.isNaN { nan[key, default: []].append(r.image - maps.firstIndex) }
+        }
+        return order.compactMap { key in
+            guard let images = nan[key], let n = total[key] else { return nil }
+            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+            let entry = maps.entries.first { $0.model == parts[0] && $0.method == parts[1] }
+            let constant = entry.map { e in
+                images.filter { i in
+                    guard i >= 0 && i < e.saliency.count else { return false }
+                    let s = e.saliency.map.select(axis: 0, i).scalars
+                    return s.min() == s.max()
+                }.count
+            } ?? 0
+            let why = constant == images.count
+                ? "the map is constant on those images, so the metric has nothing to rank or compare"
+                : constant > 0 ? "\(constant) of them have a constant map; for the others the metric found its value undefined"
+                : "the metric found its value undefined there (see help(\"\(parts[2])\"))"
+            return "warning: \(parts[2]) of \(parts[1])\(Set(maps.entries.map(\.model)).count > 1 ? " on \(parts[0])" : ""): \(images.count) of \(n) values are NaN (\(why)); the mean and CI are over the other \(n - images.count)"
+        }
+    }
 }

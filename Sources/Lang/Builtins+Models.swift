@@ -13,6 +13,8 @@ struct LimitedDataset: Dataset {
         guard index >= 0 && index < count else { throw PluginError.invalid("index \(index) is out of range (0..<\(count))") }
         return try base.example(index)
     }
+    func label(_ index: Int) throws -> Int { try base.label(index) }
+    func itemName(_ index: Int) -> String? { base.itemName(index) }
 }
 
 extension Builtins {
@@ -52,8 +54,10 @@ extension Builtins {
         return Tensor.zeros(m.inputShape)
     }
 
-    /// Checks images against the model's declared input (dynamic dimensions, -1 or 0, match anything).
-    static func checkInput(_ images: Tensor, for m: ModelValue) throws {
+    /// Checks images against the model's declared input (dynamic dimensions, -1 or 0, match
+    /// anything). The hint fits the mistake and where the images came from (`x`): a channel
+    /// count fixed by `gray:`, a size by `size:` of load or dataset.
+    static func checkInput(_ images: Tensor, for m: ModelValue, from x: Value? = nil) throws {
         guard let declared = m.graph.inputs.first?.shape, declared.count == images.rank else {
             if let d = m.graph.inputs.first?.shape, !d.isEmpty {
                 throw LangError.message("the model expects input of rank \(d.count), got \(formatShape(images.shape))")
@@ -63,26 +67,57 @@ extension Builtins {
         let fits = zip(declared.dropFirst(), images.shape.dropFirst()).allSatisfy { $0 <= 0 || $0 == $1 }
         guard fits else {
             let expected = declared.dropFirst().map { $0 <= 0 ? "?" : String($0) }.joined(separator: ", ")
-            throw LangError.message("the model expects images of shape [\(expected)], got \(formatShape(Array(images.shape.dropFirst()))); load(path, size: ...) resizes")
+            let isDataset: Bool = { if case .dataset? = x { return true }; return false }()
+            let maker = isDataset ? "dataset(...," : "load(path,"
+            var hints: [String] = []
+            let (want, got) = (declared[1], images.shape[1])
+            if want > 0 && want != got && [1, 3].contains(want) && [1, 3].contains(got) {
+                hints.append(want == 3 ? "a gray image on an RGB model: \(maker) gray: false) gives 3 channels"
+                                       : "an RGB image on a gray model: \(maker) gray: true) gives 1 channel")
+            }
+            let (wantH, wantW) = (declared[2], declared[3])
+            if (wantH > 0 && wantH != images.shape[2]) || (wantW > 0 && wantW != images.shape[3]) {
+                let size = wantH == wantW || wantW <= 0 ? String(wantH) : "[\(wantH), \(wantW)]"
+                hints.append("\(maker) size: \(size)) resizes")
+            }
+            throw LangError.message("the model expects images of shape [\(expected)], got \(formatShape(Array(images.shape.dropFirst())))"
+                                    + (hints.isEmpty ? "" : "; " + hints.joined(separator: "; ")))
         }
     }
 
+    /// `labels:` of `model(...)`: one name per output class.
+    static func classLabels(_ v: Value, for m: ModelValue) throws -> [String] {
+        guard case let .list(items) = v else { throw LangError.arguments("labels must be a list of class names, got \(v.typeName)") }
+        let names = try items.map { item -> String in
+            guard case let .string(s) = item else { throw LangError.arguments("labels must be class names in quotes, got \(item.typeName)") }
+            return s
+        }
+        let classes = try Autograd.noGrad { try m.graph(Tensor.zeros(m.inputShape)) }.shape.last ?? 0
+        guard names.count == classes else {
+            throw LangError.arguments("labels has \(names.count) names, but the model has \(classes) classes")
+        }
+        return names
+    }
+
     static let models: [Builtin] = [
-        Builtin("model", [BuiltinParam("path"), BuiltinParam("seed", default: .number(0))],
-                doc: "Loads an ONNX model, or builds a reference architecture (\"lenet5\", \"resnet18\") with seeded random weights.") { a in
+        Builtin("model", [BuiltinParam("path"), BuiltinParam("seed", default: .number(0)), BuiltinParam("labels", optional: true)],
+                doc: "Loads an ONNX model, or builds a reference architecture (\"lenet5\", \"resnet18\") with seeded random weights; labels: [names] names its classes (replacing the file's).") { a in
             let name = try a.string("path")
             let seed = try a.int("seed")
             guard seed >= 0 else { throw LangError.arguments("seed must be >= 0") }
+            let graph: Graph
             switch name {
-            case "lenet5": return .model(ModelValue(graph: try Architectures.lenet5Caffe(seed: UInt64(seed)), source: name))
-            case "resnet18": return .model(ModelValue(graph: try Architectures.resnet18(seed: UInt64(seed)), source: name))
+            case "lenet5": graph = try Architectures.lenet5Caffe(seed: UInt64(seed))
+            case "resnet18": graph = try Architectures.resnet18(seed: UInt64(seed))
             default:
                 let p = try a.path("path")
                 guard FileManager.default.fileExists(atPath: p) else {
                     throw LangError.message("no such file: \(p) (built-in architectures: \"lenet5\", \"resnet18\")")
                 }
-                return .model(ModelValue(graph: try loadONNX(path: p), source: name))
+                graph = try loadONNX(path: p)
             }
+            if let l = a["labels"] { graph.labels = try classLabels(l, for: ModelValue(graph: graph, source: name)) }
+            return .model(ModelValue(graph: graph, source: name))
         },
         Builtin("layers", [BuiltinParam("model")], doc: "Table of the model's nodes: name, op, output shape for its input shape.") { a in
             let m = try a.model("model")
@@ -95,7 +130,7 @@ extension Builtins {
                 doc: "Top classes with softmax probabilities (a table; one block of rows per image).") { a in
             let m = try a.model("model")
             let (images, _) = try batch(try a.value("x"))
-            try checkInput(images, for: m)
+            try checkInput(images, for: m, from: a.values["x"])
             let top = try a.int("top")
             guard top >= 1 else { throw LangError.arguments("top must be >= 1") }
             let logits = try Autograd.noGrad { try m.graph(images) }
@@ -122,15 +157,15 @@ extension Builtins {
             return .tensor(try m.graph(images))
         },
         Builtin("load", [BuiltinParam("path"), BuiltinParam("size", optional: true), BuiltinParam("gray", optional: true)],
-                doc: "Loads a .png as an image [1, C, H, W] in [0, 1] (size: n or [h, w] resizes bilinearly; gray: true/false converts) a .npy as a tensor, or a .salfit fitted state.") { a in
+                doc: "Loads a .png or .jpg as an image [1, C, H, W] in [0, 1] (size: n or [h, w] resizes bilinearly; gray: true/false converts) a .npy as a tensor, or a .salfit fitted state.") { a in
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
             var t: Tensor
             switch ext {
-            case "png": t = try imageTensor(fromPNG: p, gray: a["gray"] == nil ? nil : try a.bool("gray"))
+            case "png", "jpg", "jpeg": t = try imageTensor(fromPNG: p, gray: a["gray"] == nil ? nil : try a.bool("gray"))
             case "npy": t = try readNPY(path: p)
             case "salfit": return .fitted(try FitState.load(path: p))
-            default: throw LangError.message("cannot load '.\(ext)' files; load reads .png, .npy and .salfit")
+            default: throw LangError.message("cannot load '.\(ext)' files; load reads .png, .jpg, .npy and .salfit")
             }
             if let s = a["size"] {
                 let hw: [Int]

@@ -65,6 +65,9 @@ extension Builtins {
         }
     }
 
+    /// The file extensions `save` writes (pipelines check theirs before anything runs).
+    public static let saveExtensions = ["png", "npy", "npz", "csv", "json", "md", "onnx", "salfit", "html"]
+
     static let outputs: [Builtin] = [
         Builtin("show", [BuiltinParam("value"), BuiltinParam("over", optional: true)],
                 doc: "Draws images and saliency maps (over: an image to overlay the map on), tables as text, other values as one line.") { a in
@@ -78,21 +81,39 @@ extension Builtins {
             }
             return .none
         },
-        Builtin("save", [BuiltinParam("value"), BuiltinParam("path")],
-                doc: "Saves by extension: .png (images, maps, records of maps), .npy (tensors), .csv/.json/.md (tables), .onnx (models), .salfit (fitted states), .html (a report); missing folders are made.") { a in
+        Builtin("save", [BuiltinParam("value"), BuiltinParam("path"), BuiltinParam("over", optional: true), BuiltinParam("cmap", optional: true),
+                         BuiltinParam("alpha", optional: true), BuiltinParam("sign", optional: true)],
+                doc: "Saves by extension: .png (images, maps, records of maps; a map with over: images writes one overlay per image, NAME-0.png, ..., with cmap: (jet, viridis, inferno, gray, diverging), alpha: (0.5) and sign: (all, positive, negative, absolute_value)), .npy (tensors; maps of a comparison or record stacked [methods, N, 1, H, W]), .npz (maps by method name), .csv/.json/.md (tables; a scored comparison's .csv holds the per-image values, NAME-summary.csv the n, mean, std and 95% CI), .onnx (models), .salfit (fitted states), .html (a report); missing folders are made.") { a in
             let v = try a.value("value")
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
             // Missing folders are made (a training recipe should not fail at its last line).
             let folder = (p as NSString).deletingLastPathComponent
             if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            if a["over"] == nil, let k = ["cmap", "alpha", "sign"].first(where: { a[$0] != nil }) {
+                throw LangError.arguments("\(k): styles overlays; give over: the images to draw the map on")
+            }
+            if let over = a["over"] {
+                guard ext == "png" else { throw LangError.arguments("over: writes overlay pictures; save them as .png, not .\(ext)") }
+                _ = try saveOverlays(v, path: p, over: over, a: a)
+                return .none
+            }
             switch ext {
             case "png":
                 guard let (pic, _) = try picture(v) else { throw LangError.message("cannot save \(v.typeName) as .png") }
                 try writePNG(pic, path: p)
-            case "npy":
-                guard let t = v.asTensor else { throw LangError.message("cannot save \(v.typeName) as .npy; it takes tensors, images and maps") }
+            case "npy", "npz":
+                if try saveMaps(v, path: p, npz: ext == "npz") { break }
+                guard ext == "npy", let t = v.asTensor else {
+                    throw LangError.message("cannot save \(v.typeName) as .\(ext); it takes \(ext == "npy" ? "tensors, images, maps, " : "")comparisons and records of maps")
+                }
                 try writeNPY(t, path: p)
+            case "csv" where scoreTables(v) != nil:
+                // Per-image rows and aggregates apart, so each reads as one numeric table.
+                if let (perImage, summary) = scoreTables(v) {
+                    try writeFileAtomically(Array(perImage.csv.utf8), to: p)
+                    try writeFileAtomically(Array(summary.csv.utf8), to: summaryPath(p))
+                }
             case "csv", "json", "md":
                 let t = try makeTable(v)
                 let text = ext == "csv" ? t.csv : ext == "json" ? t.json : t.markdown
@@ -109,7 +130,7 @@ extension Builtins {
                 let html = try NotebookHTML.page(title: (p as NSString).lastPathComponent, body: NotebookHTML.value(v))
                 try writeFileAtomically(Array(html.utf8), to: p)
             default:
-                throw LangError.message("cannot save to '.\(ext)' files; use .png, .npy, .csv, .json, .md, .onnx, .salfit or .html")
+                throw LangError.message("cannot save to '.\(ext)' files; use \(saveExtensions.map { "." + $0 }.joined(separator: ", "))")
             }
             return .none
         },
@@ -117,9 +138,16 @@ extension Builtins {
 }
 
 extension Table {
+    /// RFC 4180 CSV that numpy and pandas read: missing values are empty cells, numbers keep
+    /// full precision (the shortest text that reads back to the same double).
     public var csv: String {
         func cell(_ v: Value) -> String {
-            let s = v.printed
+            let s: String
+            switch v {
+            case .none: return ""
+            case let .number(n): s = n.isFinite && (n != n.rounded() || Swift.abs(n) >= 1e15) ? "\(n)" : formatNumber(n)
+            default: s = v.printed
+            }
             return s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         return ([columns.map { cell(.string($0)) }] + rows.map { $0.map(cell) }).map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n"

@@ -1,10 +1,13 @@
 import Foundation
+import Runtime
 
 extension Session {
     /// Tab completion for the text before the cursor: returns where the completed word
     /// starts (a character offset into `line`) and the candidates that replace it.
     /// - inside a string argument of explain(/metric(/dataset(/help(: plugin names;
+    /// - inside `layer: "` of a call on a model variable: that model's layer names;
     /// - inside any other string: file paths;
+    /// - a word inside a call: its named parameters (with the method's own, `steps: `) first;
     /// - after `name.`: the fields of that variable's value;
     /// - `:` at the start: commands; otherwise builtins, variables and keywords.
     public func completions(line: String, cursor: Int) -> (start: Int, candidates: [String]) {
@@ -18,6 +21,13 @@ extension Session {
         }
         if inString {
             let prefix = String(chars[(quoteAt + 1)...])
+            // `layer: "` inside a call on a model: that model's layer names.
+            let before = String(chars[..<quoteAt]).replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            if before.hasSuffix("layer:"), let call = openCall(Array(chars[..<quoteAt])), let graph = callModel(call.arguments) {
+                var seen = Set<String>()
+                let layers = graph.nodes.flatMap { [$0.name] + $0.outputs }.filter { !$0.isEmpty && seen.insert($0).inserted }
+                return (quoteAt + 1, layers.filter { $0.hasPrefix(prefix) }.sorted())
+            }
             let function = enclosingCall(Array(chars[..<quoteAt]))
             let reg = interpreter.registry
             let names: [String]?
@@ -53,7 +63,54 @@ extension Session {
         }
         let vars = interpreter.globals.allNames.filter { $0 != "_" && $0 != "Out" }
         let all = Set(Builtins.names + vars + keywords)
-        return (start, all.filter { $0.hasPrefix(word) }.sorted())
+        // Inside a call: its named parameters first (`steps:` of the method being called).
+        let named = openCall(chars).map { argumentNames($0) }?.filter { $0.hasPrefix(word) && !word.isEmpty } ?? []
+        return (start, named + all.filter { $0.hasPrefix(word) }.sorted())
+    }
+
+    /// The call whose argument list is open at the end of `chars`: its name and the text of its arguments so far.
+    func openCall(_ chars: [Character]) -> (name: String, arguments: String)? {
+        var depth = 0, i = chars.count - 1, inString = false
+        while i >= 0 {
+            let c = chars[i]
+            if c == "\"" { inString.toggle() }
+            else if !inString {
+                if c == ")" || c == "]" || c == "}" { depth += 1 }
+                else if c == "[" || c == "{" { if depth > 0 { depth -= 1 } }
+                else if c == "(" {
+                    if depth == 0 {
+                        guard let name = enclosingCall(Array(chars[...i])) else { return nil }
+                        return (name, String(chars[(i + 1)...]))
+                    }
+                    depth -= 1
+                }
+            }
+            i -= 1
+        }
+        return nil
+    }
+
+    /// `name:` for the builtin's named parameters and, for explain/compare/metric/score, the
+    /// parameters of the plugins named in quotes among the arguments.
+    func argumentNames(_ call: (name: String, arguments: String)) -> [String] {
+        guard let b = Builtins.table[call.name] else { return [] }
+        let reg = interpreter.registry
+        var names = b.params.map(\.name)
+        for quoted in call.arguments.split(separator: "\"", omittingEmptySubsequences: false).enumerated().filter({ $0.offset % 2 == 1 }).map({ String($0.element) }) {
+            if let e = try? reg.explainer(quoted), ["explain", "compare", "fit"].contains(call.name) { names += e.parameters.map(\.name) }
+            if let m = try? reg.metric(quoted), ["metric", "score"].contains(call.name) { names += m.parameters.map(\.name) }
+        }
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }.map { $0 + ": " }
+    }
+
+    /// The model a call's arguments name: the first argument that is a variable bound to a model.
+    func callModel(_ arguments: String) -> Graph? {
+        for part in arguments.split(separator: ",") {
+            let name = part.trimmingCharacters(in: .whitespaces)
+            if case let .model(m)? = interpreter.globals.lookup(name) { return m.graph }
+        }
+        return nil
     }
 
     /// The function whose argument list is open at the end of `chars`, if any.

@@ -10,7 +10,8 @@ extension Interpreter {
         case .model: return ["name", "labels", "input_shape", "nodes"]
         case .saliency: return ["map", "method", "targets", "target_names", "seconds", "images", "params", "attribution", "shape"]
         case let .table(t): return ["columns", "rows", "count"] + t.columns
-        case .dataset: return ["name", "split", "count", "classes"]
+        case .dataset: return ["name", "split", "count", "classes", "labels", "label_names", "images", "files"]
+        case .comparison: return ComparisonValue.fieldNames
         case .tensor: return ["shape", "count"]
         case let .fitted(f): return FitState.fieldNames + f.tables.keys.sorted()
         case .list, .string: return ["count"]
@@ -69,8 +70,18 @@ extension Interpreter {
             case "split": found = .string(d.split)
             case "count": found = .number(Double(d.dataset.count))
             case "classes": found = strings(d.dataset.classNames)
+            case "labels": found = numbers(try datasetLabels(d, at: loc))
+            case "label_names":
+                let names = d.dataset.classNames
+                found = strings(try datasetLabels(d, at: loc).map { $0 < names.count ? names[$0] : String($0) })
+            case "images":
+                do { found = .tensor(try Builtins.batch(v).images) } catch { throw Diagnostic(.runtime, loc, "dataset \(d.dataset.name): \(error)") }
+            case "files":
+                let names = (0..<d.dataset.count).compactMap { d.dataset.itemName($0) }
+                found = names.count == d.dataset.count ? strings(names) : Value.none
             default: found = nil
             }
+        case let .comparison(c): found = c.field(field)
         case let .tensor(t):
             switch field {
             case "shape": found = numbers(t.shape)
@@ -93,6 +104,13 @@ extension Interpreter {
             throw Diagnostic(.runtime, loc, "\(v.typeName) has no field '\(field)'" + hint)
         }
         return result
+    }
+
+    /// Every example's label, read example by example (a folder dataset reads each file).
+    func datasetLabels(_ d: DatasetValue, at loc: SourceLocation) throws -> [Int] {
+        do { return try (0..<d.dataset.count).map { try d.dataset.label($0) } } catch {
+            throw Diagnostic(.runtime, loc, "dataset \(d.dataset.name): \(error)")
+        }
     }
 
     func index(_ base: Value, _ idx: Value, at loc: SourceLocation) throws -> Value {

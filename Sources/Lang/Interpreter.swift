@@ -222,8 +222,8 @@ public final class Interpreter {
         do {
             let ex = try d.dataset.example(i)
             let names = d.dataset.classNames
-            return .image(ImageValue(tensor: ex.image.reshaped([1] + ex.image.shape), source: "\(d.dataset.name)/\(d.split)[\(i)]",
-                                     label: ex.label, labelName: ex.label < names.count ? names[ex.label] : nil,
+            return .image(ImageValue(tensor: ex.image.reshaped([1] + ex.image.shape), source: d.dataset.itemName(i) ?? "\(d.dataset.name)/\(d.split)[\(i)]",
+                                     label: ex.label >= 0 ? ex.label : nil, labelName: ex.label >= 0 && ex.label < names.count ? names[ex.label] : nil,
                                      mask: ex.mask.map { $0.reshaped([1] + $0.shape) }, box: ex.box))
         } catch {
             throw Diagnostic(.runtime, loc, "dataset \(d.dataset.name): \(error)")

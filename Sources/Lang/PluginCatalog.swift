@@ -30,7 +30,8 @@ public enum PluginCatalog {
     }
 
     public static func describe(_ m: any Metric) -> String {
-        "metric \(m.name): \(m.summary)" + (m.direction == .neither ? "" : " (\(m.direction.rawValue))") + "\n  \(m.reference)"
+        // Summaries that already say their direction are not told it twice.
+        "metric \(m.name): \(m.summary)" + (m.direction == .neither || m.summary.contains(m.direction.rawValue) ? "" : " (\(m.direction.rawValue))") + "\n  \(m.reference)"
             + (m.needsGroundTruth ? "\n  needs ground truth (masks or boxes)" : "") + "\n" + parameterLines(m.parameters)
     }
 

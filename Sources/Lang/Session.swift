@@ -8,6 +8,8 @@ public struct Cell: Sendable {
     public var code: String
     public var outputs: [OutputItem]
     public var value: Value?
+    /// The error that ended the cell (its rendered text), nil when it ran to the end.
+    public var error: String? = nil
 }
 
 /// A REPL session independent of the terminal: numbered cells, `_` and `Out[n]`,
@@ -18,6 +20,9 @@ public final class Session {
     public var nextNumber = 1
     /// Receives each item as it is produced (the terminal draws it at once).
     public var display: (OutputItem) -> Void
+    /// Shows long reference text (`:help`, `:methods`, `:metrics`) a screen at a time; the
+    /// terminal REPL sets a pager, other front ends print it as text.
+    public var pager: ((String) -> Void)?
     var current: [OutputItem] = []
     var outValues: [Value] = [.none]
     /// The error that ended the last cell, with its diagnostics (the Jupyter kernel reports
@@ -81,7 +86,7 @@ public final class Session {
         } catch {
             lastError = error as? ScriptError
             let text = lastError?.description ?? "\(error)"
-            cells.append(Cell(number: n, code: code, outputs: current + [.text(text)], value: nil))
+            cells.append(Cell(number: n, code: code, outputs: current, value: nil, error: text))
             return .error(text)
         }
     }
@@ -91,7 +96,7 @@ public final class Session {
         (":methods", ":methods        registered explanation methods"),
         (":metrics", ":metrics        registered metrics"),
         (":vars", ":vars           session variables and their values"),
-        (":time", ":time expr      run expr and report its wall time"),
+        (":time", ":time cell      run a cell (let r = explain(...) too) and report its wall time"),
         (":load", ":load file.sal  run a script in this session"),
         (":plugin", ":plugin file     load a plugin: a compiled library (.so, .dylib) or a .sal script"),
         (":save", ":save notebook.html | notebook.sal   export the session"),
@@ -100,6 +105,7 @@ public final class Session {
     ]
 
     func say(_ s: String) { display(.text(s)) }
+    func page(_ s: String) { if let pager { pager(s) } else { say(s) } }
 
     func command(_ line: String) -> Outcome {
         let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
@@ -108,20 +114,24 @@ public final class Session {
             switch name {
             case ":help":
                 if arg.isEmpty {
-                    say("commands:\n" + Session.commands.map { "  " + $0.1 }.joined(separator: "\n") + "\n" + (try Builtins.helpText(nil, registry: interpreter.registry)))
+                    page("commands:\n" + Session.commands.map { "  " + $0.1 }.joined(separator: "\n") + "\n" + (try Builtins.helpText(nil, registry: interpreter.registry)))
                 } else {
-                    say(try Builtins.helpText(.string(arg), registry: interpreter.registry))
+                    page(try Builtins.helpText(.string(arg), registry: interpreter.registry))
                 }
             case ":methods":
-                say(PluginCatalog.text(interpreter.registry, kinds: [.methods]))
+                page(PluginCatalog.text(interpreter.registry, kinds: [.methods]))
             case ":metrics":
-                say(PluginCatalog.text(interpreter.registry, kinds: [.metrics]))
+                page(PluginCatalog.text(interpreter.registry, kinds: [.metrics]))
             case ":vars":
                 let vars = interpreter.globals.variables.filter { $0.0 != "_" && $0.0 != "Out" }
                 say(vars.isEmpty ? "no variables" : vars.map { "\($0.0) = \($0.1.summary)" }.joined(separator: "\n"))
             case ":time":
-                guard !arg.isEmpty else { return .error(":time needs an expression") }
-                return run("time(\(arg))")
+                guard !arg.isEmpty else { return .error(":time needs a cell to run: an expression or a statement") }
+                // The whole cell is timed, so `:time let r = explain(...)` keeps r.
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let outcome = run(arg)
+                if case .value = outcome { say(String(format: "time: %.1f ms", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) }
+                return outcome
             case ":load":
                 guard !arg.isEmpty else { return .error(":load needs a file name") }
                 let text: String
@@ -142,15 +152,20 @@ public final class Session {
                 nextNumber += 1
                 say(loaded.summary)
             case ":save":
-                guard !arg.isEmpty else { return .error(":save needs a file name ending in .html or .sal") }
+                guard !arg.isEmpty else { return .error(":save needs a file name ending in .html, .ipynb or .sal") }
+                var saved = cells.count
                 if arg.hasSuffix(".html") {
                     try writeFileAtomically(Array(try notebookHTML(title: arg).utf8), to: arg)
+                } else if arg.hasSuffix(".ipynb") {
+                    try writeFileAtomically(Array(try notebookJSON().utf8), to: arg)
                 } else if arg.hasSuffix(".sal") {
                     try writeFileAtomically(Array(notebookScript().utf8), to: arg)
+                    saved = cells.filter { $0.error == nil }.count
                 } else {
-                    return .error(":save writes .html (a notebook) or .sal (the cells' code)")
+                    return .error(":save writes .html (a notebook page), .ipynb (a Jupyter notebook) or .sal (the cells' code)")
                 }
-                say("saved \(cells.count) cells to \(arg)")
+                let left = cells.count - saved
+                say("saved \(saved) cells to \(arg)" + (left > 0 ? " (\(left) failed cell(s) left out, so the script reruns)" : ""))
             case ":reset":
                 interpreter.globals.removeAll()
                 cells = []; outValues = [.none]; nextNumber = 1
@@ -167,9 +182,11 @@ public final class Session {
         return .value(nextNumber, nil)
     }
 
-    /// The cells' code as a script that reruns the session.
+    /// The code of the cells that ran as a script that reruns the session (a failed cell
+    /// would stop the rerun, and it changed nothing the later cells saw but what ran before
+    /// its error).
     public func notebookScript() -> String {
-        cells.map { "# In[\($0.number)]\n" + $0.code.trimmingCharacters(in: .newlines) + "\n" }.joined(separator: "\n")
+        cells.filter { $0.error == nil }.map { "# In[\($0.number)]\n" + $0.code.trimmingCharacters(in: .newlines) + "\n" }.joined(separator: "\n")
     }
 
     /// Every cell's code, outputs (text, tables, images as inline PNG) and value.
@@ -178,6 +195,7 @@ public final class Session {
         for c in cells {
             body += "<div class=\"cell\"><span class=\"prompt\">In [\(c.number)]:</span><pre>\(NotebookHTML.escape(c.code))</pre>\n"
             for o in c.outputs { body += try NotebookHTML.item(o) + "\n" }
+            if let e = c.error { body += try NotebookHTML.item(.text(e)) + "\n" }
             if let v = c.value {
                 body += "<span class=\"out\">Out[\(c.number)]:</span>\n" + (try NotebookHTML.value(v)) + "\n"
             }

@@ -138,6 +138,11 @@ public func formatNumber(_ v: Double) -> String {
     return String(format: "%.6g", v)
 }
 
+/// The first `limit` items joined with ", ", then how many there are in all.
+func abbreviated(_ items: [String], limit: Int) -> String {
+    items.prefix(limit).joined(separator: ", ") + (items.count > limit ? ", ... (\(items.count) in all)" : "")
+}
+
 func formatShape(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
 
 extension Value {
@@ -151,7 +156,9 @@ extension Value {
         case let .list(items):
             let shown = items.prefix(20).map(\.summary).joined(separator: ", ")
             return "[" + shown + (items.count > 20 ? ", ... (\(items.count) items)" : "") + "]"
-        case let .record(r): return "{" + r.pairs.map { "\($0.0): \($0.1.summary)" }.joined(separator: ", ") + "}"
+        case let .record(r):
+            let shown = r.pairs.prefix(20).map { "\($0.0): \($0.1.summary)" }.joined(separator: ", ")
+            return "{" + shown + (r.keys.count > 20 ? ", ... (\(r.keys.count) fields)" : "") + "}"
         case let .tensor(t):
             guard t.count > 0 else { return "tensor\(formatShape(t.shape))" }
             if t.count <= 8 { return "tensor\(formatShape(t.shape)) [" + t.scalars.map { formatNumber(Double($0)) }.joined(separator: ", ") + "]" }
@@ -165,8 +172,9 @@ extension Value {
             let classes = m.graph.labels?.count
             return "model \(m.graph.name) (\(m.graph.nodes.count) nodes, input \(formatShape(m.inputShape))" + (classes.map { ", \($0) classes" } ?? "") + ")"
         case let .saliency(m):
-            let t = m.map.targets.map(String.init).joined(separator: ", ")
-            let names = m.map.targetNames.map { " (" + $0.joined(separator: ", ") + ")" } ?? ""
+            // A map of thousands of images would print thousands of targets on one line.
+            let t = abbreviated(m.map.targets.map(String.init), limit: 8)
+            let names = m.map.targetNames.map { " (" + abbreviated($0, limit: 8) + ")" } ?? ""
             return "saliency \(m.map.method) \(formatShape(m.map.map.shape)) target \(t)\(names), " + String(format: "%.1f ms", m.map.seconds * 1000)
         case let .table(t): return "table \(t.rows.count) rows x \(t.columns.count) columns (\(t.columns.joined(separator: ", ")))"
         case let .dataset(d): return "dataset \(d.dataset.name) \(d.split): \(d.dataset.count) examples, \(d.dataset.classNames.count) classes"

@@ -8,6 +8,7 @@ import Runtime
 func runREPL(plugins: [String] = []) -> Int32 {
     let term = Terminal()
     let session = Session(cancellation: interruptToken, display: { term.draw($0) })
+    if term.stdinIsTTY && term.stdoutIsTTY { session.pager = { term.page($0) } }
     installInterruptHandler()
     guard loadPlugins(plugins, into: session.interpreter, term: term, announce: term.stdinIsTTY) else { return 65 }
     var reader: LineReader = term.stdinIsTTY ? ReadlineReader(session: session) : PlainReader()

@@ -27,6 +27,35 @@ struct Terminal {
         fflush(sal_stdout())
     }
 
+    /// Rows of the terminal, 24 when unknown.
+    var height: Int {
+        var ws = winsize()
+        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_row > 0 { return Int(ws.ws_row) }
+        return 24
+    }
+
+    /// Long text through $PAGER (default `less -FRX`: quits at once when it fits, keeps the
+    /// text on screen afterwards) on an interactive terminal; printed otherwise or when no
+    /// pager can start.
+    func page(_ text: String) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        guard stdinIsTTY, stdoutIsTTY, lines >= height - 1 else { draw(.text(text)); return }
+        let env = ProcessInfo.processInfo.environment
+        let command = env["PAGER"].flatMap { $0.isEmpty ? nil : $0 } ?? "less -FRX"
+        fflush(sal_stdout())
+        // popen keeps the pager in our process group, the terminal's foreground one, so it
+        // can read keys (Foundation's Process starts children in a group of their own, where
+        // reading the terminal stops them). Quitting the pager early closes the pipe: ignore
+        // SIGPIPE meanwhile, so the REPL is not killed by the rest of the write.
+        guard let pipe = popen(command, "w") else { draw(.text(text)); return }
+        let previous = signal(SIGPIPE, SIG_IGN)
+        fputs(text + "\n", pipe)
+        let status = pclose(pipe)
+        signal(SIGPIPE, previous)
+        // 127: the shell found no such pager; the text is still owed.
+        if status != -1 && (status >> 8) & 0xFF == 127 { draw(.text(text)) }
+    }
+
     func error(_ s: String) {
         FileHandle.standardError.write(Data((s + "\n").utf8))
     }

@@ -12,14 +12,14 @@ struct SaliencyREPL: ParsableCommand {
           saliency-repl
               The interactive notebook: numbered cells, tab completion, inline
               pictures, :help for commands, Ctrl-C cancels a running cell.
-          saliency-repl exec FILE [ARGS]
+          saliency-repl exec FILE [ARGS]     (or just saliency-repl FILE.sal)
               Runs a .sal script; ARGS are in the list `args`, except
               --set NAME=VALUE (fills the script's params({...}) defaults)
               and --dry-run (train() and accuracy() check their data and
               arguments without computing). Exit codes:
               0 ok, 65 script error (nothing ran), 70 runtime error.
           saliency-repl run PIPELINE.yaml [--set params.NAME=VALUE] [--out DIR] [--dry-run]
-              Runs a YAML pipeline (load, model, explain, metric, save) and
+              (or just saliency-repl PIPELINE.yaml ...) Runs a YAML pipeline (load, model, explain, metric, save) and
               prints the summary table; --dry-run validates and prints the plan.
           saliency-repl run PIPELINE.yaml --fit-only | --shard K/N | --shard auto
           saliency-repl merge OUT      saliency-repl status OUT
@@ -46,9 +46,10 @@ struct SaliencyREPL: ParsableCommand {
           In [1]: let m = model("lenet5")
           In [2]: let x = load("digit.png", size: 28, gray: true)
           In [3]: predict(m, x, top: 3)
-          In [4]: let maps = explain(m, x, ["gradient", "gradcam"], layer: "conv2")
+          In [4]: let maps = explain(m, x, ["gradient", "gradcam"], target: 3)
           In [5]: show(maps)
-          In [6]: :save notebook.html
+          In [6]: save(maps["gradcam"], "gc.png", over: x, alpha: 0.5)
+          In [7]: :save notebook.ipynb
 
           $ saliency-repl exec examples/basics.sal
           $ saliency-repl exec models/lenet-fmnist.sal --set out=/tmp/lenet.onnx
@@ -72,7 +73,22 @@ struct Interactive: ParsableCommand {
 }
 
 struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a .sal script non-interactively.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run a .sal script non-interactively.",
+        discussion: """
+        Arguments after the script go to the list `args`, except these two, which the
+        script runner reads itself:
+          --set NAME=VALUE   fills a default of the script's params({...}) (repeatable);
+                             a NAME the script does not declare is an error
+          --dry-run          train() and accuracy() check their data and arguments
+                             without computing
+        Exit codes: 0 ok, 65 script error (nothing ran), 70 runtime error.
+
+        EXAMPLES
+          saliency-repl exec examples/basics.sal
+          saliency-repl exec models/lenet-fmnist.sal --set out=/tmp/lenet.onnx --dry-run
+          saliency-repl examples/basics.sal          (a .sal file alone means exec)
+        """)
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var memory: MemoryOptions
     @ArgumentParser.Argument(help: "The script to run.") var script: String
@@ -85,5 +101,16 @@ struct Exec: ParsableCommand {
     }
 }
 
+/// `saliency-repl FILE.sal ...` means `exec FILE.sal ...`, and `saliency-repl FILE.yaml ...`
+/// means `run FILE.yaml ...`: the file's extension names the mode.
+func dispatched(_ args: [String]) -> [String] {
+    guard let first = args.first, !first.hasPrefix("-") else { return args }
+    switch (first as NSString).pathExtension.lowercased() {
+    case "sal": return ["exec"] + args
+    case "yaml", "yml": return ["run"] + args
+    default: return args
+    }
+}
+
 Threads.tuneAllocator()
-SaliencyREPL.main()
+SaliencyREPL.main(dispatched(Array(CommandLine.arguments.dropFirst())))

@@ -31,13 +31,24 @@ enum ExamplePipeline {
 /// A scores CSV as the `save` step writes it: per-image rows, then one `mean` row per
 /// (model, method, metric).
 struct ScoresCSV {
-    static let header = "image,model,method,metric,value,n,std,ci95_low,ci95_high"
+    static let header = "image,model,method,metric,value"
+    static let summaryHeader = "model,method,metric,n,mean,std,ci95_low,ci95_high"
+    /// Per-image rows of `path`, then one row per aggregate of `NAME-summary.csv` in the same
+    /// 9-column layout the two files replaced (image "mean", value = mean, n, std, CI), so checks
+    /// read both at once.
     let rows: [[String]]
 
     init(path: String) throws {
-        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
-        try #require(lines.first == Self.header, "\(path) starts with \(lines.first ?? "nothing")")
-        rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        func lines(_ file: String, header: String) throws -> [[String]] {
+            let all = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+            try #require(all.first == header, "\(file) starts with \(all.first ?? "nothing")")
+            return all.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        }
+        let perImage = try lines(path, header: Self.header)
+        let summary = try lines((path as NSString).deletingPathExtension + "-summary.csv", header: Self.summaryHeader)
+        rows = perImage.map { $0 + ["", "", "", ""] } + summary.map { s in
+            s.count == 8 ? ["mean", s[0], s[1], s[2], s[4], s[3], s[5], s[6], s[7]] : s
+        }
     }
 
     /// Checks that every (method, metric) of `methods` x `metrics` has exactly `images` per-image

@@ -24,9 +24,11 @@ struct PipelineCLITests {
         for method in ["gradient", "gradcam", "integrated_gradients", "occlusion"] { #expect(r1.out.contains("lenet-fmnist  \(method)")) }
         let csv = try String(contentsOfFile: a + "/scores.csv", encoding: .utf8)
         let lines = csv.split(separator: "\n")
-        #expect(lines.first == "image,model,method,metric,value,n,std,ci95_low,ci95_high")
-        // 4 images x 4 methods x 3 metrics, then 4 x 3 aggregate rows.
-        #expect(lines.count == 1 + 48 + 12)
+        #expect(lines.first == "image,model,method,metric,value")
+        // 4 images x 4 methods x 3 metrics; the 4 x 3 aggregates are in scores-summary.csv.
+        #expect(lines.count == 1 + 48)
+        let summary = try String(contentsOfFile: a + "/scores-summary.csv", encoding: .utf8).split(separator: "\n")
+        #expect(summary.first == "model,method,metric,n,mean,std,ci95_low,ci95_high" && summary.count == 1 + 12)
         let html = try String(contentsOfFile: a + "/report.html", encoding: .utf8)
         #expect(html.contains("<h2>Pipeline</h2>") && html.contains("data:image/png;base64,") && html.contains("<polyline"))
         #expect(html.contains("name: quick"))
@@ -37,7 +39,7 @@ struct PipelineCLITests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: a + "/scores.csv")) == Data(contentsOf: URL(fileURLWithPath: b + "/scores.csv")))
         #expect(try Data(contentsOf: URL(fileURLWithPath: a + "/montage.png")) == Data(contentsOf: URL(fileURLWithPath: b + "/montage.png")))
         // No temporary files are left behind (.resume holds the finished blocks for --resume).
-        #expect(try FileManager.default.contentsOfDirectory(atPath: a).sorted() == [".resume", "montage.png", "report.html", "scores.csv"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: a).sorted() == [".resume", "maps.npz", "montage.png", "report.html", "scores-summary.csv", "scores.csv"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: a + "/.resume").allSatisfy { $0.hasSuffix(".maps") || $0.hasSuffix(".scores") })
     }
 

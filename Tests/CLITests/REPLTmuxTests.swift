@@ -137,4 +137,58 @@ struct REPLTmuxTests {
         #expect(history.contains("let gradcam_maps = 41"))
         #expect(history.contains("fn twice(x) {\nreturn x * 2\n}"))
     }
+
+    /// A long explain call shows its bar while it runs (RISE ticks per chunk of masks), and
+    /// `:help` opens in the pager.
+    @Test(.enabled(if: tmux != nil), .timeLimit(.minutes(2)))
+    func progressBarAndPagedHelp() throws {
+        let bin = productsDirectory.appendingPathComponent("saliency-repl").path
+        let t = try Terminal(tmux: REPLTmuxTests.tmux!, command: "env TERM=xterm-256color PAGER='less -FRX' \(bin)")
+        guard t.wait(for: "In [1]:") else { return }
+        try t.type("let g = explain(model(\"lenet5\"), zeros([8, 1, 28, 28]), \"rise\", masks: 40000)"); try t.keys("Enter")
+        guard t.wait(for: "explain ", timeout: 60), t.wait(for: "/8", timeout: 60) else { return }
+        // Seen ticking: the rest of the call is not the point, Ctrl-C ends it.
+        try t.keys("C-c")
+        guard t.wait(for: "explain: cancelled", timeout: 30), t.wait(for: "In [2]:") else { return }
+        try t.type(":help"); try t.keys("Enter")
+        // less shows the first screen and waits: the top of the help, no new prompt.
+        guard t.wait(for: "commands:") else { return }
+        // less's own prompt on the last line while it waits for a key.
+        let end = Date().addingTimeInterval(8)
+        while Date() < end, t.screen.split(separator: "\n").last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) != ":" { usleep(50_000) }
+        #expect(t.screen.split(separator: "\n").last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) == ":", "\(t.screen)")
+        try t.keys("q")
+        try t.type("1 + 1"); try t.keys("Enter")
+        guard t.wait(for: "Out[2]: 2") else { return }
+    }
+
+    /// `run` on a terminal shows the explain step's bar ticking within a batch (RISE's mask
+    /// chunks), not 0 until the whole batch is done.
+    @Test(.enabled(if: tmux != nil), .timeLimit(.minutes(2)))
+    func runShowsTheExplainBarOnATerminal() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("run-bar-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let yaml = """
+        steps:
+          - load: {dataset: fashion-mnist, split: test, limit: 4, as: data}
+          - model: {path: \(root)/models/lenet-fmnist.onnx, as: lenet}
+          - explain: {model: lenet, data: data, methods: [{rise: {masks: 8000}}], as: maps}
+        """
+        try yaml.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let bin = productsDirectory.appendingPathComponent("saliency-repl").path
+        let t = try Terminal(tmux: REPLTmuxTests.tmux!, command: "env TERM=xterm-256color \(bin) run \(dir)/p.yaml --out \(dir)/out; sleep 30")
+        guard t.wait(for: "explain maps ", timeout: 60) else { return }
+        // A tick inside the only batch: 1, 2 or 3 of 4 maps, before the batch is done.
+        let end = Date().addingTimeInterval(60)
+        var ticked = false
+        while Date() < end, !ticked {
+            ticked = ["1/4", "2/4", "3/4"].contains { t.screen.contains($0) }
+            usleep(50_000)
+        }
+        #expect(ticked, "\(t.screen)")
+        try t.keys("C-c")
+        guard t.wait(for: "interrupted", timeout: 30) else { return }
+    }
 }

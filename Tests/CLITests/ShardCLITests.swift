@@ -45,7 +45,7 @@ struct ShardCLITests {
 
     /// The outputs a merge must reproduce byte for byte. report.html is left out: it carries
     /// the measured ms per map and the environment (date, host) of the run that wrote it.
-    static let exactOutputs = ["scores.csv", "scores.json", "montage.png"]
+    static let exactOutputs = ["scores.csv", "scores-summary.csv", "scores.json", "montage.png"]
 
     @Test func shardsFailWithoutAFitThenMergeIntoTheBytesOfAnUnshardedRun() throws {
         let dir = try freshDirectory("shards")

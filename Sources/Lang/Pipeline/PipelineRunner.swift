@@ -180,7 +180,13 @@ public struct PipelineRunner {
         try FileManager.default.createDirectory(atPath: outputDirectory.isEmpty ? "." : outputDirectory, withIntermediateDirectories: true)
         let source = SourceText(file: pipeline.file, text: pipeline.source)
         var scored: [String: ComparisonValue] = [:], order: [String] = []
+        var layersChecked = false
         for step in stepsToRun {
+            if step.kind == .explain && !layersChecked {
+                layersChecked = true
+                let problems = layerDiagnostics(interpreter: interpreter)
+                if !problems.isEmpty { throw ScriptError(problems, source: source) }
+            }
             let t0 = Date()
             let (reused0, computed0) = (cache.reused, cache.computed)
             let stmt = lower(step)

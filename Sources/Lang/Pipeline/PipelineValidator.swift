@@ -81,8 +81,15 @@ public struct PipelineValidator {
         }
         for (k, v) in overrides {
             let key = k.hasPrefix("params.") ? String(k.dropFirst("params.".count)) : k
-            guard params[key] != nil || k.hasPrefix("params.") else {
-                error(YAMLPosition(file: "--set", line: 1, column: 1), k, "--set \(k): only params.NAME can be set" + suggestion(key, Array(params.keys)))
+            guard k.hasPrefix("params.") else {
+                error(YAMLPosition(file: "--set", line: 1, column: 1), k, "--set \(k): only params.NAME can be set"
+                      + (params[key] != nil ? "; did you mean 'params.\(key)'?" : suggestion(key, params.keys.map { "params." + $0 })))
+                continue
+            }
+            // A name the pipeline never reads is a typo (scripts reject unknown --set names too).
+            guard params[key] != nil else {
+                error(YAMLPosition(file: "--set", line: 1, column: 1), k, "--set \(k): the pipeline has no parameter '\(key)'"
+                      + (params.isEmpty ? " (it declares no params:)" : suggestion(key, Array(params.keys)).nilIfEmpty ?? " (it has: \(params.keys.sorted().joined(separator: ", ")))"))
                 continue
             }
             params[key] = .scalar(v, YAMLPosition(file: "--set \(k)", line: 1, column: 1), quoted: false)
@@ -177,6 +184,13 @@ public struct PipelineValidator {
         }
         if kind == .save, case let .scalar(s, p, _)? = args.first(where: { $0.name == "path" })?.value, let problem = SavePath.lexicalProblem(s) {
             error(p, "\(stepPath).path", problem)
+        }
+        if kind == .save, let v = args.first(where: { $0.name == "path" })?.value, case let .scalar(file, fpos, _) = v {
+            let ext = (file as NSString).pathExtension.lowercased()
+            if !Builtins.saveExtensions.contains(ext) {
+                error(fpos, "\(stepPath).path", "cannot save to '.\(ext)' files; use " + Builtins.saveExtensions.map { "." + $0 }.joined(separator: ", ")
+                      + (closestName(to: ext, in: Builtins.saveExtensions).map { "; did you mean '.\($0)'?" } ?? ""))
+            }
         }
         if kind == .load, let d = args.first(where: { $0.name == "dataset" })?.value, case let .scalar(dname, dpos, _) = d {
             do { _ = try registry.dataset(dname) } catch { self.error(dpos, "\(stepPath).dataset", "\(error)") }
@@ -350,4 +364,9 @@ public func paramValue(_ v: YAMLValue) -> ParamValue {
     case let .list(items, _): return .list(items.map(paramValue))
     case let .map(pairs, _): return .string("{" + pairs.map(\.key).joined(separator: ", ") + "}")
     }
+}
+
+extension String {
+    /// nil for "", so a missing suggestion can fall back to a list.
+    var nilIfEmpty: String? { isEmpty ? nil : self }
 }

@@ -154,6 +154,7 @@ public final class ResumeCache: ComparisonBlockCache {
         case let .index(i): return "index \(i)"
         case let .name(s): return "name \(s)"
         case let .ranked(k): return "rank \(k)"
+        case let .each(ts): return "each [" + ts.map(describe).joined(separator: ", ") + "]"
         }
     }
 

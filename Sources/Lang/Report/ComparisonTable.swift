@@ -12,10 +12,28 @@ extension Table {
             }
         }
         for g in Table.groups(scores) {
-            let a = aggregate(g.values)
+            let a = aggregate(g.values, bounds: scores.bounds[g.metric])
             rows.append([.string("mean"), .string(g.model), .string(g.method), .string(g.metric), .number(a.mean), .number(Double(a.n)),
                          .number(a.std), .number(a.ci95Low), .number(a.ci95High)])
         }
+    }
+
+    /// The per-image rows alone (image, model, method, metric, value): what pandas and
+    /// numpy read as one numeric table.
+    public init(perImageScores scores: ComparisonScores) {
+        self.init(columns: ["image", "model", "method", "metric", "value"], rows: scores.rows.map { r in
+            [.number(Double(r.image)), .string(r.model), .string(r.method), .string(r.metric), .number(r.value)]
+        })
+    }
+
+    /// One row per model x method x metric: n, mean, std and the 95% CI of the mean (clipped
+    /// to the metric's range when it has one).
+    public init(aggregatesOf scores: ComparisonScores) {
+        self.init(columns: ["model", "method", "metric", "n", "mean", "std", "ci95_low", "ci95_high"], rows: Table.groups(scores).map { g in
+            let a = aggregate(g.values, bounds: scores.bounds[g.metric])
+            return [.string(g.model), .string(g.method), .string(g.metric), .number(Double(a.n)), .number(a.mean), .number(a.std),
+                    .number(a.ci95Low), .number(a.ci95High)]
+        })
     }
 
     /// Summary: one row per model x method, one column per metric (mean), plus ms per map.
@@ -47,4 +65,15 @@ extension Table {
         }
         return order.compactMap { byKey[$0] }.map { ($0.0, $0.1, $0.2, $0.3) }
     }
+}
+
+/// The aggregate of values in `bounds`: a t-interval can reach past the range (an AUC's
+/// interval above 1), so its ends are clipped to it.
+func aggregate(_ values: [Double], bounds: ClosedRange<Double>?) -> Aggregate {
+    var a = aggregate(values)
+    if let b = bounds {
+        if a.ci95Low.isFinite { a.ci95Low = Swift.min(Swift.max(a.ci95Low, b.lowerBound), b.upperBound) }
+        if a.ci95High.isFinite { a.ci95High = Swift.min(Swift.max(a.ci95High, b.lowerBound), b.upperBound) }
+    }
+    return a
 }

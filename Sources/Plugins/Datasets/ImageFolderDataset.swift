@@ -1,8 +1,9 @@
 import Foundation
 import Runtime
 
-/// `folder`: any folder of PNG images with one subfolder per class (labels in sorted
-/// subfolder order, see `listImageFolder`). Images are read on demand (a folder can be far
+/// `folder`: any folder of PNG or JPEG images, with one subfolder per class (labels in sorted
+/// subfolder order, see `listImageFolder`) or flat (no classes: every label is -1). Items
+/// are named by their file names. Images are read on demand (a folder can be far
 /// larger than memory); `size` resizes with bilinear interpolation (PyTorch numerics) so
 /// images of mixed sizes batch together; `gray` picks 1 channel (luma) or 3 (gray files
 /// replicated), again so a batch has one channel count.
@@ -23,6 +24,19 @@ public struct ImageFolderDataset: Dataset {
 
     public var name: String { "folder:" + URL(fileURLWithPath: path).lastPathComponent }
     public var count: Int { files.count }
+
+    public func label(_ index: Int) throws -> Int {
+        try checkIndex(index, count: count, dataset: name)
+        return files[index].label
+    }
+
+    /// The file's path below the folder: "cat/001.jpg", or "001.jpg" in a flat folder.
+    public func itemName(_ index: Int) -> String? {
+        guard index >= 0 && index < count else { return nil }
+        let file = files[index].path
+        let prefix = URL(fileURLWithPath: path).path + "/"
+        return file.hasPrefix(prefix) ? String(file.dropFirst(prefix.count)) : (file as NSString).lastPathComponent
+    }
 
     public func example(_ index: Int) throws -> Example {
         try checkIndex(index, count: count, dataset: name)
@@ -45,10 +59,10 @@ public struct ImageFolderDataset: Dataset {
 public struct ImageFolderProvider: DatasetProvider {
     public init() {}
     public var name: String { "folder" }
-    public var summary: String { "PNG images in class subfolders (label = sorted subfolder index)" }
+    public var summary: String { "PNG/JPEG images in class subfolders (label = sorted subfolder index) or in one flat folder (no labels)" }
     public var parameters: [ParamSpec] {
         [
-            ParamSpec("path", .string, doc: "the folder holding one subfolder of PNGs per class"),
+            ParamSpec("path", .string, doc: "the folder holding one subfolder of .png/.jpg images per class, or the images themselves"),
             ParamSpec("size", .int, range: 1...4096, doc: "resize to size x size (bilinear); default: keep the file's size"),
             ParamSpec("gray", .bool, default: .bool(false), doc: "true: 1 channel (luma); false: 3 channels"),
         ]
@@ -57,7 +71,7 @@ public struct ImageFolderProvider: DatasetProvider {
     public func open(split: String, params given: Params) throws -> any Dataset {
         let params = try Params.resolve(given.values, schema: parameters, plugin: name)
         guard let path = try params.string("path") else {
-            throw PluginError.invalid("dataset 'folder' needs path: the folder with one subfolder of PNG images per class")
+            throw PluginError.invalid("dataset 'folder' needs path: the folder of .png/.jpg images (one subfolder per class, or flat)")
         }
         return try ImageFolderDataset(path: path, size: params["size"] == nil ? nil : params.int("size"), gray: params.bool("gray"))
     }

@@ -93,7 +93,8 @@ public enum Comparison {
     /// cache block). `images` are the whole dataset's images `firstIndex..<firstIndex + n`
     /// (`firstIndex` a multiple of `batchSize`: a shard of a sharded run); a batch's seed
     /// comes from its index in the whole dataset, so sharding never changes a random stream.
-    /// Progress counts maps done.
+    /// Progress counts maps (images x models x methods) done out of all of them, and ticks
+    /// within a batch as the method reports its own steps (RISE's masks, IG's steps).
     public static func explainAll(models: [(name: String, graph: Graph)], methods: [MethodSpec], images: Tensor, labels: [Int]? = nil,
                                   groundTruth: GroundTruth = GroundTruth(), target: Target = .predicted, score: ScoreKind = .logit,
                                   seed: UInt64 = 0, registry: Registry = .shared, batchSize: Int = 16, firstIndex: Int = 0,
@@ -107,6 +108,8 @@ public enum Comparison {
         guard n > 0 || firstIndex > 0 else { throw PluginError.invalid("there are no images to explain (a batch of 0)") }
         let ranges = batchRanges(count: n, batchSize: size)
         var entries: [ComparisonMaps.Entry] = []
+        let total = models.count * methods.count * n
+        var finished = 0
         for m in models {
             for (k, spec) in methods.enumerated() {
                 try cancellation.check()
@@ -121,16 +124,24 @@ public enum Comparison {
                     let start = firstIndex + r.lowerBound
                     let batchSeed = seed &+ UInt64(start) &* 0x9E37_79B9 &+ pairSeed
                     let x = r.count == n ? images : images.slice(axis: 0, r)
+                    let label = "\(m.name) / \(spec.displayName)", before = finished, size = r.count
+                    var ticks: (@Sendable (Int, Int) -> Void)? = nil
+                    if let report = progress {
+                        ticks = { (step: Int, steps: Int) -> Void in
+                            report(label, before + size * Swift.min(step, steps) / Swift.max(steps, 1), total)
+                        }
+                    }
                     let compute = {
-                        try explain(explainers[k], model: m.graph, images: x, target: target, params: spec.params, score: score,
-                                    seed: batchSeed, cancellation: cancellation, fitted: state)
+                        try explain(explainers[k], model: m.graph, images: x, target: target.slice(r), params: spec.params, score: score,
+                                    seed: batchSeed, cancellation: cancellation, progress: ticks, fitted: state)
                     }
                     parts.append(try cache.map {
-                        try $0.maps(MapsBlock(model: m.graph, explainer: explainers[k], params: spec.params, images: x, target: target,
+                        try $0.maps(MapsBlock(model: m.graph, explainer: explainers[k], params: spec.params, images: x, target: target.slice(r),
                                               score: score, batches: [(range: start..<(start + r.count), seed: batchSeed)],
                                               fitKey: state?.key), compute: compute)
                     } ?? compute())
-                    progress?("\(m.name) / \(spec.displayName)", r.upperBound, n)
+                    finished += r.count
+                    progress?(label, finished, total)
                 }
                 let saliency = try parts.isEmpty ? noMaps(explainers[k], spec, images) : merge(parts)
                 entries.append(.init(model: m.name, method: spec.displayName, saliency: saliency, batchSeconds: parts.map(\.seconds)))
@@ -229,7 +240,10 @@ public enum Comparison {
                 progress?("\(e.model) / \(e.method) / \(spec.displayName)", done, total)
             }
         }
-        return ComparisonScores(rows: rows, curves: curves, seconds: Dictionary(maps.entries.map { ("\($0.model)/\($0.method)", $0.saliency.secondsPerMap) }, uniquingKeysWith: { a, _ in a }))
+        var bounds: [String: ClosedRange<Double>] = [:]
+        for (m, spec) in zip(ms, metrics) { bounds[spec.name] = m.bounds }
+        return ComparisonScores(rows: rows, curves: curves, seconds: Dictionary(maps.entries.map { ("\($0.model)/\($0.method)", $0.saliency.secondsPerMap) }, uniquingKeysWith: { a, _ in a }),
+                                bounds: bounds)
     }
 }
 
@@ -268,9 +282,11 @@ public struct ComparisonScores: Sendable {
     public var curves: [CurveKey: [[(x: Double, y: Double)]]]
     /// Seconds per map by "model/method".
     public var seconds: [String: Double]
+    /// The value range of each bounded metric, by metric name (`Metric.bounds`).
+    public var bounds: [String: ClosedRange<Double>]
 
-    public init(rows: [Row], curves: [CurveKey: [[(x: Double, y: Double)]]], seconds: [String: Double]) {
-        self.rows = rows; self.curves = curves; self.seconds = seconds
+    public init(rows: [Row], curves: [CurveKey: [[(x: Double, y: Double)]]], seconds: [String: Double], bounds: [String: ClosedRange<Double>] = [:]) {
+        self.rows = rows; self.curves = curves; self.seconds = seconds; self.bounds = bounds
     }
 
     /// Mean curve over images (curves are sampled at the same x for every image of a metric).

@@ -20,6 +20,15 @@ public protocol Dataset: Sendable {
     var classNames: [String] { get }
     var count: Int { get }
     func example(_ index: Int) throws -> Example
+    /// The label of one example, without decoding its image when the dataset can.
+    func label(_ index: Int) throws -> Int
+    /// What an example is called where it came from (a folder dataset's file name); nil when it has no name of its own.
+    func itemName(_ index: Int) -> String?
+}
+
+extension Dataset {
+    public func label(_ index: Int) throws -> Int { try example(index).label }
+    public func itemName(_ index: Int) -> String? { nil }
 }
 
 extension Dataset {

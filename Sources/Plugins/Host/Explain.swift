@@ -31,7 +31,8 @@ public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throw
         return (0..<n).map { i in (0..<c).sorted { a, b in v[i * c + a] > v[i * c + b] || (v[i * c + a] == v[i * c + b] && a < b) }[k - 1] }
     case let .name(s):
         guard let labels = model.labels else {
-            throw PluginError.invalid("target \"\(s)\" is a class name, but the model carries no class labels; use a class index")
+            throw PluginError.invalid("target \"\(s)\" is a class name, but the model carries no class labels; use a class index, "
+                + "give them with model(path, labels: [...]), or explain a folder dataset (its subfolder names are the classes)")
         }
         guard let i = labels.firstIndex(of: s) else {
             throw PluginError.invalid("the model has no class \"\(s)\"" + (closestName(to: s, in: labels).map { "; did you mean \"\($0)\"?" } ?? ""))
@@ -39,6 +40,17 @@ public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throw
         let classes = try classes()
         guard i < classes else { throw PluginError.invalid("class \"\(s)\" is label \(i), but the model has \(classes) classes: its labels do not match its output") }
         return [Int](repeating: i, count: n)
+    case let .each(ts):
+        guard ts.count == n else { throw PluginError.invalid("there are \(ts.count) targets for \(n) images; give one target per image") }
+        // The model runs once for all predicted items, not once per image.
+        let predicted = ts.contains(.predicted) ? try resolveTargets(.predicted, model: model, images: images) : []
+        return try ts.enumerated().map { i, t in
+            switch t {
+            case .predicted: return predicted[i]
+            case .each: throw PluginError.invalid("a per-image target cannot itself be a list")
+            default: return try resolveTargets(t, model: model, images: images.slice(axis: 0, i..<(i + 1)))[0]
+            }
+        }
     }
 }
 
@@ -64,6 +76,7 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
     let t0 = DispatchTime.now().uptimeNanoseconds
     let out = try explainer.explain(&ctx)
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    for (k, v) in ctx.chosen where params[k] == nil { params.set(k, v) }
     let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
     guard out.map.shape == [n, 1, h, w] else {
         throw PluginError.invalid("method '\(explainer.name)' returned a map of shape \(out.map.shape); expected [\(n), 1, \(h), \(w)]")

@@ -14,6 +14,15 @@ public enum Target: Sendable, Equatable {
     /// The k-th most probable class of each image (1 = predicted): CHIP's Fig. 5 explains the
     /// second to show which methods are class-discriminative.
     case ranked(Int)
+
+    /// One target per image (Captum's `target=labels`); items are not `.each` themselves.
+    case each([Target])
+
+    /// The targets of images `r` of a batch: per-image targets are cut, the others apply to every image.
+    public func slice(_ r: Range<Int>) -> Target {
+        guard case let .each(ts) = self else { return self }
+        return .each(Array(ts[r]))
+    }
 }
 
 public struct Capabilities: Sendable, OptionSet {
@@ -89,6 +98,9 @@ public struct ExplainContext {
     /// host guarantees it is present, fitted by this method on this model). Its fit-phase
     /// parameters are also in `params`, with the values the fit used.
     public let fitted: FitState?
+    /// Values the method chose for parameters left unset (the default layer it resolved):
+    /// the host records them in the map's params, so a map says how it was made.
+    public var chosen: [String: ParamValue] = [:]
 
     public init(model: Graph, images: Tensor, targets: [Int], params: Params, score: ScoreKind = .logit,
                 rng: RandomGenerator = RandomGenerator(seed: 0), cancellation: CancellationToken = .never,

@@ -53,10 +53,14 @@ public protocol Metric: Sendable {
     var direction: MetricDirection { get }
     /// Whether ground truth masks or boxes are required.
     var needsGroundTruth: Bool { get }
+    /// The range every value lies in, when the metric has one (an AUC of probabilities:
+    /// 0...1); reports clip confidence intervals to it.
+    var bounds: ClosedRange<Double>? { get }
     func evaluate(_ ctx: inout MetricContext) throws -> MetricResult
 }
 
 extension Metric {
     public var parameters: [ParamSpec] { [] }
     public var needsGroundTruth: Bool { false }
+    public var bounds: ClosedRange<Double>? { nil }
 }

@@ -1,10 +1,11 @@
 import Foundation
 
-/// Lists a class-per-subfolder image dataset: the subfolders of `path`, sorted by name, are
-/// the classes (label = index in that order); inside each, the `.png` files (extension
-/// matched case-insensitively, hidden files skipped) sorted by name. Subfolders without PNGs
-/// still count as classes so labels stay stable. Throws `IOError` when `path` is missing or
-/// not a directory, has no subfolders, or no PNG files at all.
+/// Lists an image folder dataset. With subfolders, the subfolders of `path`, sorted by name,
+/// are the classes (label = index in that order); inside each, the image files (`.png`,
+/// `.jpg`, `.jpeg`, extension matched case-insensitively, hidden files skipped) sorted by
+/// name. Subfolders without images still count as classes so labels stay stable. A flat
+/// folder (images, no subfolders) has no classes: its files come back with label -1.
+/// Throws `IOError` when `path` is missing or not a directory, or holds no images at all.
 public func listImageFolder(path: String) throws -> (files: [(path: String, label: Int)], classNames: [String]) {
     let fm = FileManager.default
     var isDir: ObjCBool = false
@@ -12,32 +13,34 @@ public func listImageFolder(path: String) throws -> (files: [(path: String, labe
         throw IOError(path: path, message: "image folder does not exist")
     }
     guard isDir.boolValue else { throw IOError(path: path, message: "not a directory") }
-    let entries: [String]
-    do { entries = try fm.contentsOfDirectory(atPath: path) } catch {
-        throw IOError(path: path, message: "cannot list directory: \(error.localizedDescription)")
-    }
     let base = URL(fileURLWithPath: path)
+    func list(_ dir: URL) throws -> [String] {
+        do { return try fm.contentsOfDirectory(atPath: dir.path).filter { !$0.hasPrefix(".") }.sorted() } catch {
+            throw IOError(path: dir.path, message: "cannot list directory: \(error.localizedDescription)")
+        }
+    }
+    func images(_ names: [String]) -> [String] {
+        names.filter { imageFileExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+    }
+    let entries = try list(base)
     let classNames = entries.filter { name in
         var d: ObjCBool = false
-        return !name.hasPrefix(".")
-            && fm.fileExists(atPath: base.appendingPathComponent(name).path, isDirectory: &d) && d.boolValue
-    }.sorted()
+        return fm.fileExists(atPath: base.appendingPathComponent(name).path, isDirectory: &d) && d.boolValue
+    }
     guard !classNames.isEmpty else {
-        throw IOError(path: path, message: "image folder is empty: expected one subfolder per class")
+        let flat = images(entries)
+        guard !flat.isEmpty else {
+            throw IOError(path: path, message: "image folder is empty: expected .png/.jpg files, or one subfolder of them per class")
+        }
+        return (flat.map { (base.appendingPathComponent($0).path, -1) }, [])
     }
     var files: [(path: String, label: Int)] = []
     for (label, name) in classNames.enumerated() {
         let dir = base.appendingPathComponent(name)
-        let names: [String]
-        do { names = try fm.contentsOfDirectory(atPath: dir.path) } catch {
-            throw IOError(path: dir.path, message: "cannot list directory: \(error.localizedDescription)")
-        }
-        for f in names.sorted() where !f.hasPrefix(".") && f.lowercased().hasSuffix(".png") {
-            files.append((dir.appendingPathComponent(f).path, label))
-        }
+        for f in images(try list(dir)) { files.append((dir.appendingPathComponent(f).path, label)) }
     }
     guard !files.isEmpty else {
-        throw IOError(path: path, message: "image folder has class subfolders but no .png files")
+        throw IOError(path: path, message: "image folder has class subfolders but no .png or .jpg files")
     }
     return (files, classNames)
 }

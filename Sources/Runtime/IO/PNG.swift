@@ -153,14 +153,14 @@ public func writePNG(_ image: Tensor, path: String) throws {
     try writeFileAtomically(bytes, to: path)
 }
 
-/// Loads a PNG as a normalised [1, C, H, W] model input.
+/// Loads a PNG (or a JPEG, by its extension: `readImage`) as a normalised [1, C, H, W] model input.
 /// - gray: nil keeps the file's channels (1 for gray, 3 for colour); true converts colour to
 ///   luma (0.299 R + 0.587 G + 0.114 B); false replicates gray to 3 channels.
 /// - mean, std: per-channel normalisation (x - mean) / std, each with 1 entry (applied to
 ///   all channels) or C entries; std entries must be non-zero.
 public func imageTensor(fromPNG path: String, size: [Int]? = nil, gray: Bool? = nil, mean: [Float]? = nil,
                         std: [Float]? = nil) throws -> Tensor {
-    var img = try readPNG(path: path)
+    var img = try readImage(path: path)
     if let size {
         // Bilinear resize (PyTorch's F.interpolate numerics, align_corners=False) before normalising.
         guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 <= 16_384 }) else {

@@ -20,7 +20,7 @@ public struct ActivationExplainer: Explainer {
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let layer = try resolveLayer(ctx, plugin: name)
+        let layer = try resolveLayer(&ctx, plugin: name)
         let a = try Autograd.noGrad { () throws -> Tensor in
             let r = try ctx.model.forward(ctx.images, options: ForwardOptions(capture: [layer], stopAt: layer))
             return try spatialCapture(r, layer: layer, plugin: name)

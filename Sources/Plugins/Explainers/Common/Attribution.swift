@@ -125,9 +125,14 @@ private func convBlockOutput(_ g: Graph, from start: String) -> String {
     return value
 }
 
-/// The value name of the `layer` parameter, or the default conv-block layer.
-func resolveLayer(_ ctx: ExplainContext, plugin: String) throws -> String {
-    guard let name = try ctx.params.string("layer") else { return try defaultConvBlockLayer(ctx.model) }
+/// The value name of the `layer` parameter, or the default conv-block layer (recorded in
+/// `ctx.chosen`, so the map's params name the layer it was computed at).
+func resolveLayer(_ ctx: inout ExplainContext, plugin: String) throws -> String {
+    guard let name = try ctx.params.string("layer") else {
+        let layer = try defaultConvBlockLayer(ctx.model)
+        ctx.chosen["layer"] = .string(layer)
+        return layer
+    }
     do { return try ctx.model.resolveValue(name) } catch let e as GraphError {
         throw PluginError.invalid("'\(plugin)': \(e)")
     }
@@ -153,7 +158,7 @@ func layerActivationsAndGradients(_ ctx: ExplainContext, layer: String, plugin: 
 
 /// The shared `layer` parameter.
 let layerSpec = ParamSpec("layer", .layer,
-                          doc: "layer (node or value name) to explain at; default: the last conv block's output (see defaultConvBlockLayer)")
+                          doc: "layer (node or value name) to explain at; default: the output of the last conv block (after its BatchNorm, ReLU and residual Add), recorded in the map's params")
 
 /// Bilinear resize of [N, 1, h, w] maps to the input size (PyTorch's align_corners=False).
 func upsampleToInput(_ m: Tensor, _ images: Tensor) -> Tensor {

@@ -46,7 +46,7 @@ public struct ExcitationBackpropExplainer: Explainer {
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let layer = try resolveLayer(ctx, plugin: name)
+        let layer = try resolveLayer(&ctx, plugin: name)
         let p = try ExcitationPass.probabilities(ctx, layer: layer, contrastive: contrastive, plugin: name)
         ctx.progress?(1, 1)
         let map = Autograd.noGrad { contrastive ? channelSum(p).relu() : channelSum(p) }

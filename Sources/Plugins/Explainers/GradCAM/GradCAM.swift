@@ -33,7 +33,7 @@ public struct GradCAMExplainer: Explainer {
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let layer = try resolveLayer(ctx, plugin: name)
+        let layer = try resolveLayer(&ctx, plugin: name)
         let cam = try Self.lowResolution(ctx, layer: layer, plugin: name)
         ctx.progress?(1, 1)
         return Explanation(map: upsampleToInput(cam, ctx.images))

@@ -51,7 +51,7 @@ public struct GradCAMPlusPlusExplainer: Explainer {
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let layer = try resolveLayer(ctx, plugin: name)
+        let layer = try resolveLayer(&ctx, plugin: name)
         let (a, g) = try layerActivationsAndGradients(ctx, layer: layer, plugin: name)
         let cam = Autograd.noGrad { (a * Self.weights(activations: a, gradients: g)).sum(axis: 1, keepDims: true).relu() }
         ctx.progress?(1, 1)

@@ -21,7 +21,7 @@ public struct GuidedGradCAMExplainer: Explainer {
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let layer = try resolveLayer(ctx, plugin: name)
+        let layer = try resolveLayer(&ctx, plugin: name)
         let cam = try upsampleToInput(GradCAMExplainer.lowResolution(ctx, layer: layer, plugin: name), ctx.images)
         try ctx.cancellation.check()
         let gbp = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.guided)).grad

@@ -9,5 +9,6 @@ public struct DeletionMetric: Metric {
     public var reference: String { "Petsiuk, Das, Saenko, RISE: Randomized Input Sampling for Explanation of Black-box Models, BMVC 2018" }
     public var parameters: [ParamSpec] { DeletionInsertion.parameters(insertion: false) }
     public var direction: MetricDirection { .lowerIsBetter }
+    public var bounds: ClosedRange<Double>? { 0...1 }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult { try DeletionInsertion.evaluate(&ctx, insertion: false) }
 }

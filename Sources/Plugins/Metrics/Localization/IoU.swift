@@ -36,6 +36,7 @@ public struct IoUMetric: Metric {
         ]
     }
     public var direction: MetricDirection { .higherIsBetter }
+    public var bounds: ClosedRange<Double>? { 0...1 }
     public var needsGroundTruth: Bool { true }
 
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {

@@ -17,6 +17,7 @@ public struct PointingGameMetric: Metric {
         [ParamSpec("tolerance", .float, range: 0...1e6, doc: "pixels of slack around the region; default 15 · sqrt(H·W) / 224")]
     }
     public var direction: MetricDirection { .higherIsBetter }
+    public var bounds: ClosedRange<Double>? { 0...1 }
     public var needsGroundTruth: Bool { true }
 
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
