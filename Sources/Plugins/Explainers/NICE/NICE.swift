@@ -151,6 +151,7 @@ public struct NICEExplainer: Explainer {
     }
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
+        try ctx.cancellation.check()
         let generator = try ctx.fittedState().graph("generator")
         let x = ctx.images
         let logAlpha = try Autograd.noGrad { try generator.forward(x).output }
