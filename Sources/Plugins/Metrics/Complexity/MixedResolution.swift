@@ -18,7 +18,8 @@ import Runtime
 /// - x_b is `Tensor.blockMeanFilled`: block-constant fill with ceil-mode edge blocks that
 ///   average only the pixels they hold. b = 1 gives x~ = x.
 /// - PNG: 8-bit gray or RGB by the image's channels, libpng defaults (`encodePNG`; values
-///   clamped to [0, 1]). The model classifies what the PNG decodes to: x~ quantised to 256
+///   clamped to [0, 1]); images with another channel count are stored as one gray image of their
+///   planes stacked vertically. The model classifies what the PNG decodes to: x~ quantised to 256
 ///   levels.
 /// - Accuracy needs the true labels (a dataset with labels). Score a fine-tuned classifier by
 ///   passing it as the metric's model (`metric("mixed_resolution", f.model, ...)`).
@@ -75,7 +76,9 @@ public struct MixedResolutionMetric: Metric {
             var bytes: [Double] = []
             for i in 0..<n where wantBytes {
                 try ctx.cancellation.check()
-                bytes.append(Double(try encodePNG(images.select(axis: 0, i).reshaped([c, h, w])).count))
+                // PNG holds gray or RGB; other channel counts go in as their planes stacked into one gray image.
+                let shape = c == 1 || c == 3 ? [c, h, w] : [1, c * h, w]
+                bytes.append(Double(try encodePNG(images.select(axis: 0, i).reshaped(shape)).count))
             }
             var correct: [Double] = []
             for r in stride(from: 0, to: wantCorrect ? n : 0, by: batchSize) {
