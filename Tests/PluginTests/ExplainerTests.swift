@@ -13,6 +13,7 @@ private let fastParams: [String: [String: ParamValue]] = [
     "chip": ["gates": .int(4)],
     "lime": ["samples": .int(40), "segments": .int(8)],
     "kernel_shap": ["samples": .int(40), "segments": .int(8)],
+    "nice": ["epochs": .int(1), "batch": .int(3)],
 ]
 
 private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {

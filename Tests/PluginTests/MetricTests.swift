@@ -92,7 +92,7 @@ private func naiveGame(start: [Float], source: [Float], map: [Float], c: Int, hw
 struct MetricTests {
     @Test func registryListsEveryMetric() throws {
         let names = Registry().metrics.map(\.name)
-        #expect(names == ["abpc", "box_localization", "deletion", "insertion", "iou", "lerf", "mean_intensity", "morf",
+        #expect(names == ["abpc", "box_localization", "deletion", "insertion", "iou", "lerf", "mean_intensity", "mixed_resolution", "morf",
                           "png_size", "pointing_game", "sanity_randomization", "ssim", "time"])
         for m in Registry().metrics {
             #expect(!m.summary.isEmpty && !m.reference.isEmpty)

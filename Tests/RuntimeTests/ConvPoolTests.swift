@@ -233,6 +233,27 @@ struct ConvPoolTests {
         #expect(Swift.abs(y[flat: 8] - (16 + 0) / 4) < 1e-5)
     }
 
+    /// NICE's block-mean fill (Eq. 12's x_b at full resolution), by hand on a 5 x 5 plane in
+    /// blocks of 2 (ceil mode: the last row and column of blocks are 1 px wide).
+    @Test func blockMeanFillHandCase() {
+        let x = Tensor(shape: [1, 1, 5, 5], data: (0..<25).map(Float.init))
+        let y = x.blockMeanFilled(block: 2)
+        // Block (0,0): 0,1,5,6 -> 3; (0,2): 2,3,7,8 -> 5; (0,4): 4,9 -> 6.5;
+        // (2,0): 10,11,15,16 -> 13; (2,2) -> 15; (2,4): 14,19 -> 16.5; (4,0): 20,21 -> 20.5; (4,2) -> 22.5; (4,4): 24.
+        let expected: [Float] = [3, 3, 5, 5, 6.5, 3, 3, 5, 5, 6.5, 13, 13, 15, 15, 16.5, 13, 13, 15, 15, 16.5,
+                                 20.5, 20.5, 22.5, 22.5, 24]
+        // Sums of at most four small integers: exact in float32 up to the final division.
+        expectClose(y, Tensor(shape: [1, 1, 5, 5], data: expected))
+        // Block 1 is the identity; a block past the size is the plane mean.
+        expectClose(x.blockMeanFilled(block: 1), x)
+        expectClose(x.blockMeanFilled(block: 8), Tensor(shape: [1, 1, 5, 5], repeating: 12))
+    }
+
+    @Test func blockMeanFillGradient() {
+        GradCheck().check([randomTensor([2, 2, 5, 6], seed: 41)]) { $0[0].blockMeanFilled(block: 4) }
+        GradCheck().check([randomTensor([1, 3, 4, 4], seed: 42)]) { $0[0].blockMeanFilled(block: 2) }
+    }
+
     @Test func adaptiveAndGlobalPool() {
         let x = Tensor(shape: [1, 1, 5, 4], data: (1...20).map(Float.init))
         // Rows bins [0,2), [1,4), [3,5); column bins [0,2), [2,4).

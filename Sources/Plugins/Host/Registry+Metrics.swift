@@ -4,7 +4,7 @@ extension Registry {
         [
             DeletionMetric(), InsertionMetric(),
             MoRFMetric(), LeRFMetric(), ABPCMetric(),
-            PNGSizeMetric(), MeanIntensityMetric(), SSIMMetric(),
+            PNGSizeMetric(), MeanIntensityMetric(), SSIMMetric(), MixedResolutionMetric(),
             IoUMetric(), PointingGameMetric(), BoxLocalizationMetric(),
             SanityRandomizationMetric(), TimeMetric(),
         ]

@@ -301,4 +301,49 @@ extension Tensor {
             } } }
         }
     }
+
+    // MARK: block-mean fill
+
+    /// Each b x b block of every plane replaced by its mean, at full resolution: NICE's
+    /// low-resolution background x_b (Eq. 12) put back on the input grid. Blocks start at
+    /// (0, 0); an edge block that the plane's size cuts short (ceil mode: 28 px in blocks of
+    /// 8 gives 4 x 4 blocks, the last ones 4 px wide) averages only the pixels it has, so no
+    /// padding enters the mean. b = 1 returns the input's values; b >= H, W fills each plane
+    /// with its mean.
+    ///
+    /// The op is a linear projection whose matrix is symmetric (each output pixel weighs
+    /// every pixel of its block by 1/|block|), so its backward is the same fill applied to
+    /// the output gradient.
+    public func blockMeanFilled(block b: Int) -> Tensor {
+        precondition(rank == 4, "blockMeanFilled: input must be [N, C, H, W], got \(shape)")
+        precondition(b >= 1, "blockMeanFilled: the block must be at least 1, got \(b)")
+        let out = Tensor.blockMeanPass(self, block: b)
+        return out.recording("blockMeanFilled", inputs: [self]) { g in [Tensor.blockMeanPass(g, block: b)] }
+    }
+
+    static func blockMeanPass(_ x: Tensor, block b: Int) -> Tensor {
+        let (h, w) = (x.shape[2], x.shape[3])
+        let planes = x.shape[0] * x.shape[1]
+        return Tensor.overwriting(shape: x.shape) { d in
+            guard d.count > 0 else { return }
+            x.withUnsafeBufferPointer { xb in
+                let src = xb.baseAddress!, dst = d.baseAddress!
+                Threads.parallelFor(planes, minPerThread: Swift.max(1, 32_768 / Swift.max(h * w, 1))) { range in
+                    for pi in range {
+                        let xin = src + pi * h * w, yout = dst + pi * h * w
+                        for h0 in stride(from: 0, to: h, by: b) {
+                            let h1 = Swift.min(h0 + b, h)
+                            for w0 in stride(from: 0, to: w, by: b) {
+                                let w1 = Swift.min(w0 + b, w)
+                                var acc: Float = 0
+                                for ih in h0..<h1 { for iw in w0..<w1 { acc += xin[ih * w + iw] } }
+                                let mean = acc / Float((h1 - h0) * (w1 - w0))
+                                for ih in h0..<h1 { for iw in w0..<w1 { yout[ih * w + iw] = mean } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
