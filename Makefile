@@ -1,5 +1,5 @@
 # The README's two commands.
-.PHONY: demo test bootstrap build bench
+.PHONY: demo test bootstrap build bench bench-peer
 
 bootstrap:
 	@scripts/bootstrap
@@ -19,3 +19,7 @@ test:
 
 bench: build
 	swift run -c release saliency-bench runtime
+
+# Ours against onnxruntime, PyTorch and Captum on the same ONNX ResNet-18; writes docs/performance.md.
+bench-peer: build
+	scripts/bench-peer

@@ -13,7 +13,7 @@ struct SaliencyBench: ParsableCommand {
           swift run -c release saliency-bench runtime
           swift run -c release saliency-bench runtime --threads 1 --runs 9
         """,
-        subcommands: [RuntimeBench.self, ExplainBench.self, TrainBench.self, SuffixBench.self, SolverBench.self])
+        subcommands: [RuntimeBench.self, ExplainBench.self, PeerBench.self, TrainBench.self, SuffixBench.self, SolverBench.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -25,14 +25,7 @@ struct CommonOptions: ParsableArguments {
 
 /// Median wall time in milliseconds of `runs` calls after one warm-up call.
 func medianMilliseconds(runs: Int, _ body: () throws -> Void) rethrows -> Double {
-    try body()
-    var times: [Double] = []
-    for _ in 0..<max(runs, 1) {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        try body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-    }
-    times.sort()
+    let times = try wallTimes(runs: runs, body).sorted()
     return times[times.count / 2]
 }
 
