@@ -39,11 +39,23 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
     let trainable = model.trainable
     model.freeze()
     defer { model.setTrainable(trainable) }
-    let targets = try resolveTargets(target, model: model, images: images)
+    // The time covers finding the targets too: that is part of the call a user makes.
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    var recorded: RecordedPass? = nil
+    let targets: [Int]
+    if target == .predicted, let options = try explainer.targetPass(params: params, model: model) {
+        let xi = images.detached().requiringGrad()
+        let r = try model.forward(xi, options: options)
+        guard r.output.rank == 2 else { throw PluginError.invalid("the model's output has shape \(r.output.shape); expected [N, classes]") }
+        targets = Autograd.noGrad { r.output.detached().argmax(axis: 1) }
+        recorded = RecordedPass(input: xi, result: r)
+    } else {
+        targets = try resolveTargets(target, model: model, images: images)
+    }
     var ctx = ExplainContext(model: model, images: images.detached(), targets: targets, params: params, score: score,
                              rng: RandomGenerator(seed: seed), cancellation: cancellation, progress: progress,
                              fitted: fitted)
-    let t0 = DispatchTime.now().uptimeNanoseconds
+    ctx.recordedPass = recorded
     let out = try explainer.explain(&ctx)
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
