@@ -29,8 +29,16 @@ func medianMilliseconds(runs: Int, _ body: () throws -> Void) rethrows -> Double
     return times[times.count / 2]
 }
 
-/// Peak resident set size of this process so far, in MiB.
+/// Peak resident set size of this process so far, in MiB: Linux's VmHWM, which belongs to
+/// this program's address space. (getrusage's ru_maxrss survives exec, so a process started
+/// by a large parent, such as scripts/bench-peer with PyTorch loaded, would report the
+/// parent's peak.) Falls back to ru_maxrss where /proc is absent.
 func peakResidentMiB() -> Double {
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kib = Double(line.split(separator: " ").dropFirst().first ?? "") {
+        return kib / 1024
+    }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024  // Linux reports KiB
