@@ -46,7 +46,11 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
     if target == .predicted, let options = try explainer.targetPass(params: params, model: model) {
         let xi = images.detached().requiringGrad()
         let r = try model.forward(xi, options: options)
-        guard r.output.rank == 2 else { throw PluginError.invalid("the model's output has shape \(r.output.shape); expected [N, classes]") }
+        // As resolveTargets: every method indexes logits [N, classes] by target.
+        let n = images.shape[0]
+        guard r.output.rank == 2, r.output.shape[1] > 0, r.output.shape[0] == n else {
+            throw PluginError.invalid("the model's output has shape \(r.output.shape) for \(n) image(s); expected [\(n), classes] with at least one class")
+        }
         targets = Autograd.noGrad { r.output.detached().argmax(axis: 1) }
         recorded = RecordedPass(input: xi, result: r)
     } else {
