@@ -1,5 +1,5 @@
 # The README's two commands.
-.PHONY: demo test bootstrap build bench fuzz
+.PHONY: demo test bootstrap build bench fuzz bench-peer
 
 bootstrap:
 	@scripts/bootstrap
@@ -24,3 +24,7 @@ bench: build
 # per target; see scripts/fuzz and docs/reliability.md.
 fuzz:
 	scripts/fuzz
+
+# Ours against onnxruntime, PyTorch and Captum on the same ONNX ResNet-18; writes docs/performance.md.
+bench-peer: build
+	scripts/bench-peer

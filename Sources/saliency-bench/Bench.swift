@@ -13,7 +13,7 @@ struct SaliencyBench: ParsableCommand {
           swift run -c release saliency-bench runtime
           swift run -c release saliency-bench runtime --threads 1 --runs 9
         """,
-        subcommands: [RuntimeBench.self, ExplainBench.self, TrainBench.self, SuffixBench.self, SolverBench.self, CHIPBench.self])
+        subcommands: [RuntimeBench.self, ExplainBench.self, PeerBench.self, TrainBench.self, SuffixBench.self, SolverBench.self, CHIPBench.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -25,19 +25,20 @@ struct CommonOptions: ParsableArguments {
 
 /// Median wall time in milliseconds of `runs` calls after one warm-up call.
 func medianMilliseconds(runs: Int, _ body: () throws -> Void) rethrows -> Double {
-    try body()
-    var times: [Double] = []
-    for _ in 0..<max(runs, 1) {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        try body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-    }
-    times.sort()
+    let times = try wallTimes(runs: runs, body).sorted()
     return times[times.count / 2]
 }
 
-/// Peak resident set size of this process so far, in MiB.
+/// Peak resident set size of this process so far, in MiB: Linux's VmHWM, which belongs to
+/// this program's address space. (getrusage's ru_maxrss survives exec, so a process started
+/// by a large parent, such as scripts/bench-peer with PyTorch loaded, would report the
+/// parent's peak.) Falls back to ru_maxrss where /proc is absent.
 func peakResidentMiB() -> Double {
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kib = Double(line.split(separator: " ").dropFirst().first ?? "") {
+        return kib / 1024
+    }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024  // Linux reports KiB

@@ -69,11 +69,27 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
     let trainable = model.trainable
     model.freeze()
     defer { model.setTrainable(trainable) }
-    let targets = try resolveTargets(target, model: model, images: images)
+    // The time covers finding the targets too: that is part of the call a user makes.
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    var recorded: RecordedPass? = nil
+    let targets: [Int]
+    if target == .predicted, let options = try explainer.targetPass(params: params, model: model) {
+        let xi = images.detached().requiringGrad()
+        let r = try model.forward(xi, options: options)
+        // As resolveTargets: every method indexes logits [N, classes] by target.
+        let n = images.shape[0]
+        guard r.output.rank == 2, r.output.shape[1] > 0, r.output.shape[0] == n else {
+            throw PluginError.invalid("the model's output has shape \(r.output.shape) for \(n) image(s); expected [\(n), classes] with at least one class")
+        }
+        targets = Autograd.noGrad { r.output.detached().argmax(axis: 1) }
+        recorded = RecordedPass(input: xi, result: r)
+    } else {
+        targets = try resolveTargets(target, model: model, images: images)
+    }
     var ctx = ExplainContext(model: model, images: images.detached(), targets: targets, params: params, score: score,
                              rng: RandomGenerator(seed: seed), cancellation: cancellation, progress: progress,
                              fitted: fitted)
-    let t0 = DispatchTime.now().uptimeNanoseconds
+    ctx.recordedPass = recorded
     let out = try explainer.explain(&ctx)
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     for (k, v) in ctx.chosen where params[k] == nil { params.set(k, v) }

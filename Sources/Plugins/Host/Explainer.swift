@@ -102,6 +102,10 @@ public struct ExplainContext {
     /// the host records them in the map's params, so a map says how it was made.
     public var chosen: [String: ParamValue] = [:]
 
+    /// The method's own first forward pass on the unchanged images, when the host already ran
+    /// it (with gradients recorded) to find the predicted targets; see `Explainer.targetPass`.
+    public internal(set) var recordedPass: RecordedPass? = nil
+
     public init(model: Graph, images: Tensor, targets: [Int], params: Params, score: ScoreKind = .logit,
                 rng: RandomGenerator = RandomGenerator(seed: 0), cancellation: CancellationToken = .never,
                 progress: (@Sendable (Int, Int) -> Void)? = nil, fitted: FitState? = nil) {
@@ -144,6 +148,14 @@ public struct ExplainContext {
     }
 }
 
+/// A forward pass of the images (which require gradients) with its recorded tape: the host
+/// runs the method's first pass once and reads the predicted targets off its logits.
+public struct RecordedPass {
+    /// The images, requiring gradients: what the pass's gradients are taken with respect to.
+    public let input: Tensor
+    public let result: ForwardResult
+}
+
 /// An explanation method. Most methods implement `explain` only; the protocol extension
 /// supplies the rest (pytorch-grad-cam's get_cam_weights pattern).
 public protocol Explainer: Sendable {
@@ -158,6 +170,12 @@ public protocol Explainer: Sendable {
     /// caches the result by model, dataset, fit parameters (`ParamSpec.phase == .fit`) and
     /// seed (see FitCache).
     func fit(_ ctx: FitContext) throws -> FitState
+    /// The options of the method's first forward pass over the unchanged images, when its
+    /// logits are all that finding the predicted class needs: the host then runs that pass
+    /// once, with gradients recorded, takes the targets from it and hands it to the method
+    /// (`ExplainContext.recordedPass`) instead of running a separate inference pass first.
+    /// Default nil (the host runs its own inference pass).
+    func targetPass(params: Params, model: Graph) throws -> ForwardOptions?
 }
 
 extension Explainer {
@@ -169,6 +187,7 @@ extension Explainer {
     /// Names of the parameters its fit reads (`phase: .fit`): changing any other one reuses
     /// the cached fit.
     public var fitParameters: [String] { parameters.filter { $0.phase == .fit }.map(\.name) }
+    public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? { nil }
 }
 
 /// Channel-max of |attribution| as the map (Simonyan et al.'s convention), [N, 1, H, W].

@@ -1,8 +1,7 @@
 import Dispatch
-import COpenBLAS
 import CSupport
 
-/// The runtime's thread setting, honoured by GEMM (OpenBLAS) and by our own parallel loops.
+/// The runtime's thread setting, honoured by GEMM (split by `sgemm`) and by our own parallel loops.
 public enum Threads {
     nonisolated(unsafe) private static var current: Int = defaultCount()
 
@@ -22,10 +21,10 @@ public enum Threads {
         sal_keep_large_blocks()
     }
 
-    /// Sets the number of threads for our loops and for OpenBLAS.
+    /// Sets the number of threads for our loops, GEMM included (OpenBLAS itself runs
+    /// single-threaded; `sgemm` splits a product over our workers).
     public static func set(_ n: Int) {
         current = Swift.max(1, n)
-        openblas_set_num_threads(Int32(current))
     }
 
     /// Runs `body` over `0..<n` split into at most `count` contiguous chunks, in parallel when

@@ -44,6 +44,8 @@ struct ConvGeometry {
     /// Upper bound on the column matrix, in floats (16 M = 64 MB); tests lower it to
     /// exercise batch chunking.
     var chunkBudget = 16 << 20
+    /// Tests set it to compare the Winograd path (`usesWinograd`) with im2col on the same geometry.
+    var winogradDisabled = false
 
     var cg: Int { c / groups }
     var og: Int { o / groups }
@@ -143,6 +145,8 @@ struct ConvGeometry {
         let P = outPlane, HW = inPlane
         if isDepthwise {
             depthwiseForward(x: x, weight: weight, y: y)
+        } else if usesWinograd {
+            winogradForward(x: x, weight: weight, y: y)
         } else if isPointwise {
             for s in 0..<n { for g in 0..<groups {
                 sgemm(m: og, n: HW, k: cg, a: weight + g * og * cg, lda: cg,
@@ -180,6 +184,8 @@ struct ConvGeometry {
         let P = outPlane, HW = inPlane
         if isDepthwise {
             depthwiseBackwardData(gy: gy, weight: weight, dx: dx)
+        } else if usesWinograd {
+            winogradBackwardData(gy: gy, weight: weight, dx: dx)
         } else if isPointwise {
             for s in 0..<n { for g in 0..<groups {
                 sgemm(transA: true, m: cg, n: HW, k: og, a: weight + g * og * cg, lda: cg,

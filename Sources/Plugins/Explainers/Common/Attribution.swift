@@ -29,13 +29,20 @@ func logitsChecked(_ t: Tensor, model: Graph) throws -> Tensor {
 /// Gradient of the summed target scores of `x` (a batch of any size) with respect to `x`,
 /// under backward rules (none: the gradient; `BackwardRule.allReLUs(.guided)`: guided
 /// backprop; see `BackwardRule`), with the reference values rules may read (DeepLIFT's; see
-/// `Graph.referenceValues`). Also returns the per-item scores. One forward and one backward pass.
+/// `Graph.referenceValues`). Also returns the per-item scores. One forward and one backward pass;
+/// with `recorded` (the host's pass over these images with these rules; see
+/// `Explainer.targetPass`) the backward pass alone.
 func inputGradient(_ ctx: ExplainContext, _ x: Tensor, targets: [Int], rules: [NodeSelector: BackwardRule] = [:],
-                   reference: [String: Tensor] = [:]) throws -> (grad: Tensor, scores: [Float]) {
-    let xi = x.requiringGrad()
-    var options = ForwardOptions(backwardRules: rules)
-    options.reference = reference
-    let logits = try logitsChecked(ctx.model.forward(xi, options: options).output, model: ctx.model)
+                   reference: [String: Tensor] = [:], recorded: RecordedPass? = nil) throws -> (grad: Tensor, scores: [Float]) {
+    let xi: Tensor, logits: Tensor
+    if let recorded {
+        (xi, logits) = (recorded.input, try logitsChecked(recorded.result.output, model: ctx.model))
+    } else {
+        xi = x.requiringGrad()
+        var options = ForwardOptions(backwardRules: rules)
+        options.reference = reference
+        logits = try logitsChecked(ctx.model.forward(xi, options: options).output, model: ctx.model)
+    }
     let score = ctx.targetScore(logits, targets: targets)
     let scores = Autograd.noGrad { ctx.targetScores(logits.detached(), targets: targets) }
     return (gradient(of: score, wrt: xi), scores)
@@ -128,14 +135,22 @@ private func convBlockOutput(_ g: Graph, from start: String) -> String {
 /// The value name of the `layer` parameter, or the default conv-block layer (recorded in
 /// `ctx.chosen`, so the map's params name the layer it was computed at).
 func resolveLayer(_ ctx: inout ExplainContext, plugin: String) throws -> String {
-    guard let name = try ctx.params.string("layer") else {
-        let layer = try defaultConvBlockLayer(ctx.model)
-        ctx.chosen["layer"] = .string(layer)
-        return layer
-    }
-    do { return try ctx.model.resolveValue(name) } catch let e as GraphError {
+    let layer = try resolveLayer(params: ctx.params, model: ctx.model, plugin: plugin)
+    if try ctx.params.string("layer") == nil { ctx.chosen["layer"] = .string(layer) }
+    return layer
+}
+
+/// The same without a context (a method's `targetPass`, before explaining starts).
+func resolveLayer(params: Params, model: Graph, plugin: String) throws -> String {
+    guard let name = try params.string("layer") else { return try defaultConvBlockLayer(model) }
+    do { return try model.resolveValue(name) } catch let e as GraphError {
         throw PluginError.invalid("'\(plugin)': \(e)")
     }
+}
+
+/// The first pass of the CAM family: capture `layer` (see `Explainer.targetPass`).
+func layerCapturePass(params: Params, model: Graph, plugin: String) throws -> ForwardOptions {
+    ForwardOptions(capture: [try resolveLayer(params: params, model: model, plugin: plugin)])
 }
 
 /// Captured [N, K, h, w] activations of `layer`, checked to be a spatial feature map.
@@ -148,9 +163,11 @@ func spatialCapture(_ r: ForwardResult, layer: String, plugin: String) throws ->
 }
 
 /// The [N, K, h, w] activations A of `layer` and the gradient dS/dA of the summed target
-/// scores: what the CAM family (Grad-CAM, Grad-CAM++) weighs. One forward, one backward pass.
-func layerActivationsAndGradients(_ ctx: ExplainContext, layer: String, plugin: String) throws -> (activations: Tensor, gradients: Tensor) {
-    let r = try ctx.model.forward(ctx.images, options: ForwardOptions(capture: [layer]))
+/// scores: what the CAM family (Grad-CAM, Grad-CAM++) weighs. One forward, one backward pass;
+/// the backward pass alone with `recorded` (the host's pass capturing `layer`).
+func layerActivationsAndGradients(_ ctx: ExplainContext, layer: String, plugin: String,
+                                  recorded: RecordedPass? = nil) throws -> (activations: Tensor, gradients: Tensor) {
+    let r = try recorded?.result ?? ctx.model.forward(ctx.images, options: ForwardOptions(capture: [layer]))
     let a = try spatialCapture(r, layer: layer, plugin: plugin)
     let logits = try logitsChecked(r.output, model: ctx.model)
     return (a.detached(), gradient(of: ctx.targetScore(logits), wrt: a))

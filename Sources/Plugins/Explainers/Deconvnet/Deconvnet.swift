@@ -15,9 +15,13 @@ public struct DeconvnetExplainer: Explainer {
     public var summary: String { "backprop with deconvnet ReLUs (relu of the gradient); map = channel max of |attr|" }
     public var reference: String { "Zeiler, Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014" }
 
+    public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? {
+        ForwardOptions(backwardRules: BackwardRule.allReLUs(.deconvnet))
+    }
+
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let a = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.deconvnet)).grad
+        let a = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.deconvnet), recorded: ctx.recordedPass).grad
         ctx.progress?(1, 1)
         return Explanation(map: channelMaxAbs(a), attribution: a)
     }

@@ -24,11 +24,15 @@ public struct GradCAMExplainer: Explainer {
 
     /// Low-resolution Grad-CAM [N, 1, h, w] at `layer` (before upsampling).
     static func lowResolution(_ ctx: ExplainContext, layer: String, plugin: String) throws -> Tensor {
-        let (a, g) = try layerActivationsAndGradients(ctx, layer: layer, plugin: plugin)
+        let (a, g) = try layerActivationsAndGradients(ctx, layer: layer, plugin: plugin, recorded: ctx.recordedPass)
         return Autograd.noGrad {
             let alpha = g.mean(axes: [2, 3], keepDims: true)
             return (a.detached() * alpha).sum(axis: 1, keepDims: true).relu()
         }
+    }
+
+    public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? {
+        try layerCapturePass(params: params, model: model, plugin: name)
     }
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {

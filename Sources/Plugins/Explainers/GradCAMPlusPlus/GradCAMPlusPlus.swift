@@ -49,10 +49,14 @@ public struct GradCAMPlusPlusExplainer: Explainer {
         }
     }
 
+    public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? {
+        try layerCapturePass(params: params, model: model, plugin: name)
+    }
+
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
         let layer = try resolveLayer(&ctx, plugin: name)
-        let (a, g) = try layerActivationsAndGradients(ctx, layer: layer, plugin: name)
+        let (a, g) = try layerActivationsAndGradients(ctx, layer: layer, plugin: name, recorded: ctx.recordedPass)
         let cam = Autograd.noGrad { (a * Self.weights(activations: a, gradients: g)).sum(axis: 1, keepDims: true).relu() }
         ctx.progress?(1, 1)
         return Explanation(map: upsampleToInput(cam, ctx.images))

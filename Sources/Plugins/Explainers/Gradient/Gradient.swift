@@ -14,9 +14,11 @@ public struct GradientExplainer: Explainer {
         "Simonyan, Vedaldi, Zisserman, Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps, ICLR Workshop 2014"
     }
 
+    public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? { ForwardOptions() }
+
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let g = try inputGradient(ctx, ctx.images, targets: ctx.targets).grad
+        let g = try inputGradient(ctx, ctx.images, targets: ctx.targets, recorded: ctx.recordedPass).grad
         ctx.progress?(1, 1)
         return Explanation(map: GradientBase.gradient.map(g), attribution: g)
     }

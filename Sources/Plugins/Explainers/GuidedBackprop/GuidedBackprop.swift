@@ -15,9 +15,13 @@ public struct GuidedBackpropExplainer: Explainer {
         "Springenberg, Dosovitskiy, Brox, Riedmiller, Striving for Simplicity: The All Convolutional Net, ICLR Workshop 2015"
     }
 
+    public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? {
+        ForwardOptions(backwardRules: BackwardRule.allReLUs(.guided))
+    }
+
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let a = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.guided)).grad
+        let a = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.guided), recorded: ctx.recordedPass).grad
         ctx.progress?(1, 1)
         return Explanation(map: GradientBase.guidedBackprop.map(a), attribution: a)
     }

@@ -19,6 +19,10 @@ public struct GuidedGradCAMExplainer: Explainer {
     public var parameters: [ParamSpec] { [layerSpec] }
     public var capabilities: Capabilities { [.needsGradients, .layerChoice, .batched] }
 
+    public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? {
+        try layerCapturePass(params: params, model: model, plugin: name)
+    }
+
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
         let layer = try resolveLayer(&ctx, plugin: name)

@@ -16,9 +16,11 @@ public struct InputXGradientExplainer: Explainer {
         "Shrikumar, Greenside, Shcherbina, Kundaje, Not Just a Black Box: Learning Important Features Through Propagating Activation Differences, arXiv 2016"
     }
 
+    public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? { ForwardOptions() }
+
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
-        let a = try ctx.images * inputGradient(ctx, ctx.images, targets: ctx.targets).grad
+        let a = try ctx.images * inputGradient(ctx, ctx.images, targets: ctx.targets, recorded: ctx.recordedPass).grad
         ctx.progress?(1, 1)
         return Explanation(map: GradientBase.inputXGradient.map(a), attribution: a)
     }

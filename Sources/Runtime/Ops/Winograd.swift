@@ -1,0 +1,181 @@
+// Winograd F(2x2, 3x3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural
+// Networks"): a 3x3 stride-1 convolution as 16 independent GEMMs over 4x4 input tiles that
+// each yield a 2x2 output block, 16 multiplies per block instead of 36 (2.25x fewer). The
+// transforms only add and halve, so the result differs from the direct sum by float rounding
+// (checked against the im2col path in ConvPoolTests). Its adjoint (the gradient with respect
+// to the input) is again a 3x3 stride-1 convolution, with the kernel turned by 180 degrees,
+// input and output channels swapped and the padding mirrored, so both passes share one kernel.
+//
+//   V = B^T d B   (input tile d, 4x4)       B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//   U = G g G^T   (kernel g, 3x3)           G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+//   Y = A^T (U .* V) A, summed over input channels; A^T = [1 1 1 0; 0 1 -1 -1]
+
+extension ConvGeometry {
+    /// Whether forward and backward-to-input run as Winograd F(2x2, 3x3): a 3x3 kernel, stride
+    /// and dilation 1, no groups, padding at most 2 (so the adjoint's is not negative), and
+    /// enough channels that the 16 GEMMs are not dominated by the transforms.
+    var usesWinograd: Bool {
+        kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1
+            && Swift.max(pt, pl, pb, pr) <= 2 && c >= 16 && o >= 16 && !winogradDisabled
+    }
+
+    /// y [n, o, ho, wo] = conv(x, weight), overwriting y.
+    func winogradForward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * c)
+        defer { u.deallocate() }
+        Self.winogradKernel(weight, outChannels: o, inChannels: c, flipped: false, into: u)
+        Self.winogradConvolve(x, n: n, c: c, h: h, w: w, pads: (pt, pl), u: u, o: o, ho: ho, wo: wo, y: y,
+                              budget: chunkBudget)
+    }
+
+    /// dx [n, c, h, w] = adjoint of the forward pass applied to gy [n, o, ho, wo], overwriting dx.
+    func winogradBackwardData(gy: UnsafePointer<Float>, weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * c)
+        defer { u.deallocate() }
+        Self.winogradKernel(weight, outChannels: o, inChannels: c, flipped: true, into: u)
+        Self.winogradConvolve(gy, n: n, c: o, h: ho, w: wo, pads: (2 - pt, 2 - pl), u: u, o: c, ho: h, wo: w, y: dx,
+                              budget: chunkBudget)
+    }
+
+    /// U [16, rows, cols] from weight [o, c, 3, 3]: rows = o, cols = c; or, `flipped`, the
+    /// kernel of the adjoint (rows = c, cols = o, each 3x3 turned by 180 degrees).
+    static func winogradKernel(_ weight: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int, flipped: Bool,
+                               into u: UnsafeMutablePointer<Float>) {
+        let rows = flipped ? c : o, cols = flipped ? o : c, plane = rows * cols
+        Threads.parallelFor(o, minPerThread: Swift.max(1, 4096 / Swift.max(c, 1))) { range in
+            var g = [Float](repeating: 0, count: 9), t = [Float](repeating: 0, count: 12)
+            for oc in range {
+                for ic in 0..<c {
+                    let src = weight + (oc * c + ic) * 9
+                    for i in 0..<9 { g[i] = flipped ? src[8 - i] : src[i] }
+                    // t = G g (4x3)
+                    for j in 0..<3 {
+                        let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j])
+                        t[j] = g0
+                        t[3 + j] = 0.5 * (g0 + g1 + g2)
+                        t[6 + j] = 0.5 * (g0 - g1 + g2)
+                        t[9 + j] = g2
+                    }
+                    // U = t G^T (4x4), element xi = 4 * i + j of the 16 planes
+                    let at = (flipped ? ic * cols + oc : oc * cols + ic)
+                    for i in 0..<4 {
+                        let (t0, t1, t2) = (t[3 * i], t[3 * i + 1], t[3 * i + 2])
+                        u[(4 * i) * plane + at] = t0
+                        u[(4 * i + 1) * plane + at] = 0.5 * (t0 + t1 + t2)
+                        u[(4 * i + 2) * plane + at] = 0.5 * (t0 - t1 + t2)
+                        u[(4 * i + 3) * plane + at] = t2
+                    }
+                }
+            }
+        }
+    }
+
+    /// y [n, o, ho, wo] = the 3x3 stride-1 convolution of x [n, c, h, w] (padding top/left
+    /// `pads`; bottom/right implied by ho, wo) with the transformed kernel u [16, o, c].
+    /// Samples are processed in chunks so the tile buffers stay within `budget` floats.
+    static func winogradConvolve(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
+                                 u: UnsafePointer<Float>, o: Int, ho: Int, wo: Int, y: UnsafeMutablePointer<Float>,
+                                 budget: Int) {
+        let th = (ho + 1) / 2, tw = (wo + 1) / 2, tilesPerSample = th * tw
+        let perSample = 16 * Swift.max(c, o) * tilesPerSample
+        let nbMax = Swift.max(1, Swift.min(n, budget / Swift.max(perSample, 1)))
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * nbMax * tilesPerSample)
+        let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * nbMax * tilesPerSample)
+        defer { v.deallocate(); m.deallocate() }
+        var s0 = 0
+        while s0 < n {
+            let nb = Swift.min(nbMax, n - s0), tiles = nb * tilesPerSample
+            inputTiles(x + s0 * c * h * w, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v)
+            // The 16 products are independent: one per worker at a time, each single-threaded.
+            Threads.parallelFor(16) { xis in
+                for xi in xis {
+                    sgemm(m: o, n: tiles, k: c, a: u + xi * o * c, b: v + xi * c * tiles, c: m + xi * o * tiles, serial: true)
+                }
+            }
+            outputTiles(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo)
+            s0 += nb
+        }
+    }
+
+    /// V [16, c, nb * th * tw] = B^T d B for every 4x4 input tile d (zero outside the image).
+    private static func inputTiles(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
+                                   th: Int, tw: Int, v: UnsafeMutablePointer<Float>) {
+        let tiles = nb * th * tw, plane = c * tiles
+        Threads.parallelFor(nb * c, minPerThread: Swift.max(1, 2048 / Swift.max(th * tw, 1))) { range in
+            // d: the 4x4 tile; t = B^T d.
+            let d = UnsafeMutablePointer<Float>.allocate(capacity: 32), t = d + 16
+            defer { d.deallocate() }
+            for sc in range {
+                let s = sc / c, ch = sc % c
+                let src = x + sc * h * w
+                let base = ch * tiles + s * th * tw
+                for ty in 0..<th {
+                    let r0 = 2 * ty - pads.0
+                    for tx in 0..<tw {
+                        let c0 = 2 * tx - pads.1
+                        if r0 >= 0 && r0 + 4 <= h && c0 >= 0 && c0 + 4 <= w {
+                            for r in 0..<4 { (d + 4 * r).update(from: src + (r0 + r) * w + c0, count: 4) }
+                        } else {
+                            for r in 0..<4 {
+                                let ir = r0 + r
+                                for q in 0..<4 {
+                                    let ic = c0 + q
+                                    d[4 * r + q] = ir >= 0 && ir < h && ic >= 0 && ic < w ? src[ir * w + ic] : 0
+                                }
+                            }
+                        }
+                        for q in 0..<4 {
+                            t[q] = d[q] - d[8 + q]
+                            t[4 + q] = d[4 + q] + d[8 + q]
+                            t[8 + q] = d[8 + q] - d[4 + q]
+                            t[12 + q] = d[4 + q] - d[12 + q]
+                        }
+                        // V = t B, element (r, q) into plane 4 r + q.
+                        let dst = v + base + ty * tw + tx
+                        for r in 0..<4 {
+                            let (a0, a1, a2, a3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3])
+                            dst[(4 * r) * plane] = a0 - a2
+                            dst[(4 * r + 1) * plane] = a1 + a2
+                            dst[(4 * r + 2) * plane] = a2 - a1
+                            dst[(4 * r + 3) * plane] = a1 - a3
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// y [nb, o, ho, wo] = A^T M A for every tile, from M [16, o, nb * th * tw].
+    private static func outputTiles(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
+                                    y: UnsafeMutablePointer<Float>) {
+        let tiles = nb * th * tw, plane = o * tiles
+        Threads.parallelFor(nb * o, minPerThread: Swift.max(1, 2048 / Swift.max(th * tw, 1))) { range in
+            for so in range {
+                let s = so / o, oc = so % o
+                let dst = y + so * ho * wo
+                let base = oc * tiles + s * th * tw
+                for ty in 0..<th {
+                    for tx in 0..<tw {
+                        let src = m + base + ty * tw + tx
+                        // s = A^T M (2x4), then Y = s A (2x2); M's element (r, q) is plane 4 r + q.
+                        let (m00, m01, m02, m03) = (src[0], src[plane], src[2 * plane], src[3 * plane])
+                        let (m10, m11, m12, m13) = (src[4 * plane], src[5 * plane], src[6 * plane], src[7 * plane])
+                        let (m20, m21, m22, m23) = (src[8 * plane], src[9 * plane], src[10 * plane], src[11 * plane])
+                        let (m30, m31, m32, m33) = (src[12 * plane], src[13 * plane], src[14 * plane], src[15 * plane])
+                        let (a0, a1, a2, a3) = (m00 + m10 + m20, m01 + m11 + m21, m02 + m12 + m22, m03 + m13 + m23)
+                        let (b0, b1, b2, b3) = (m10 - m20 - m30, m11 - m21 - m31, m12 - m22 - m32, m13 - m23 - m33)
+                        let y00 = a0 + a1 + a2, y01 = a1 - a2 - a3
+                        let y10 = b0 + b1 + b2, y11 = b1 - b2 - b3
+                        let r = 2 * ty, q = 2 * tx
+                        dst[r * wo + q] = y00
+                        if q + 1 < wo { dst[r * wo + q + 1] = y01 }
+                        if r + 1 < ho {
+                            dst[(r + 1) * wo + q] = y10
+                            if q + 1 < wo { dst[(r + 1) * wo + q + 1] = y11 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
