@@ -89,7 +89,8 @@ public struct PipelineRunner {
         case .metric:
             expr = call("score", [reference(step.arg("maps")!), literal(step.arg("metrics")!)], [], at: p)
         case .save:
-            expr = call("save", [reference(step.arg("value")!), path(step.arg("path")!, under: outputDirectory)], [], at: p)
+            expr = call("save", [reference(step.arg("value")!), path(step.arg("path")!, under: outputDirectory)],
+                        step.arg("rows").map { [("rows", literal($0))] } ?? [], at: p)
         }
         if let name = step.binding { return Stmt(.letBinding(name, expr), loc(p)) }
         return Stmt(.expression(expr), loc(p))

@@ -53,10 +53,14 @@ public protocol Metric: Sendable {
     var direction: MetricDirection { get }
     /// Whether ground truth masks or boxes are required.
     var needsGroundTruth: Bool { get }
+    /// What the axes of the metric's curves show, for the report's plots ("fraction of
+    /// pixels deleted", "class probability"); metrics without curves keep the default.
+    var curveAxes: (x: String, y: String) { get }
     func evaluate(_ ctx: inout MetricContext) throws -> MetricResult
 }
 
 extension Metric {
     public var parameters: [ParamSpec] { [] }
     public var needsGroundTruth: Bool { false }
+    public var curveAxes: (x: String, y: String) { ("curve point", name) }
 }

@@ -9,5 +9,6 @@ public struct DeletionMetric: Metric {
     public var reference: String { "Petsiuk, Das, Saenko, RISE: Randomized Input Sampling for Explanation of Black-box Models, BMVC 2018" }
     public var parameters: [ParamSpec] { DeletionInsertion.parameters(insertion: false) }
     public var direction: MetricDirection { .lowerIsBetter }
+    public var curveAxes: (x: String, y: String) { ("fraction of pixels deleted (most salient first)", "class probability") }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult { try DeletionInsertion.evaluate(&ctx, insertion: false) }
 }

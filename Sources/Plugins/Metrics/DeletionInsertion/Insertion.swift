@@ -14,5 +14,6 @@ public struct InsertionMetric: Metric {
     public var reference: String { "Petsiuk, Das, Saenko, RISE: Randomized Input Sampling for Explanation of Black-box Models, BMVC 2018" }
     public var parameters: [ParamSpec] { DeletionInsertion.parameters(insertion: true) }
     public var direction: MetricDirection { .higherIsBetter }
+    public var curveAxes: (x: String, y: String) { ("fraction of pixels restored in the blurred image (most salient first)", "class probability") }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult { try DeletionInsertion.evaluate(&ctx, insertion: true) }
 }
