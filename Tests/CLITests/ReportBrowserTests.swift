@@ -39,7 +39,9 @@ struct ReportBrowserTests {
           const clipped = [], overlapping = [];
           for (const svg of document.querySelectorAll('svg')) {
             const box = svg.getBoundingClientRect();
-            const plot = svg.querySelector('rect.plot').getBoundingClientRect();
+            const frame = svg.querySelector('rect.plot');
+            if (!frame) overlapping.push('(no plot frame)');
+            const plot = frame ? frame.getBoundingClientRect() : box;
             for (const t of svg.querySelectorAll('text')) {
               const r = t.getBoundingClientRect();
               if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5) clipped.push(t.textContent);
@@ -51,11 +53,11 @@ struct ReportBrowserTests {
           out.textContent = JSON.stringify({
             images: images.length, broken: images.filter(i => !i.complete || i.naturalWidth === 0).length,
             charts: document.querySelectorAll('svg').length, clipped, overlapping, errors: window.__errors,
-            firstSection: document.querySelector('h2').textContent,
+            firstSection: (document.querySelector('h2') || {textContent: ''}).textContent,
             foldedPipeline: Array.from(document.querySelectorAll('details pre')).some(p => p.textContent.includes('name: quick')),
             openDetails: document.querySelectorAll('details[open]').length,
             gridHeaders: Array.from(document.querySelectorAll('table.grid tr:first-child th')).map(th => th.textContent),
-            headerFontPx: parseFloat(getComputedStyle(document.querySelector('table.grid th')).fontSize)
+            headerFontPx: document.querySelector('table.grid th') ? parseFloat(getComputedStyle(document.querySelector('table.grid th')).fontSize) : 0
           });
           document.body.appendChild(out);
         });

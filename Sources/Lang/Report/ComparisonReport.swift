@@ -43,7 +43,7 @@ extension Builtins {
                 let images = Set(sc.rows.map(\.image)).count, methods = Set(sc.rows.map { "\($0.model)/\($0.method)" }).count
                 r.folded("\(c.name): every image (\(images) image(s) x \(methods) method(s), one table per metric)") { inner in
                     for name in names {
-                        inner.heading(name)
+                        inner.subheading(name)
                         inner.table(Table(perImageOf: sc, metric: name, targets: targets))
                     }
                 }

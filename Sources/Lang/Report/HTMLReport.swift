@@ -16,6 +16,7 @@ public struct HTMLReport {
     }
 
     public mutating func heading(_ text: String) { sections.append("<h2>\(HTMLReport.escape(text))</h2>") }
+    public mutating func subheading(_ text: String) { sections.append("<h3>\(HTMLReport.escape(text))</h3>") }
     public mutating func paragraph(_ text: String) { sections.append("<p>\(HTMLReport.escape(text))</p>") }
     public mutating func code(_ text: String) { sections.append("<pre>\(HTMLReport.escape(text))</pre>") }
 
@@ -95,7 +96,7 @@ public struct HTMLReport {
         table.kv th { text-align: left; background: #f6f6f6; }
         td.best { font-weight: bold; background: #e3f1e3; }
         div.scroll { overflow-x: auto; max-width: 100%; }
-        table.grid { border-collapse: separate; border-spacing: 3px; } table.grid td, table.grid th { border: none; padding: 0; }
+        table.grid { border-collapse: separate; border-spacing: 3px; } table.grid td, table.grid th { border: none; padding: 0; text-align: center; }
         table.grid th { font-weight: 600; font-size: 13px; vertical-align: bottom; }
         table.grid th.row { text-align: right; padding-right: 6px; vertical-align: middle; white-space: nowrap; }
         p.note { color: #555; font-size: 13px; margin-top: 0; }
