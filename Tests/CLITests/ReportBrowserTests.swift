@@ -122,3 +122,39 @@ struct ReportBrowserTests {
         #expect(check.headerFontPx >= 12)
     }
 }
+
+/// `rows:` on a pipeline's save step reaches the montage, and the note says what it leaves out.
+@Suite("Montage rows in pipelines")
+struct MontageRowsPipelineTests {
+    /// Width and height from a PNG's IHDR chunk.
+    static func pngSize(_ path: String) throws -> (width: Int, height: Int) {
+        let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        func be32(_ i: Int) -> Int { b[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) } }
+        return (be32(16), be32(20))
+    }
+
+    @Test func saveStepTakesRows() throws {
+        let dir = try freshDirectory("montage-rows")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let yaml = """
+            version: 1
+            name: rows
+            seed: 1
+            steps:
+              - load: {dataset: fashion-mnist, split: test, limit: 5, as: data}
+              - model: {path: \(repositoryRoot)/models/lenet-fmnist.onnx, as: lenet}
+              - explain: {model: lenet, data: data, methods: [gradient], as: maps}
+              - save: {value: maps, path: first8.png}
+              - save: {value: maps, path: two.png, rows: [4, 0]}
+            """
+        try yaml.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        let r = try runREPLBinary(["run", dir + "/p.yaml", "--out", dir + "/out"])
+        #expect(r.code == 0, "stderr: \(r.err)")
+        #expect(r.out.contains("note: two.png: 2 of 5 images shown; rows: picks others"), "\(r.out)")
+        #expect(!r.out.contains("first8.png: "))
+        // 140 px cells + 4 px padding per row; the note adds one 20 px line + padding.
+        let all = try Self.pngSize(dir + "/out/first8.png"), two = try Self.pngSize(dir + "/out/two.png")
+        #expect(all.width == two.width)
+        #expect(all.height - two.height == 3 * 144 - 24)
+    }
+}
