@@ -152,9 +152,11 @@ struct MontageRowsPipelineTests {
         #expect(r.code == 0, "stderr: \(r.err)")
         #expect(r.out.contains("note: two.png: 2 of 5 images shown; rows: picks others"), "\(r.out)")
         #expect(!r.out.contains("first8.png: "))
-        // 140 px cells + 4 px padding per row; the note adds one 20 px line + padding.
+        // 140 px cells + 4 px padding per row. The note (39 characters) wraps to two 20 px
+        // lines + padding: the montage is 450 px wide (row labels up to "#0 Ankle boot", 13
+        // characters, 158 px; input and gradient, 2 x 144 px), 37 characters of 2x text.
         let all = try Self.pngSize(dir + "/out/first8.png"), two = try Self.pngSize(dir + "/out/two.png")
         #expect(all.width == two.width)
-        #expect(all.height - two.height == 3 * 144 - 24)
+        #expect(all.width == 450 && all.height - two.height == 3 * 144 - (2 * 20 + 4))
     }
 }

@@ -128,4 +128,31 @@ struct ReportLayoutTests {
         #expect(r.error?.description.contains("'rows' applies to montages (comparisons and records of maps), not to a tensor") == true,
                 "\(r.error?.description ?? "no error")")
     }
+
+    @Test func curveChartsKeepTwentyMethodsApartWithTheLegendOutside() throws {
+        // Twenty methods: twenty different (colour, dash) pairs.
+        let styles = (0..<20).map { CurveChart.style($0) }
+        #expect(Set(styles.map { "\($0.color) \($0.dash)" }).count == 20)
+        // Ticks are round numbers covering the data; labels have the step's decimals only.
+        let t = CurveChart.ticks(0, 0.999284)
+        #expect(t.values.map { CurveChart.tickLabel($0, step: t.step) } == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"])
+        let big = CurveChart.ticks(120, 830)
+        #expect(big.values.map { CurveChart.tickLabel($0, step: big.step) } == ["0", "200", "400", "600", "800", "1000"])
+        // The area of y = x on [0, 1] is 1/2 by the trapezoid rule, exactly (binary fractions).
+        #expect(CurveChart.area([(0, 0), (0.5, 0.5), (1, 1)]) == 0.5)
+        let series = (0..<12).map { k in (name: "method_\(k)", points: [(x: 0.0, y: 1.0), (x: 1.0, y: Double(k) / 12)]) }
+        let svg = CurveChart(series: series, xLabel: "fraction of pixels deleted", yLabel: "class probability", showArea: true).svg
+        // The legend starts right of the plot frame: frame x + width < every legend entry's x.
+        func attribute(_ name: String, of element: String) -> Double? {
+            element.components(separatedBy: " \(name)=\"").dropFirst().first.flatMap { Double($0.prefix { $0 != "\"" }) }
+        }
+        let frame = try #require(svg.components(separatedBy: "<rect class=\"plot\"").dropFirst().first?.components(separatedBy: "/>").first)
+        let right = try #require(attribute("x", of: frame)) + (try #require(attribute("width", of: frame)))
+        let legendXs = svg.components(separatedBy: "<text class=\"legend\"").dropFirst().compactMap { attribute("x", of: String($0.prefix { $0 != ">" })) }
+        #expect(legendXs.count == 12 && legendXs.allSatisfy { $0 > right }, "plot ends at \(right), legend at \(legendXs)")
+        #expect(svg.contains(">method_0 (AUC 0.500)</text>") && svg.contains(">method_6 (AUC 0.750)</text>"))
+        #expect(svg.contains(">fraction of pixels deleted</text>") && svg.contains(">class probability</text>"))
+        // Series 10 and 11 reuse the first two colours, dashed: a polyline and a legend sample each.
+        #expect(svg.components(separatedBy: "stroke-dasharray=\"7 3\"").count - 1 == 4)
+    }
 }
