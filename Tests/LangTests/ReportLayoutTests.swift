@@ -155,4 +155,14 @@ struct ReportLayoutTests {
         // Series 10 and 11 reuse the first two colours, dashed: a polyline and a legend sample each.
         #expect(svg.components(separatedBy: "stroke-dasharray=\"7 3\"").count - 1 == 4)
     }
+
+    @Test func montageGridCellsFitThePage() {
+        // quick.yaml: 28 px images, 5 columns -> 4x; the demo's 15 columns -> 2x (28 px) or a
+        // little under native (64 px); large images shrink to 128 px.
+        #expect(Builtins.gridCellWidth(imageSize: 28, columns: 5) == 112)
+        #expect(Builtins.gridCellWidth(imageSize: 28, columns: 15) == 56)
+        #expect(Builtins.gridCellWidth(imageSize: 64, columns: 15) == 63)
+        #expect(Builtins.gridCellWidth(imageSize: 224, columns: 3) == 128)
+        #expect(Builtins.gridCellWidth(imageSize: 28, columns: 40) == 48)
+    }
 }

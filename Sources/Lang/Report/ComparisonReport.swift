@@ -91,10 +91,19 @@ extension Builtins {
         }
         let size = Swift.max(c.maps.images.shape[2], c.maps.images.shape[3])
         r.paragraph("Rows: images (target class); columns: the input, then each method's map over it (jet: blue low, red high).")
-        try r.imageGrid(columns: columns.map(\.label), rows: rows, cellWidth: size >= 128 ? 128 : size * (128 / size),  // whole multiples, so pixels stay square
+        try r.imageGrid(columns: columns.map(\.label), rows: rows, cellWidth: gridCellWidth(imageSize: size, columns: columns.count),
                         note: MontageRows.note(shown: shown, total: total).map { _ in
                             "\(shown.count) of \(total) images shown; every image is in the tables below, and a montage saved as .png takes rows: (a count or image indices)"
                         })
+    }
+
+    /// Display width of a montage cell: at most 128 px, and narrow enough that the grid fits
+    /// the 1100 px page beside its row labels (15 columns of the demo: 63 px); small images
+    /// by whole multiples, so their pixels stay square.
+    static func gridCellWidth(imageSize size: Int, columns: Int) -> Int {
+        let budget = Swift.min(128, 950 / Swift.max(columns, 1))
+        guard size > 0, size < budget else { return Swift.max(budget, 48) }
+        return size * (budget / size)
     }
 
     /// Per-iteration curves the methods record (Noise Mask's preservation and loss terms),
