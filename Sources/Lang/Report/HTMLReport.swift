@@ -103,7 +103,7 @@ public struct HTMLReport {
         details { margin: 1em 0; } summary { cursor: pointer; font-weight: 600; }
         pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
         figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; } figcaption { font-size: 13px; color: #444; }
-        img { image-rendering: pixelated; max-width: 100%; }
+        img { image-rendering: pixelated; max-width: 100%; } table.grid img { max-width: none; }
         </style></head><body>
         <h1>\(HTMLReport.escape(title))</h1>
         \(sections.joined(separator: "\n"))
