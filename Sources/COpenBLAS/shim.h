@@ -2,6 +2,7 @@
 #define SALIENCY_COPENBLAS_SHIM_H
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 // OpenBLAS thread control (declared in cblas.h on Debian's OpenBLAS; repeated here for clarity).
 void openblas_set_num_threads(int num_threads);
@@ -37,9 +38,12 @@ static inline int sal_cpu_has_avx2_fma(void) { return 0; }
 // processes and the library agree) and redo OpenBLAS's dynamic kernel choice, which reads
 // it again. Only when the user has not set OPENBLAS_CORETYPE, only from a core without AVX2
 // kernels, and only to Haswell (never an AVX-512 kernel family). Must run before the first
-// BLAS call. Returns 1 when it switched.
+// BLAS call. Returns 1 when it switched. SALIENCY_OPENBLAS_OWN_CHOICE=1 keeps OpenBLAS's own
+// choice (scripts/test-rounding runs the numerical suites under it: another kernel family).
 static inline int sal_openblas_prefer_haswell(void) {
     if (getenv("OPENBLAS_CORETYPE") != NULL) return 0;
+    const char *own = getenv("SALIENCY_OPENBLAS_OWN_CHOICE");
+    if (own != NULL && strcmp(own, "1") == 0) return 0;
     if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit) return 0;
     if (!sal_cpu_has_avx2_fma()) return 0;
     static const char *const weak[] = {"Unknown", "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom",

@@ -21,8 +21,8 @@ extension Builtins {
     /// saliency maps (jet; over an image when given; one column per image), image-like
     /// tensors, and records of maps (a montage: one row per image, one column per method).
     public static func picture(_ v: Value, over: Value? = nil) throws -> (Tensor, String)? {
+        if let m = try montagePicture(v, rows: .standard) { return (m.picture, m.caption) }
         switch v {
-        case let .comparison(c): return (c.montageImage(), "\(c.name): inputs and maps (jet overlays)")
         case let .image(i) where i.tensor.rank == 4 && [1, 3].contains(i.tensor.shape[1]): return (displayable(i.tensor), i.source)
         case let .saliency(m):
             let base = try over.map { try batch($0, what: "over").images }
@@ -45,22 +45,6 @@ extension Builtins {
             return (displayable(t), "tensor\(formatShape(t.shape))")
         case let .tensor(t) where t.rank == 2 && t.count > 0:
             return (renderMap(t, colormap: .jet), "tensor\(formatShape(t.shape))")
-        case let .record(r) where !r.keys.isEmpty && r.pairs.allSatisfy({ if case .saliency = $0.1 { return true }; return false }):
-            var columns: [[Tensor]] = []
-            var first: MapValue? = nil
-            for (_, v) in r.pairs {
-                guard case let .saliency(m) = v else { continue }
-                first = first ?? m
-                columns.append((0..<m.map.count).map { k in renderMap(m.map.map.slice(axis: 0, k..<(k + 1)), colormap: .jet) })
-            }
-            guard let f = first else { return nil }
-            let n = columns.map(\.count).min() ?? 0
-            let drawable = [1, 3].contains(f.images.shape[1])
-            let rows = (0..<n).map { k in (drawable ? [displayable(f.images.slice(axis: 0, k..<(k + 1)))] : []) + columns.map { $0[k] } }
-            // 28 px cells would cut the method names to 4 letters.
-            let cell = montageCellSize(forImageSize: max(f.map.map.shape[2], f.map.map.shape[3]))
-            return (montage(rows: rows, rowLabels: rows.indices.map { _ in "" }, columnLabels: (drawable ? ["input"] : []) + r.keys, cellSize: cell),
-                    r.keys.joined(separator: ", "))
         default: return nil
         }
     }
@@ -82,8 +66,9 @@ extension Builtins {
             return .none
         },
         Builtin("save", [BuiltinParam("value"), BuiltinParam("path"), BuiltinParam("over", optional: true), BuiltinParam("cmap", optional: true),
-                         BuiltinParam("alpha", optional: true), BuiltinParam("sign", optional: true)],
-                doc: "Saves by extension: .png (images, maps, records of maps; a map with over: images writes one overlay per image, NAME-0.png, ..., with cmap: (jet, viridis, inferno, gray, diverging), alpha: (0.5) and sign: (all, positive, negative, absolute_value)), .npy (tensors; maps of a comparison or record stacked [methods, N, 1, H, W]), .npz (maps by method name), .csv/.json/.md (tables; a scored comparison's .csv holds the per-image values, NAME-summary.csv the n, mean, std and 95% CI), .onnx (models), .salfit (fitted states), .html (a report); missing folders are made.") { a in
+                         BuiltinParam("alpha", optional: true), BuiltinParam("sign", optional: true),
+                         BuiltinParam("rows", optional: true)],
+                doc: "Saves by extension: .png (images, maps, records of maps and comparisons as montages: rows: a count, 8 by default, or image indices; a map with over: images writes one overlay per image, NAME-0.png, ..., with cmap: (jet, viridis, inferno, gray, diverging), alpha: (0.5) and sign: (all, positive, negative, absolute_value)), .npy (tensors; maps of a comparison or record stacked [methods, N, 1, H, W]), .npz (maps by method name), .csv/.json/.md (tables; a scored comparison's .csv holds the per-image values, NAME-summary.csv the n, mean, std and 95% CI), .onnx (models), .salfit (fitted states), .html (a report); missing folders are made.") { a in
             let v = try a.value("value")
             let p = try a.path("path")
             let ext = (p as NSString).pathExtension.lowercased()
@@ -99,6 +84,12 @@ extension Builtins {
                 return .none
             }
             switch ext {
+            case "png" where a["rows"] != nil || isMontage(v):
+                guard let m = try montagePicture(v, rows: MontageRows(a["rows"])) else {
+                    throw LangError.arguments("'rows' applies to montages (comparisons and records of maps), not to \(v.typeName)")
+                }
+                try writePNG(m.picture, path: p)
+                if let note = m.note { a.interpreter.output(.text("note: \((p as NSString).lastPathComponent): \(note)")) }
             case "png":
                 guard let (pic, _) = try picture(v) else { throw LangError.message("cannot save \(v.typeName) as .png") }
                 try writePNG(pic, path: p)

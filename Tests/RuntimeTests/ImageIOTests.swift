@@ -403,7 +403,8 @@ struct ImageIOTests {
         let pad = 4, cell = 16
         let m = montage(rows: [[a, b, a], [b, a, b]], rowLabels: ["img0", "img1"],
                         columnLabels: ["A", "B", "C"], cellSize: cell, padding: pad)
-        let band = 7 + pad, left = 4 * 6 - 1 + pad
+        // Text at scale 1 (cells under 96 px): a line is 9 rows of glyph and descender + 1.
+        let band = 10 + pad, left = 4 * 6 - 1 + pad
         let h = pad + band + 2 * (cell + pad), w = pad + left + 3 * (cell + pad)
         #expect(m.shape == [3, h, w])
         let v = m.scalars, plane = h * w
@@ -431,14 +432,14 @@ struct ImageIOTests {
     }
 
     @Test func bitmapFontCoversPrintableASCII() {
-        #expect(BitmapFont.rows.count == 95 * 7)
+        #expect(BitmapFont.rows.count == 95 * BitmapFont.tableRows)
         for code in 33...126 {
             let ch = Character(Unicode.Scalar(UInt8(code)))
             var ink = 0
-            for y in 0..<7 { for x in 0..<5 where BitmapFont.isInk(ch, x: x, y: y) { ink += 1 } }
+            for y in 0..<BitmapFont.glyphHeight { for x in 0..<5 where BitmapFont.isInk(ch, x: x, y: y) { ink += 1 } }
             #expect(ink > 0, "glyph \(ch) is empty")
         }
-        #expect(!(0..<7).contains { y in (0..<5).contains { BitmapFont.isInk(" ", x: $0, y: y) } })
+        #expect(!(0..<BitmapFont.glyphHeight).contains { y in (0..<5).contains { BitmapFont.isInk(" ", x: $0, y: y) } })
     }
 
     @Test func imageFolderListing() throws {

@@ -94,7 +94,8 @@ public struct PipelineRunner {
         case .metric:
             expr = call("score", [reference(required(step, "maps")), literal(required(step, "metrics"))], [], at: p)
         case .save:
-            expr = call("save", [reference(required(step, "value")), path(required(step, "path"), under: outputDirectory)], [], at: p)
+            expr = call("save", [reference(required(step, "value")), path(required(step, "path"), under: outputDirectory)],
+                        step.arg("rows").map { [("rows", literal($0))] } ?? [], at: p)
         }
         if let name = step.binding { return Stmt(.letBinding(name, expr), loc(p)) }
         return Stmt(.expression(expr), loc(p))

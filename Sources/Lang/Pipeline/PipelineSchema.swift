@@ -104,6 +104,7 @@ public enum PipelineSchema {
             ArgSpec("value", .references, required: true, "the result to save (a list of comparisons for one report or table)"),
             ArgSpec("path", .string, required: true, "output path; the extension chooses the format"),
             ArgSpec("what", .choice(["value", "montage", "report"]), "what to write (default: value)"),
+            ArgSpec("rows", .any, "images a .png montage shows: a count (default 8) or a list of image indices"),
         ], exactlyOne: []),
     ]
 }

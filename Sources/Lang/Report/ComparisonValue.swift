@@ -32,40 +32,48 @@ public struct ComparisonValue: Sendable {
     }
 
     /// Mean of each per-image number the methods record (IG's completeness gap, Noise Mask's
-    /// final terms), one row per entry; nil when no method records any.
+    /// final terms), one row per entry, only the columns some method filled with a finite
+    /// number; nil when no method records any.
     public var diagnosticsTable: Table? {
-        let keys = Set(maps.entries.flatMap { $0.saliency.scalars.keys }).sorted()
+        func mean(_ e: ComparisonMaps.Entry, _ k: String) -> Double? {
+            guard let v = e.saliency.scalars[k] else { return nil }
+            let m = v.reduce(0, +) / Double(max(v.count, 1))
+            return m.isFinite ? m : nil
+        }
+        let keys = Set(maps.entries.flatMap { $0.saliency.scalars.keys }).sorted().filter { k in maps.entries.contains { mean($0, k) != nil } }
         guard !keys.isEmpty else { return nil }
         let multiModel = Set(maps.entries.map(\.model)).count > 1
         return Table(columns: ["method"] + keys, rows: maps.entries.map { e in
-            [.string(multiModel ? "\(e.model)/\(e.method)" : e.method)] + keys.map { k in
-                e.saliency.scalars[k].map { v in .number(v.reduce(0, +) / Double(max(v.count, 1))) } ?? .none
-            }
+            [.string(multiModel ? "\(e.model)/\(e.method)" : e.method)] + keys.map { k in mean(e, k).map(Value.number) ?? .none }
         })
     }
 
-    /// Images (rows, at most `maxRows`) x [input, one overlay per model/method] as one RGB picture.
-    public func montageImage(maxRows: Int = 8) -> Tensor {
-        let n = min(maps.images.shape[0], maxRows)
-        let h = maps.images.shape[2]
-        let cell = montageCellSize(forImageSize: h)
-        var rows: [[Tensor]] = []
-        for i in 0..<n {
-            let img = displayRGB(maps.images.select(axis: 0, i).reshaped(Array(maps.images.shape.dropFirst())))
-            var row = [img]
-            for e in maps.entries {
-                let m = e.saliency.map.select(axis: 0, i).reshaped([1, h, maps.images.shape[3]])
-                row.append(overlay(img, map: m, colormap: .jet, alpha: 0.55))
-            }
-            rows.append(row)
-        }
+    /// The montage's columns: the input, then each model/method's map over it (jet), each as
+    /// a label and the picture of image i.
+    func montageColumns() -> [(label: String, cell: (Int) -> Tensor)] {
+        let shape = Array(maps.images.shape.dropFirst())
+        let (h, w) = (maps.images.shape[2], maps.images.shape[3])
+        let input = { (i: Int) in self.displayRGB(self.maps.images.select(axis: 0, i).reshaped(shape)) }
         let multiModel = Set(maps.entries.map(\.model)).count > 1
-        let columns = ["input"] + maps.entries.map { multiModel ? "\($0.model)/\($0.method)" : $0.method }
-        let labels = (0..<n).map { i -> String in
-            let t = maps.entries.first?.saliency.targetNames?[i] ?? maps.entries.first.map { String($0.saliency.targets[i]) } ?? ""
-            return "#\(i) \(t)"
+        var columns: [(label: String, cell: (Int) -> Tensor)] = [(label: "input", cell: input)]
+        for e in maps.entries {
+            columns.append((label: multiModel ? "\(e.model)/\(e.method)" : e.method, cell: { i in
+                overlay(input(i), map: e.saliency.map.select(axis: 0, i).reshaped([1, h, w]), colormap: .jet, alpha: 0.55)
+            }))
         }
-        return montage(rows: rows, rowLabels: labels, columnLabels: columns, cellSize: cell)
+        return columns
+    }
+
+    /// What each montage row names: the target class of image i (name when the model has labels).
+    var montageTargets: [String]? {
+        maps.entries.first.map { e in e.saliency.targetNames ?? e.saliency.targets.map(String.init) }
+    }
+
+    /// Images (rows: the first 8 unless `rows` says otherwise) x [input, one overlay per
+    /// model/method] as one RGB picture, with a note under it when images are left out.
+    public func montageImage(rows: MontageRows = .standard) throws -> (picture: Tensor, note: String?) {
+        try Builtins.mapMontage(columns: montageColumns(), targets: montageTargets, total: maps.images.shape[0],
+                                imageSize: Swift.max(maps.images.shape[2], maps.images.shape[3]), rows: rows)
     }
 
     /// Min-max scales an image [C, H, W] into [0, 1] for display (inputs may be normalised).

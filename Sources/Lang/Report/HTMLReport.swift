@@ -1,9 +1,9 @@
 import Foundation
 import Runtime
 
-/// A self-contained HTML report (no external files): title, the pipeline text with its
-/// parameters and seed, the summary table, images embedded as base64 PNG, curves as inline
-/// SVG, per-method time, and the environment the numbers were measured on.
+/// A self-contained HTML report (no external files): headings, tables, images embedded as
+/// base64 PNG, image grids with HTML labels, curves as inline SVG (`CurveChart`), folded
+/// sections (`<details>`), and the environment the numbers were measured on.
 public struct HTMLReport {
     public var title: String
     public private(set) var sections: [String] = []
@@ -16,6 +16,7 @@ public struct HTMLReport {
     }
 
     public mutating func heading(_ text: String) { sections.append("<h2>\(HTMLReport.escape(text))</h2>") }
+    public mutating func subheading(_ text: String) { sections.append("<h3>\(HTMLReport.escape(text))</h3>") }
     public mutating func paragraph(_ text: String) { sections.append("<p>\(HTMLReport.escape(text))</p>") }
     public mutating func code(_ text: String) { sections.append("<pre>\(HTMLReport.escape(text))</pre>") }
 
@@ -24,15 +25,46 @@ public struct HTMLReport {
         sections.append("<table class=\"kv\">\(rows.joined())</table>")
     }
 
-    public mutating func table(_ t: Table) {
+    /// A table; cells for which `emphasized(row, column)` holds are bold on green (the best
+    /// value of a column, say).
+    public mutating func table(_ t: Table, emphasized: (Int, Int) -> Bool = { _, _ in false }) {
         let head = "<tr>" + t.columns.map { "<th>\(HTMLReport.escape($0))</th>" }.joined() + "</tr>"
-        let body = t.rows.map { r in
-            "<tr>" + r.map { cell -> String in
-                if case .number = cell { return "<td class=\"num\">\(HTMLReport.escape(cell.printed))</td>" }
-                return "<td>\(HTMLReport.escape(cell.isNone ? "" : cell.printed))</td>"
+        let body = t.rows.enumerated().map { i, r in
+            "<tr>" + r.enumerated().map { j, cell -> String in
+                let best = emphasized(i, j) ? " best" : ""
+                if case .number = cell { return "<td class=\"num\(best)\">\(HTMLReport.escape(cell.printed))</td>" }
+                return "<td\(best.isEmpty ? "" : " class=\"best\"")>\(HTMLReport.escape(cell.isNone ? "" : cell.printed))</td>"
             }.joined() + "</tr>"
         }.joined(separator: "\n")
-        sections.append("<table>\n\(head)\n\(body)\n</table>")
+        sections.append("<div class=\"scroll\"><table>\n\(head)\n\(body)\n</table></div>")
+    }
+
+    /// A folded section: `summary` shows, what `body` adds appears when it is opened.
+    public mutating func folded(_ summary: String, _ body: (inout HTMLReport) throws -> Void) rethrows {
+        var inner = HTMLReport(title: title)
+        try body(&inner)
+        sections.append("<details><summary>\(HTMLReport.escape(summary))</summary>\n\(inner.sections.joined(separator: "\n"))\n</details>")
+    }
+
+    /// Pictures in a grid with HTML labels (readable at any zoom, unlike text drawn into a
+    /// PNG): a header row of column labels, a label per row, each picture enlarged without
+    /// smoothing to `cellWidth` CSS pixels; a note under the grid when given.
+    public mutating func imageGrid(columns: [String], rows: [(label: String, cells: [Tensor])], cellWidth: Int, note: String? = nil) throws {
+        // Long snake_case names may break after an underscore or slash, never inside a word.
+        let head = "<tr><th></th>" + columns.map {
+            "<th>" + HTMLReport.escape($0).replacingOccurrences(of: "_", with: "_<wbr>").replacingOccurrences(of: "/", with: "/<wbr>") + "</th>"
+        }.joined() + "</tr>"
+        var body: [String] = []
+        for (label, cells) in rows {
+            var tr = "<tr><th class=\"row\">\(HTMLReport.escape(label))</th>"
+            for (j, cell) in cells.enumerated() {
+                let alt = "\(label), \(j < columns.count ? columns[j] : "")"
+                tr += "<td><img alt=\"\(HTMLReport.escape(alt))\" width=\"\(cellWidth)\" src=\"data:image/png;base64,\(Data(try encodePNG(cell)).base64EncodedString())\"></td>"
+            }
+            body.append(tr + "</tr>")
+        }
+        sections.append("<div class=\"scroll\"><table class=\"grid\">\n\(head)\n\(body.joined(separator: "\n"))\n</table></div>")
+        if let note { sections.append("<p class=\"note\">\(HTMLReport.escape(note))</p>") }
     }
 
     /// An RGB or gray image tensor ([C,H,W] or [1,C,H,W]) embedded as a PNG.
@@ -44,32 +76,12 @@ public struct HTMLReport {
         sections.append(s + "</figure>")
     }
 
-    /// Line chart of named series of (x, y) points as inline SVG.
+    /// Line chart of named series of (x, y) points as inline SVG; `showArea` adds each
+    /// curve's area under it to its legend entry.
     public mutating func curves(_ title: String, series: [(name: String, points: [(x: Double, y: Double)])],
-                                xLabel: String, yLabel: String) {
-        let (w, h, pad) = (520.0, 300.0, 44.0)
-        let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.map(\.y) }
-        guard let x0 = xs.min(), let x1 = xs.max(), let y0r = ys.min(), let y1r = ys.max() else { return }
-        let y0 = Swift.min(y0r, 0), y1 = y1r > y0 ? y1r : y0 + 1
-        func px(_ x: Double) -> Double { pad + (x - x0) / Swift.max(x1 - x0, 1e-12) * (w - 2 * pad) }
-        func py(_ y: Double) -> Double { h - pad - (y - y0) / (y1 - y0) * (h - 2 * pad) }
-        let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\">"
-        svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
-        svg += "<line x1=\"\(pad)\" y1=\"\(h - pad)\" x2=\"\(w - pad)\" y2=\"\(h - pad)\" stroke=\"#333\"/>"
-        svg += "<line x1=\"\(pad)\" y1=\"\(pad)\" x2=\"\(pad)\" y2=\"\(h - pad)\" stroke=\"#333\"/>"
-        svg += "<text x=\"\(w / 2)\" y=\"\(h - 8)\" text-anchor=\"middle\" font-size=\"12\">\(HTMLReport.escape(xLabel))</text>"
-        svg += "<text x=\"12\" y=\"\(h / 2)\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 12 \(h / 2))\">\(HTMLReport.escape(yLabel))</text>"
-        for (v, anchor) in [(y0, h - pad), (y1, pad)] {
-            svg += "<text x=\"\(pad - 4)\" y=\"\(anchor + 4)\" text-anchor=\"end\" font-size=\"10\">\(formatNumber(v))</text>"
-        }
-        for (k, s) in series.enumerated() {
-            let color = palette[k % palette.count]
-            let pts = s.points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
-            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\" points=\"\(pts)\"/>"
-            svg += "<text x=\"\(w - pad + 4 - 120)\" y=\"\(pad + 14 * Double(k))\" font-size=\"11\" fill=\"\(color)\">\(HTMLReport.escape(s.name))</text>"
-        }
-        svg += "</svg>"
+                                xLabel: String, yLabel: String, showArea: Bool = false) {
+        let svg = CurveChart(series: series, xLabel: xLabel, yLabel: yLabel, showArea: showArea).svg
+        guard !svg.isEmpty else { return }
         sections.append("<figure>\(svg)<figcaption>\(HTMLReport.escape(title))</figcaption></figure>")
     }
 
@@ -82,8 +94,16 @@ public struct HTMLReport {
         table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
         th, td { border: 1px solid #ccc; padding: 3px 8px; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
         table.kv th { text-align: left; background: #f6f6f6; }
+        td.best { font-weight: bold; background: #e3f1e3; }
+        div.scroll { overflow-x: auto; max-width: 100%; }
+        table.grid { border-collapse: separate; border-spacing: 3px; } table.grid td, table.grid th { border: none; padding: 0; text-align: center; }
+        table.grid th { font-weight: 600; font-size: 13px; vertical-align: bottom; }
+        table.grid th.row { text-align: right; padding-right: 6px; vertical-align: middle; white-space: nowrap; }
+        p.note { color: #555; font-size: 13px; margin-top: 0; }
+        details { margin: 1em 0; } summary { cursor: pointer; font-weight: 600; }
         pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
-        figure { display: inline-block; margin: 1em; } img { image-rendering: pixelated; max-width: 100%; }
+        figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; } figcaption { font-size: 13px; color: #444; }
+        img { image-rendering: pixelated; max-width: 100%; } table.grid img { max-width: none; }
         </style></head><body>
         <h1>\(HTMLReport.escape(title))</h1>
         \(sections.joined(separator: "\n"))

@@ -241,7 +241,7 @@ public enum Comparison {
             }
         }
         var bounds: [String: ClosedRange<Double>] = [:]
-        for (m, spec) in zip(ms, metrics) { bounds[spec.name] = m.bounds }
+        for (m, spec) in zip(ms, metrics) { bounds[spec.displayName] = m.bounds }
         return ComparisonScores(rows: rows, curves: curves, seconds: Dictionary(maps.entries.map { ("\($0.model)/\($0.method)", $0.saliency.secondsPerMap) }, uniquingKeysWith: { a, _ in a }),
                                 bounds: bounds)
     }
@@ -282,7 +282,7 @@ public struct ComparisonScores: Sendable {
     public var curves: [CurveKey: [[(x: Double, y: Double)]]]
     /// Seconds per map by "model/method".
     public var seconds: [String: Double]
-    /// The value range of each bounded metric, by metric name (`Metric.bounds`).
+    /// The value range of each bounded metric, by the metric's name in the rows (its label when it has one) (`Metric.bounds`).
     public var bounds: [String: ClosedRange<Double>]
 
     public init(rows: [Row], curves: [CurveKey: [[(x: Double, y: Double)]]], seconds: [String: Double], bounds: [String: ClosedRange<Double>] = [:]) {

@@ -56,6 +56,9 @@ public protocol Metric: Sendable {
     /// The range every value lies in, when the metric has one (an AUC of probabilities:
     /// 0...1); reports clip confidence intervals to it.
     var bounds: ClosedRange<Double>? { get }
+    /// What the axes of the metric's curves show, for the report's plots ("fraction of
+    /// pixels deleted", "class probability"); metrics without curves keep the default.
+    var curveAxes: (x: String, y: String) { get }
     func evaluate(_ ctx: inout MetricContext) throws -> MetricResult
 }
 
@@ -63,4 +66,5 @@ extension Metric {
     public var parameters: [ParamSpec] { [] }
     public var needsGroundTruth: Bool { false }
     public var bounds: ClosedRange<Double>? { nil }
+    public var curveAxes: (x: String, y: String) { ("curve point", name) }
 }

@@ -1,8 +1,13 @@
 /// A tiny 5x7 bitmap font for ASCII 32...126, drawn for this project. Each glyph is seven
-/// rows, top to bottom; in each row bit 4 is the leftmost of the five columns.
+/// rows, top to bottom; in each row bit 4 is the leftmost of the five columns. A line is
+/// nine rows: g, j, p, q and y hang two rows below the baseline (drawn inside the seven rows
+/// they read as 9, i and P: "gradient" looked like "9radient").
 enum BitmapFont {
     static let glyphWidth = 5
-    static let glyphHeight = 7
+    /// Rows of one line of text: seven rows of glyph and two of descender.
+    static let glyphHeight = 9
+    /// Rows of the 7-row table below.
+    static let tableRows = 7
     /// Horizontal advance per character (glyph plus one blank column).
     static let advance = 6
 
@@ -105,14 +110,66 @@ enum BitmapFont {
         0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00,  // ~
     ]
 
-    /// Whether pixel (x, y) of `char`'s glyph is ink. Characters outside 32...126 draw as '?'.
+    /// The letters with descenders, all nine rows: the x-height body sits on rows 2-6 like
+    /// a, c, e, and the tail takes rows 7-8.
+    static let descenders: [Character: [UInt8]] = [
+        "g": [0x00, 0x00, 0x0F, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x0E],
+        "j": [0x02, 0x00, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
+        "p": [0x00, 0x00, 0x1E, 0x11, 0x11, 0x11, 0x1E, 0x10, 0x10],
+        "q": [0x00, 0x00, 0x0F, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x01],
+        "y": [0x00, 0x00, 0x11, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x0E],
+    ]
+
+    /// Whether pixel (x, y) of `char`'s glyph is ink, y in 0..<9 (rows 7-8 hold descenders).
+    /// Characters outside 32...126 draw as '?'.
     static func isInk(_ char: Character, x: Int, y: Int) -> Bool {
         guard x >= 0, x < glyphWidth, y >= 0, y < glyphHeight else { return false }
+        let bit: UInt8 = 1 << (glyphWidth - 1 - x)
+        if let tall = descenders[char] { return tall[y] & bit != 0 }
+        guard y < tableRows else { return false }
         var code = 63  // '?'
         if let a = char.asciiValue, a >= 32, a <= 126 { code = Int(a) }
-        return rows[(code - 32) * glyphHeight + y] & (1 << (glyphWidth - 1 - x)) != 0
+        return rows[(code - 32) * tableRows + y] & bit != 0
     }
 
     /// Width in pixels of `text` at scale 1 (no trailing gap).
     static func width(of text: String) -> Int { text.isEmpty ? 0 : text.count * advance - 1 }
+
+    /// How many characters fit in `pixels` at scale `scale` (at least 1).
+    static func characters(fitting pixels: Int, scale: Int) -> Int {
+        Swift.max(1, (pixels + scale) / (advance * scale))
+    }
+
+    /// `text` broken into lines of at most `width` characters, never shortened: breaks go
+    /// after '_', '-', '/', '.' or a space (method names are snake_case, multi-model labels
+    /// are model/method), and a piece longer than a line is split where the line ends.
+    static func wrap(_ text: String, width: Int) -> [String] {
+        let width = Swift.max(1, width)
+        var pieces: [String] = [], piece = ""
+        for ch in text {
+            piece.append(ch)
+            if "_-/. ".contains(ch) { pieces.append(piece); piece = "" }
+        }
+        if !piece.isEmpty { pieces.append(piece) }
+        var lines: [String] = [], line = ""
+        for var p in pieces {
+            if line.count + p.trimmingTrailingSpaces.count > width, !line.isEmpty {
+                lines.append(line.trimmingTrailingSpaces); line = ""
+            }
+            while p.count > width {
+                lines.append(String(p.prefix(width))); p = String(p.dropFirst(width))
+            }
+            line += p
+        }
+        if !line.trimmingTrailingSpaces.isEmpty || lines.isEmpty { lines.append(line.trimmingTrailingSpaces) }
+        return lines
+    }
+}
+
+extension String {
+    fileprivate var trimmingTrailingSpaces: String {
+        var s = self
+        while s.last == " " { s.removeLast() }
+        return s
+    }
 }

@@ -10,5 +10,6 @@ public struct DeletionMetric: Metric {
     public var parameters: [ParamSpec] { DeletionInsertion.parameters(insertion: false) }
     public var direction: MetricDirection { .lowerIsBetter }
     public var bounds: ClosedRange<Double>? { 0...1 }
+    public var curveAxes: (x: String, y: String) { ("fraction of pixels deleted (most salient first)", "class probability") }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult { try DeletionInsertion.evaluate(&ctx, insertion: false) }
 }

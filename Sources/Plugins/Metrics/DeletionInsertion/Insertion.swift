@@ -15,5 +15,6 @@ public struct InsertionMetric: Metric {
     public var parameters: [ParamSpec] { DeletionInsertion.parameters(insertion: true) }
     public var direction: MetricDirection { .higherIsBetter }
     public var bounds: ClosedRange<Double>? { 0...1 }
+    public var curveAxes: (x: String, y: String) { ("fraction of pixels restored in the blurred image (most salient first)", "class probability") }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult { try DeletionInsertion.evaluate(&ctx, insertion: true) }
 }

@@ -37,6 +37,7 @@ public struct BoxLocalizationMetric: Metric {
         ]
     }
     public var direction: MetricDirection { .higherIsBetter }
+    public var curveAxes: (x: String, y: String) { ("threshold (fraction of the map's maximum)", "IoU of the box with the true box") }
     public var needsGroundTruth: Bool { true }
 
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {

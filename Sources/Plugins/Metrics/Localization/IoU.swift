@@ -37,6 +37,7 @@ public struct IoUMetric: Metric {
     }
     public var direction: MetricDirection { .higherIsBetter }
     public var bounds: ClosedRange<Double>? { 0...1 }
+    public var curveAxes: (x: String, y: String) { ("threshold (fraction of the map's maximum; of its min-max range in mode auc)", "IoU with the mask") }
     public var needsGroundTruth: Bool { true }
 
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {

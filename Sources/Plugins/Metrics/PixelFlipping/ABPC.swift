@@ -11,6 +11,7 @@ public struct ABPCMetric: Metric {
     public var reference: String { "Samek et al., IEEE TNNLS 2017; as used in the Noise Mask thesis (section 4.2.3)" }
     public var parameters: [ParamSpec] { PixelFlipping.parameters }
     public var direction: MetricDirection { .higherIsBetter }
+    public var curveAxes: (x: String, y: String) { ("fraction of pixels replaced by noise", "LeRF score - MoRF score") }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let r = try PixelFlipping.run(&ctx, metric: name, morf: true, lerf: true)
         // unreachable from input: run returns both curves when asked for both

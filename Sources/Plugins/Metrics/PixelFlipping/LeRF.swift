@@ -9,6 +9,7 @@ public struct LeRFMetric: Metric {
     public var reference: String { "Samek, Binder, Montavon, Lapuschkin, Müller, Evaluating the Visualization of What a Deep Neural Network Has Learned, IEEE TNNLS 2017" }
     public var parameters: [ParamSpec] { PixelFlipping.parameters }
     public var direction: MetricDirection { .lowerIsBetter }
+    public var curveAxes: (x: String, y: String) { ("fraction of pixels replaced by noise (least relevant first)", "target score") }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let r = try PixelFlipping.run(&ctx, metric: name, morf: false, lerf: true)
         // unreachable from input: run returns the LeRF curve when asked for it

@@ -10,6 +10,7 @@ public struct MoRFMetric: Metric {
     public var reference: String { "Samek, Binder, Montavon, Lapuschkin, Müller, Evaluating the Visualization of What a Deep Neural Network Has Learned, IEEE TNNLS 2017" }
     public var parameters: [ParamSpec] { PixelFlipping.parameters }
     public var direction: MetricDirection { .higherIsBetter }
+    public var curveAxes: (x: String, y: String) { ("fraction of pixels replaced by noise (most relevant first)", "target score") }
     public func evaluate(_ ctx: inout MetricContext) throws -> MetricResult {
         let r = try PixelFlipping.run(&ctx, metric: name, morf: true, lerf: false)
         // unreachable from input: run returns the MoRF curve when asked for it
