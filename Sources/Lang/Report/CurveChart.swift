@@ -36,7 +36,7 @@ struct CurveChart {
         var values: [Double] = []
         var v = first
         // The last tick is at or above hi, so no curve runs over the top of the plot.
-        repeat { values.append(v); v += step } while values.count < 2 || values.last! < hi - step * 1e-9
+        repeat { values.append(v); v += step } while values.count < 2 || (values.last ?? hi) < hi - step * 1e-9
         return (values, step)
     }
 
@@ -52,8 +52,8 @@ struct CurveChart {
         let ys = series.flatMap { $0.points.map(\.y) }.filter(\.isFinite)
         guard let x0 = xs.min(), let x1 = xs.max(), let ylo = ys.min(), let yhi = ys.max() else { return "" }
         let xt = CurveChart.ticks(x0, x1), yt = CurveChart.ticks(Swift.min(ylo, 0), yhi)
-        let xLo = Swift.min(x0, xt.values.first!), xHi = Swift.max(x1, xt.values.last!)
-        let yLo = yt.values.first!, yHi = yt.values.last!
+        let xLo = Swift.min(x0, xt.values.first ?? x0), xHi = Swift.max(x1, xt.values.last ?? x1)
+        let yLo = yt.values.first ?? ylo, yHi = yt.values.last ?? yhi
         let yTickLabels = yt.values.map { CurveChart.tickLabel($0, step: yt.step) }
         // Text widths are estimated at 0.6 em per character (system sans-serif at 11-12 px).
         let charW = 6.6
