@@ -98,13 +98,13 @@ struct Run: ParsableCommand {
         sigaddset(&stop, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &stop, nil)
         do { try job?.start() } catch { term.error("error: \(error)"); return 73 }
-        let (code, failure) = execute(runner, interp, term)
+        let (code, failure) = execute(runner, interp, term, source: text)
         job?.finish(error: failure, cache: interp.resumeCache)
         return code
     }
 
     /// Runs the pipeline and prints its summaries: the exit code and, on failure, the error printed.
-    func execute(_ runner: PipelineRunner, _ interp: Interpreter, _ term: Terminal) -> (Int32, String?) {
+    func execute(_ runner: PipelineRunner, _ interp: Interpreter, _ term: Terminal, source text: String) -> (Int32, String?) {
         func fail(_ code: Int32, _ message: String) -> (Int32, String?) { term.error(message); return (code, message) }
         do {
             let scored = try runner.run(interpreter: interp, log: { line in if !quiet { print(line) }; fflush(sal_stdout()) },
@@ -121,6 +121,10 @@ struct Run: ParsableCommand {
                 return fail(130, "interrupted: stopped at a step boundary; files already written are complete, nothing partial was left" + kept)
             }
             return fail(e.exitCode, e.description + kept)
+        } catch let e as PipelineError {
+            // A save path that a symlink made during the run leads out of --out: a validation
+            // error at the step, like every other one.
+            return fail(65, e.render(source: text))
         } catch {
             return fail(70, "error: \(error)" + resumeHint(interp, runner))
         }

@@ -112,11 +112,11 @@ struct ReportLayoutTests {
                         "note: one.png: 1 of 10 images shown; rows: picks others"])
         let maps = try readPNG(path: dir + "/maps.png"), all = try readPNG(path: dir + "/all.png"), one = try readPNG(path: dir + "/one.png")
         // 28 px images in 140 px cells (5x), 4 px padding, text at 2x (12 px per character,
-        // 20 px per line); row labels "#0 7" (image, predicted class: lenet5 has no class names) are 4 characters; the column labels input,
+        // 20 px per line); row labels "#0 c7" (image, predicted class named by the dataset test_squares, c0...c9: lenet5 has no class names) are 5 characters; the column labels input,
         // gradient and test_nan_scalar take at most 2 lines of 11 characters ("test_nan_",
         // "scalar"); the note (40 characters) is one line of at most 41.
         let cell = 140, pad = 4, line = 20
-        let width = pad + (4 * 12 - 2 + pad) + 3 * (cell + pad), top = pad + 2 * line + pad
+        let width = pad + (5 * 12 - 2 + pad) + 3 * (cell + pad), top = pad + 2 * line + pad
         #expect(maps.shape == [3, top + 8 * (cell + pad) + line + pad, width])
         #expect(all.shape == [3, top + 10 * (cell + pad), width])
         #expect(one.shape == [3, top + (cell + pad) + line + pad, width])
