@@ -12,6 +12,8 @@ private let fastParams: [String: [String: ParamValue]] = [
     "expected_gradients": ["samples": .int(8)],
     "lime": ["samples": .int(40), "segments": .int(8)],
     "kernel_shap": ["samples": .int(40), "segments": .int(8)],
+    // The contract's random CNN is no ModelZoo family: the student layout is named.
+    "surrogate": ["student": .string("resnet"), "epochs_student": .int(1), "epochs_decoder": .int(1), "batch": .int(4)],
 ]
 
 private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
