@@ -132,8 +132,13 @@ enum SurrogateNetworks {
         return try b.build()
     }
 
-    /// Copies every teacher weight whose name and shape the student shares (all but CBAM's);
-    /// returns how many were copied.
+    /// Copies every teacher weight whose name and shape the student shares (all but CBAM's)
+    /// and starts each CBAM block as a near-constant gate: the last MLP layer's and the
+    /// spatial convolution's weights at zero, their biases at 1.1 and 2.2, so both attentions
+    /// start at sigmoid(2.2) = 0.90 everywhere and the student starts close to the teacher's
+    /// function (a He-random CBAM scales channels and positions anywhere in (0, 1), which in
+    /// our runs left a teacher-initialised student at 18 % agreement after two epochs). The
+    /// gates stay away from saturation, so they learn at once. Returns the weights copied.
     @discardableResult
     static func initialise(_ student: Graph, from teacher: Graph) throws -> Int {
         var copied = 0
@@ -141,6 +146,14 @@ enum SurrogateNetworks {
             guard let s = student.parameters[name], s.value.shape == p.value.shape else { continue }
             try student.setWeight(name, p.value.detached())
             copied += 1
+        }
+        for k in 1...3 {
+            // The MLP runs on both pooled branches and their outputs add: 2 x 1.1 = 2.2.
+            for (w, bias) in [("s\(k).cbam.mlp.2", Float(1.1)), ("s\(k).cbam.conv", Float(2.2))] {
+                guard let wt = student.weight("\(w).weight"), let bt = student.weight("\(w).bias") else { continue }
+                try student.setWeight("\(w).weight", Tensor.zeros(wt.shape))
+                try student.setWeight("\(w).bias", Tensor.full(bt.shape, bias))
+            }
         }
         return copied
     }
