@@ -207,17 +207,8 @@ struct SurrogateTests {
             np.ascontiguousarray(y, dtype="<f4").tofile(d + "/out%d.f32" % k)
         print(len(s.get_outputs()))
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, dir]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        p.waitUntilExit()
-        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        try #require(p.terminationStatus == 0, "python3 with numpy and onnxruntime (scripts/bootstrap --python-test-tools): \(errors)")
+        let (status, printed, errors) = try runPython(script, [dir])
+        try #require(status == 0, "python3 with numpy and onnxruntime (scripts/bootstrap --python-test-tools): \(errors)")
         #expect(printed == "4\n")
         let ours = try Autograd.noGrad { try student.forward([x]) }.outputs
         for (k, y) in ours.enumerated() {
