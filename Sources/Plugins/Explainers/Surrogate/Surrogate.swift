@@ -49,7 +49,7 @@ public struct SurrogateExplainer: Explainer {
     public var name: String { "surrogate" }
     public var summary: String { "CBAM student distilled from the model + explanation decoder: one forward per batch (fit: distil, train decoder)" }
     public var reference: String {
-        "Surrogate explanations by knowledge distillation with an attentive student and an explanation network (shared/papers/004)"
+        "An attentive surrogate network trained by knowledge distillation explains the model's prediction with a fine-grained saliency map, Sensors 21(4):1280, 2021 (shared/papers/004)"
     }
     public var capabilities: Capabilities { [.batched, .fits] }
 
