@@ -28,7 +28,14 @@ def load(folder, files):
             for row in csv.DictReader(fh):
                 if row["image"] == "mean":
                     continue
-                values[row["model"]][row["method"]][row["metric"]][int(float(row["image"]))] = float(row["value"])
+                cell = values[row["model"]][row["method"]]
+                image = int(float(row["image"]))
+                # The metric step names both mean_intensity entries "mean_intensity" (its label
+                # is not carried into the table); the second per image is the raw one.
+                metric = row["metric"]
+                if metric == "mean_intensity" and image in cell[metric]:
+                    metric = "mean_intensity_raw"
+                cell[metric][image] = float(row["value"])
     return values
 
 
@@ -49,8 +56,8 @@ def mean(v):
 
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else "out/surrogate-tables"
-    hosts = {"resnet_shapes": ("resnet-shapes.csv", "resnet-shapes-rise.csv"),
-             "lenet_fmnist": ("lenet-fmnist.csv", "lenet-fmnist-rise.csv")}
+    hosts = {"resnet-shapes": ("resnet-shapes.csv", "resnet-shapes-rise.csv"),
+             "lenet-fmnist": ("lenet-fmnist.csv", "lenet-fmnist-rise.csv")}
     methods = ["surrogate", "surrogate_unopt", "rise", "lime", "gradcam"]
     for model, files in hosts.items():
         v = load(folder, files)[model]
