@@ -62,17 +62,18 @@ extension Builtins {
             try runTraining(a)
         },
         Builtin("accuracy", [BuiltinParam("model"), BuiltinParam("data"), BuiltinParam("batch", default: .number(100)),
-                             BuiltinParam("ablate", optional: true)],
-                doc: "Top-1 accuracy (0 to 1) of the model on a dataset, in inference mode. ablate: {layer: [channels]} zeroes those channels (axis 1) of those layers' values on every pass (filter ablation; random_ablation gives matched random controls).") { a in
+                             BuiltinParam("ablate", optional: true), BuiltinParam("against", optional: true)],
+                doc: "Top-1 accuracy (0 to 1) of the model on a dataset, in inference mode. ablate: {layer: [channels]} zeroes those channels (axis 1) of those layers' values on every pass (filter ablation; random_ablation gives matched random controls). against: another model whose top-1 classes replace the labels (top-1 agreement, e.g. a distilled student against its teacher).") { a in
             let m = try a.model("model")
             let data = try dataset(a, "data")
             let batch = try a.int("batch")
             guard batch >= 1 else { throw LangError.arguments("batch must be >= 1, got \(batch)") }
             try checkCompatible(m, data, role: "data")
             let ablation = try a["ablate"].map { try channelAblation($0, argument: "ablate", model: m, data: data) }
+            let reference = a["against"] == nil ? nil : try a.model("against").graph
             if a.interpreter.dryRun { return .number(.nan) }
             return .number(try Plugins.accuracy(m.graph, on: data, batchSize: batch, interventions: ablation?.interventions ?? [:],
-                                                cancellation: a.interpreter.cancellation))
+                                                reference: reference, cancellation: a.interpreter.cancellation))
         },
         Builtin("subset", [BuiltinParam("data"), BuiltinParam("start"), BuiltinParam("end")],
                 doc: "Examples start..<end of a dataset (a hold-out split: subset(d, 55000, 60000)).") { a in

@@ -208,6 +208,22 @@ import Runtime
         #expect(i.globals.lookup("a")?.summary == formatNumber(Double(right) / 20))
     }
 
+    @Test func accuracyAgainstAModelCountsTopOneAgreement() throws {
+        let script = "let a = lenet5(seed: 7)\nlet b = lenet5(seed: 8)\nlet d = dataset(\"test_squares\", split: \"test\", count: 20)\n"
+            + "let self_ = accuracy(a, d, against: a)\nlet other = accuracy(a, d, against: b, batch: 6)"
+        let (i, _) = try interpreter(script, registry: langTestRegistry())
+        // Counted here from both nets' logits, not by the function under test.
+        let a = try ModelZoo.lenet5NICE(seed: 7), b = try ModelZoo.lenet5NICE(seed: 8), data = SquaresDataset(count: 20)
+        var same = 0
+        for k in 0..<data.count {
+            let x = try data.example(k).image
+            let (la, lb) = try Autograd.noGrad { (try a(x.reshaped([1] + x.shape)).scalars, try b(x.reshaped([1] + x.shape)).scalars) }
+            if la.indices.max(by: { la[$0] < la[$1] }) == lb.indices.max(by: { lb[$0] < lb[$1] }) { same += 1 }
+        }
+        #expect(i.globals.lookup("self_")?.summary == formatNumber(1))
+        #expect(i.globals.lookup("other")?.summary == formatNumber(Double(same) / 20))
+    }
+
     // MARK: params and --set
 
     @Test func paramsTakeCommandLineValuesTypedLikeTheDefaults() throws {

@@ -14,6 +14,8 @@ private let fastParams: [String: [String: ParamValue]] = [
     "lime": ["samples": .int(40), "segments": .int(8)],
     "kernel_shap": ["samples": .int(40), "segments": .int(8)],
     "nice": ["epochs": .int(1), "batch": .int(3)],
+    // The contract's random CNN is no ModelZoo family: the student layout is named.
+    "surrogate": ["student": .string("resnet"), "epochs_student": .int(1), "epochs_decoder": .int(1), "batch": .int(4)],
 ]
 
 private func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {

@@ -96,17 +96,8 @@ struct FitStateTests {
             np.ascontiguousarray(y, dtype="<f4").tofile(sys.argv[1] + "/" + blob["kind"] + "-" + blob["name"] + ".f32")
             print(blob["kind"], blob["name"], ",".join(str(d) for d in y.shape))
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, dir]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        p.waitUntilExit()
-        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        try #require(p.terminationStatus == 0, "python3 with numpy and onnxruntime (scripts/bootstrap --python-test-tools): \(errors)")
+        let (status, printed, errors) = try runPython(script, [dir])
+        try #require(status == 0, "python3 with numpy and onnxruntime (scripts/bootstrap --python-test-tools): \(errors)")
         #expect(printed == "graph decoder 2,1,8,8\ngraph student 2,3\nmodel model 2,3\n", "\(printed)")
         for (file, g) in [("graph-decoder", s.graphs["decoder"]!), ("graph-student", s.graphs["student"]!), ("model-model", s.model!)] {
             let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(file).f32"))

@@ -9,7 +9,7 @@ extension Registry {
             DeepLIFTExplainer(), EpsilonLRPExplainer(), ExcitationBackpropExplainer(), ExcitationBackpropExplainer(contrastive: true), GradCAMPlusPlusExplainer(),
             LIMEExplainer(), KernelSHAPExplainer(),
             // Research methods (shared/papers/).
-            NoiseMaskExplainer(), VEbIExplainer(), CHIPExplainer(), NICEExplainer(),
+            NoiseMaskExplainer(), VEbIExplainer(), CHIPExplainer(), NICEExplainer(), SurrogateExplainer(),
         ]
     }
 }

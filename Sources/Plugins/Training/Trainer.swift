@@ -89,8 +89,11 @@ extension TrainingReport {
 
 /// Top-1 accuracy of `graph` on a dataset (inference mode, batched, no autograd), with
 /// `interventions` applied on every pass (`ChannelAblation`'s zeroed channels).
+/// With `reference`, the labels are that model's top-1 classes instead of the dataset's: the
+/// top-1 agreement of `graph` with `reference` (a distilled student against its teacher).
 public func accuracy(_ graph: Graph, on dataset: any Dataset, batchSize: Int = 100,
-                     interventions: [String: Intervention] = [:], cancellation: CancellationToken = .never) throws -> Double {
+                     interventions: [String: Intervention] = [:], reference: Graph? = nil,
+                     cancellation: CancellationToken = .never) throws -> Double {
     guard dataset.count > 0 else { throw PluginError.invalid("accuracy: the dataset '\(dataset.name)' is empty") }
     guard batchSize >= 1 else { throw PluginError.invalid("accuracy: batch size must be at least 1, got \(batchSize)") }
     var correct = 0
@@ -100,7 +103,8 @@ public func accuracy(_ graph: Graph, on dataset: any Dataset, batchSize: Int = 1
             let (images, labels, _) = try dataset.batch(Array(s..<Swift.min(dataset.count, s + batchSize)))
             try checkInput(graph, images.shape, dataset: dataset)
             let predicted = try graph.forward(images, options: ForwardOptions(interventions: interventions)).output.argmax(axis: 1)
-            correct += zip(predicted, labels).filter { $0 == $1 }.count
+            let truth = try reference.map { r in try checkInput(r, images.shape, dataset: dataset); return try r.forward(images).output.argmax(axis: 1) } ?? labels
+            correct += zip(predicted, truth).filter { $0 == $1 }.count
         }
     }
     return Double(correct) / Double(dataset.count)

@@ -18,6 +18,8 @@ public final class GraphBuilder {
     private var examples: [String: Tensor] = [:]
     private var rng: RandomGenerator
     private let inputShape: [Int]
+    /// Graph inputs after the first, in order (`input(_:shape:)`).
+    private var extraInputs: [ValueInfo] = []
     /// The most recently produced value: the default input of the next layer.
     public private(set) var current: String
 
@@ -29,6 +31,16 @@ public final class GraphBuilder {
         self.rng = RandomGenerator(seed: seed)
         self.current = inputName
         examples[inputName] = Tensor.zeros([1] + inputShape)
+    }
+
+    /// Declares another graph input (a decoder that reads features at several scales), with
+    /// its shape without the batch dimension; inputs follow the first in declaration order.
+    @discardableResult
+    public func input(_ name: String, shape: [Int]) throws -> String {
+        guard examples[name] == nil, weights[name] == nil else { throw GraphError.malformed("graph '\(self.name)': a value named '\(name)' exists already") }
+        examples[name] = Tensor.zeros([1] + shape)
+        extraInputs.append(ValueInfo(name: name, shape: [-1] + shape))
+        return name
     }
 
     /// Shape of a value for a batch of one (empty for a name nothing has produced yet).
@@ -171,7 +183,7 @@ public final class GraphBuilder {
     public func product(_ a: String, _ b: String, name: String) throws -> String { try add("Mul", name: name, inputs: [a, b]) }
 
     public func build(outputs: [String]? = nil, labels: [String]? = nil, metadata: [String: String] = [:]) throws -> Graph {
-        let g = try Graph(name: name, inputs: [ValueInfo(name: inputName, shape: [-1] + inputShape)], outputs: outputs ?? [current],
+        let g = try Graph(name: name, inputs: [ValueInfo(name: inputName, shape: [-1] + inputShape)] + extraInputs, outputs: outputs ?? [current],
                           nodes: nodes, weights: weights, trainable: trainable, labels: labels, opset: 17, metadata: metadata)
         g.integerValues = integerValues
         return g
