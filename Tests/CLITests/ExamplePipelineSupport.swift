@@ -38,6 +38,11 @@ struct ScoresCSV {
     /// read both at once.
     let rows: [[String]]
 
+    init(rows: [[String]]) { self.rows = rows }
+
+    /// The rows of one model (a file that holds several models' comparisons).
+    func only(model: String) -> ScoresCSV { ScoresCSV(rows: rows.filter { $0.count > 1 && $0[1] == model }) }
+
     init(path: String) throws {
         func lines(_ file: String, header: String) throws -> [[String]] {
             let all = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)

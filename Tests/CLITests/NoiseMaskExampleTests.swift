@@ -79,4 +79,23 @@ struct NoiseMaskExampleTests {
         for label in labels { #expect(html.components(separatedBy: ">\(label)</text>").count - 1 == 2, "\(label) is not in both legends") }
         #expect(FileManager.default.fileExists(atPath: out + "/montage.png"))
     }
+
+    /// examples/noise-mask-convergence.yaml on 2 images with 5 iterations: the mask of every
+    /// model scored with and without the input, and the report carries Noise Mask's final
+    /// mean(M) ("preservation") and the share of undecided pixels the README quotes.
+    @Test func convergencePipelineRunsOnTwoImages() throws {
+        let out = try freshDirectory("nm-convergence-run")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try runREPLBinary(["run", repositoryRoot + "/examples/noise-mask-convergence.yaml", "--set", "params.n=2",
+                                   "--set", "params.iterations=5", "--out", out, "--quiet"])
+        #expect(r.code == 0, "stderr: \(r.err)")
+        let metrics: [String: ClosedRange<Double>] = ["png_size": 50...20_000, "ssim": -1...1, "png_x_input": 50...20_000, "ssim_x_input": -1...1]
+        for model in ["lenet-fmnist", "vgg-an8flower-single6c", "vgg-an8flower-double12c", "resnet-shapes"] {
+            try ScoresCSV(path: out + "/scores.csv").only(model: model).check(model: model, methods: ["noise_mask"], metrics: metrics, images: 2,
+                                                                               file: "scores.csv")
+        }
+        let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        #expect(html.contains("undecided") && html.contains("preservation"))
+    }
 }
+
