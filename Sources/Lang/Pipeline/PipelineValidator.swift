@@ -182,10 +182,8 @@ public struct PipelineValidator {
                       + (given.isEmpty ? "" : ", found " + given.map { "'\($0)'" }.joined(separator: " and ")))
             }
         }
-        if kind == .save, case let .scalar(s, p, _)? = args.first(where: { $0.name == "path" })?.value, let problem = SavePath.lexicalProblem(s) {
-            error(p, "\(stepPath).path", problem)
-        }
-        if kind == .save, let v = args.first(where: { $0.name == "path" })?.value, case let .scalar(file, fpos, _) = v {
+        if kind == .save, case let .scalar(file, fpos, _)? = args.first(where: { $0.name == "path" })?.value {
+            if let problem = SavePath.lexicalProblem(file) { error(fpos, "\(stepPath).path", problem) }
             let ext = (file as NSString).pathExtension.lowercased()
             if !Builtins.saveExtensions.contains(ext) {
                 error(fpos, "\(stepPath).path", "cannot save to '.\(ext)' files; use " + Builtins.saveExtensions.map { "." + $0 }.joined(separator: ", ")

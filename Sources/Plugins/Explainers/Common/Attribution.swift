@@ -135,8 +135,9 @@ private func convBlockOutput(_ g: Graph, from start: String) -> String {
 /// The value name of the `layer` parameter, or the default conv-block layer (recorded in
 /// `ctx.chosen`, so the map's params name the layer it was computed at).
 func resolveLayer(_ ctx: inout ExplainContext, plugin: String) throws -> String {
+    let given = try ctx.params.string("layer")
     let layer = try resolveLayer(params: ctx.params, model: ctx.model, plugin: plugin)
-    if try ctx.params.string("layer") == nil { ctx.chosen["layer"] = .string(layer) }
+    if given == nil { ctx.chosen["layer"] = .string(layer) }
     return layer
 }
 
