@@ -39,14 +39,7 @@ public enum ModelZoo {
         }
         guard inputSize >= 8 else { throw GraphError.malformed("vggStyle needs inputs of at least 8x8, got \(inputSize)") }
         let b = GraphBuilder(name: "vgg-style", inputShape: [channels, inputSize, inputSize], seed: seed)
-        for (block, width) in widths.enumerated() {
-            for i in 1...2 {
-                try b.conv(name: "block\(block + 1).conv\(i)", out: width, kernel: 3, padding: 1, bias: false)
-                try b.batchNorm(name: "block\(block + 1).bn\(i)")
-                try b.relu(name: "block\(block + 1).relu\(i)")
-            }
-            try b.maxPool(name: "block\(block + 1).pool", kernel: 2)
-        }
+        for (block, width) in widths.enumerated() { try Architectures.vggBlock(b, index: block + 1, width: width) }
         try b.globalAvgPool(name: "gap")
         try b.flatten(name: "flatten")
         try b.linear(name: "fc1", out: hidden)

@@ -37,6 +37,18 @@ public enum Architectures {
         return try b.build()
     }
 
+    /// One VGG-style block `blockK`: two (3x3 conv without bias, batch norm, ReLU) at `width`,
+    /// then a 2x2 max pool, under the names the shipped VGGs use (`blockK.conv1` ...), so
+    /// graphs built from it share weights by name.
+    public static func vggBlock(_ b: GraphBuilder, index k: Int, width: Int) throws {
+        for i in 1...2 {
+            try b.conv(name: "block\(k).conv\(i)", out: width, kernel: 3, padding: 1, bias: false)
+            try b.batchNorm(name: "block\(k).bn\(i)")
+            try b.relu(name: "block\(k).relu\(i)")
+        }
+        try b.maxPool(name: "block\(k).pool", kernel: 2)
+    }
+
     /// conv3x3-BN-ReLU-conv3x3-BN plus the (projected when the shape changes) identity, ReLU.
     /// Node names follow torchvision: <prefix>.conv1, .bn1, ..., .downsample.0/1, .add.
     public static func basicBlock(_ b: GraphBuilder, prefix p: String, inChannels: Int, width: Int, stride: Int) throws {

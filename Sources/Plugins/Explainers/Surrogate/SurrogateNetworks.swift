@@ -74,12 +74,7 @@ enum SurrogateNetworks {
             if widths.isEmpty { widths = [8, 16, 32] }
             guard widths.count >= 3 else { throw PluginError.invalid("surrogate: a vgg student needs at least 3 blocks, the teacher has \(widths.count)") }
             for (block, w) in widths.enumerated() {
-                for i in 1...2 {
-                    try b.conv(name: "block\(block + 1).conv\(i)", out: w, kernel: 3, padding: 1, bias: false)
-                    try b.batchNorm(name: "block\(block + 1).bn\(i)")
-                    try b.relu(name: "block\(block + 1).relu\(i)")
-                }
-                try b.maxPool(name: "block\(block + 1).pool", kernel: 2)
+                try Architectures.vggBlock(b, index: block + 1, width: w)
                 let k = block - (widths.count - 3) + 1
                 if k >= 1 { try attend(b.current, k) }
             }
