@@ -64,7 +64,14 @@ func forwardBackwardMilliseconds(_ g: Graph, _ x: Tensor, runs: Int) throws -> D
 
 final class OpTimes: @unchecked Sendable {
     var ms: [String: Double] = [:]
-    func add(_ op: String, _ t: Double) { ms[op, default: 0] += t }
+    var byNode: [String: Double] = [:]
+    var order: [String] = []
+    func add(_ node: GraphNode, _ t: Double) {
+        ms[node.opType, default: 0] += t
+        let key = "\(node.opType) \(node.name)"
+        if byNode[key] == nil { order.append(key) }
+        byNode[key, default: 0] += t
+    }
 }
 
 func printProfile(_ g: Graph, shape: [Int], runs: Int) throws {
@@ -74,12 +81,16 @@ func printProfile(_ g: Graph, shape: [Int], runs: Int) throws {
     let times = OpTimes()
     var options = ForwardOptions()
     _ = try Autograd.noGrad { try g.forward(x, options: options) }
-    options.nodeTimer = { op, t in times.add(op, t) }
+    options.nodeTimer = { node, t in times.add(node, t) }
     for _ in 0..<runs { _ = try Autograd.noGrad { try g.forward(x, options: options) } }
     let total = times.ms.values.reduce(0, +)
     print("forward time by op type (mean of \(runs) runs, batch \(shape[0])):")
     for (op, t) in times.ms.sorted(by: { $0.value > $1.value }) {
         print("  \(pad(op, 20)) \(pad(fmt(t / Double(runs), 2), 7)) ms  \(fmt(100 * t / total))%")
+    }
+    print("\nthe slowest nodes:")
+    for key in times.order.sorted(by: { times.byNode[$0]! > times.byNode[$1]! }).prefix(24) {
+        print("  \(pad(key, 40)) \(pad(fmt(times.byNode[key]! / Double(runs), 2), 7)) ms")
     }
     print("")
 }

@@ -57,8 +57,8 @@ public struct ForwardOptions: Sendable {
     public var training: Bool = false
     /// Seed for dropout and other stochastic ops in training.
     public var seed: UInt64 = 0
-    /// Called after every node with its op type and wall time in milliseconds (profiling).
-    public var nodeTimer: (@Sendable (_ opType: String, _ milliseconds: Double) -> Void)? = nil
+    /// Called after every node with the node (op type, name) and its wall time in milliseconds (profiling).
+    public var nodeTimer: (@Sendable (_ node: GraphNode, _ milliseconds: Double) -> Void)? = nil
 
     public init(capture: [String] = [], interventions: [String: Intervention] = [:], stopAt: String? = nil,
                 backwardRules: [NodeSelector: BackwardRule] = [:], training: Bool = false, seed: UInt64 = 0) {
@@ -153,7 +153,7 @@ extension Graph {
             var ctx = KernelContext(node: node, inputs: ins, options: options, opset: opset)
             let t0 = options.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let outs = try rules[i].map { try runKernel(kernel, rule: $0, context: &ctx, reference: options.reference) } ?? kernel(&ctx)
-            if let timer = options.nodeTimer { timer(node.opType, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+            if let timer = options.nodeTimer { timer(node, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
             updates.merge(ctx.updates) { _, b in b }
             for (name, t) in zip(node.outputs, outs) where !name.isEmpty {
                 let v = try store(name, t)
