@@ -82,6 +82,10 @@ struct ConvPoolTests {
             ([2, 3, 8, 7], [3, 1, 3, 3], (2, 1), (1, 1, 1, 0), (1, 1), 3),
             ([1, 3, 6, 6], [6, 1, 3, 2], (1, 2), (2, 1, 0, 1), (2, 1), 3),
             ([1, 1, 5, 5], [2, 1, 5, 5], (1, 1), (0, 0, 0, 0), (1, 1), 1),
+            // Stride 2 along rows wider than 16: im2col's eight-at-a-time copy, its scalar
+            // tail, and rows where a 16-wide load would pass the row end (ResNet's conv1 shape).
+            ([1, 3, 23, 41], [4, 3, 7, 7], (2, 2), (3, 3, 3, 3), (1, 1), 1),
+            ([2, 3, 9, 37], [5, 3, 3, 3], (1, 2), (1, 0, 1, 2), (1, 1), 1),
         ]
         for (i, (xs, ws, s, p, d, g)) in cases.enumerated() {
             let x = randomTensor(xs, seed: UInt64(10 + i)), w = randomTensor(ws, seed: UInt64(40 + i))
@@ -116,18 +120,23 @@ struct ConvPoolTests {
             ([2, 17, 6, 9], 20, [0, 0, 0, 0], 16 << 20),
             ([3, 16, 5, 8], 24, [2, 1, 0, 2], 16 << 20),
             ([3, 24, 8, 5], 16, [1, 1, 1, 1], 1),
+            // Rows of 8 or more tiles: full SIMD groups, a partial group, left pads 0-2.
+            ([1, 16, 11, 37], 16, [1, 1, 1, 1], 16 << 20),
+            ([2, 16, 6, 33], 17, [2, 2, 0, 1], 16 << 20),
+            ([1, 16, 9, 32], 16, [0, 0, 2, 2], 16 << 20),
         ]
         for (i, (xs, o, p, budget)) in cases.enumerated() {
             let x = randomTensor(xs, seed: UInt64(200 + i)), w = randomTensor([o, xs[1], 3, 3], seed: UInt64(300 + i))
             var geo = Tensor.convGeometry(op: "t", input: xs, weight: w.shape, outChannels: o, weightInChannels: xs[1],
                                           stride: [1, 1], padding: p, dilation: [1, 1], groups: 1)
             geo.chunkBudget = budget
+            geo.algorithm = .winograd
             #expect(geo.usesWinograd)
             let yShape = [xs[0], o, geo.ho, geo.wo]
             let gy = randomTensor(yShape, seed: UInt64(400 + i))
             let fast = (Tensor.convForwardRaw(geo, x: x, weight: w, bias: nil, outShape: yShape),
                         Tensor.convBackwardDataRaw(geo, gy: gy, weight: w, outShape: xs))
-            geo.winogradDisabled = true
+            geo.algorithm = .im2col
             #expect(!geo.usesWinograd)
             let direct = (Tensor.convForwardRaw(geo, x: x, weight: w, bias: nil, outShape: yShape),
                           Tensor.convBackwardDataRaw(geo, gy: gy, weight: w, outShape: xs))

@@ -10,9 +10,10 @@ extension Tensor {
         let op = "conv2d"
         precondition(rank == 4, "\(op): input must be [N, C, H, W], got \(shape)")
         precondition(weight.rank == 4, "\(op): weight must be [O, C/groups, kH, kW], got \(weight.shape)")
-        let geo = Tensor.convGeometry(op: op, input: shape, weight: weight.shape, outChannels: weight.shape[0],
+        var geo = Tensor.convGeometry(op: op, input: shape, weight: weight.shape, outChannels: weight.shape[0],
                                       weightInChannels: weight.shape[1], stride: stride, padding: padding,
                                       dilation: dilation, groups: groups)
+        geo.cacheWeightTransforms = !weight.requiresGrad
         if let bias {
             precondition(bias.shape == [geo.o], "\(op): bias must be [\(geo.o)] for weight \(weight.shape), got \(bias.shape)")
         }
@@ -64,9 +65,10 @@ extension Tensor {
             precondition(bias.shape == [o], "\(op): bias must be [\(o)] for weight \(weight.shape) and groups \(groups), got \(bias.shape)")
         }
         // The conv that this op is the adjoint of: input [n, o, hOut, wOut] -> output [n, cin, h, w].
-        let geo = ConvGeometry(n: n, c: o, h: hOut, w: wOut, o: cin, kh: kh, kw: kw, sh: sh, sw: sw,
+        var geo = ConvGeometry(n: n, c: o, h: hOut, w: wOut, o: cin, kh: kh, kw: kw, sh: sh, sw: sw,
                                pt: p.top, pl: p.left, pb: p.bottom, pr: p.right, dh: dh, dw: dw, groups: groups,
                                ho: h, wo: w)
+        geo.cacheWeightTransforms = !weight.requiresGrad
         precondition(ConvGeometry.outSize(hOut, kernel: kh, stride: sh, padBegin: p.top, padEnd: p.bottom, dilation: dh) >= h
                      && ConvGeometry.outSize(wOut, kernel: kw, stride: sw, padBegin: p.left, padEnd: p.right, dilation: dw) >= w,
                      "\(op): inconsistent geometry for input \(shape), weight \(weight.shape)")
@@ -118,26 +120,28 @@ extension Tensor {
     }
 
     static func convForwardRaw(_ geo: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?, outShape: [Int]) -> Tensor {
-        Tensor(shape: outShape) { y in
+        let u = geo.usesWinograd && geo.cacheWeightTransforms ? geo.cachedKernelTransform(weight, flipped: false) : nil
+        return Tensor(shape: outShape) { y in
             guard y.count > 0 else { return }
-            x.withUnsafeBufferPointer { xp in weight.withUnsafeBufferPointer { wp in
+            x.withUnsafeBufferPointer { xp in weight.withUnsafeBufferPointer { wp in withOptionalPointer(u) { up in
                 if let bias {
                     bias.withUnsafeBufferPointer { bp in
-                        geo.forward(x: xp.baseAddress!, weight: wp.baseAddress!, bias: bp.baseAddress!, y: y.baseAddress!)
+                        geo.forward(x: xp.baseAddress!, weight: wp.baseAddress!, bias: bp.baseAddress!, y: y.baseAddress!, winogradU: up)
                     }
                 } else {
-                    geo.forward(x: xp.baseAddress!, weight: wp.baseAddress!, bias: nil, y: y.baseAddress!)
+                    geo.forward(x: xp.baseAddress!, weight: wp.baseAddress!, bias: nil, y: y.baseAddress!, winogradU: up)
                 }
-            } }
+            } } }
         }
     }
 
     static func convBackwardDataRaw(_ geo: ConvGeometry, gy: Tensor, weight: Tensor, outShape: [Int]) -> Tensor {
-        Tensor(shape: outShape) { dx in
+        let u = geo.usesWinograd && geo.cacheWeightTransforms ? geo.cachedKernelTransform(weight, flipped: true) : nil
+        return Tensor(shape: outShape) { dx in
             guard dx.count > 0, gy.count > 0 else { return }
-            gy.withUnsafeBufferPointer { gp in weight.withUnsafeBufferPointer { wp in
-                geo.backwardData(gy: gp.baseAddress!, weight: wp.baseAddress!, dx: dx.baseAddress!)
-            } }
+            gy.withUnsafeBufferPointer { gp in weight.withUnsafeBufferPointer { wp in withOptionalPointer(u) { up in
+                geo.backwardData(gy: gp.baseAddress!, weight: wp.baseAddress!, dx: dx.baseAddress!, winogradU: up)
+            } } }
         }
     }
 
@@ -161,4 +165,22 @@ extension Tensor {
             }
         }
     }
+}
+
+/// How a convolution is lowered: `automatic` picks per geometry (see `ConvGeometry.usesWinograd`);
+/// the others force a lowering where it applies (benchmarks and tests compare them).
+public enum ConvAlgorithm: String, Sendable, CaseIterable {
+    case automatic, im2col, winograd
+}
+
+public enum ConvTuning {
+    /// The lowering every convolution uses from now on (`saliency-bench conv` sets it; the
+    /// default, `automatic`, is the only one the tools use).
+    nonisolated(unsafe) public static var algorithm: ConvAlgorithm = .automatic
+}
+
+/// `body(nil)` for nil, else `body` with the array's base address.
+private func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let a else { return body(nil) }
+    return a.withUnsafeBufferPointer { body($0.baseAddress) }
 }

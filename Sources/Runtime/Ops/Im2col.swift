@@ -44,8 +44,11 @@ struct ConvGeometry {
     /// Upper bound on the column matrix, in floats (16 M = 64 MB); tests lower it to
     /// exercise batch chunking.
     var chunkBudget = 16 << 20
-    /// Tests set it to compare the Winograd path (`usesWinograd`) with im2col on the same geometry.
-    var winogradDisabled = false
+    /// Which lowering to use; tests and `saliency-bench conv` force one to compare them.
+    var algorithm: ConvAlgorithm = ConvTuning.algorithm
+    /// The weight does not require gradients: its Winograd transform may come from
+    /// `WeightTransformCache` (set by the ops; off for trainable weights).
+    var cacheWeightTransforms = false
 
     var cg: Int { c / groups }
     var og: Int { o / groups }
@@ -61,10 +64,14 @@ struct ConvGeometry {
         return span < 0 ? 0 : span / stride + 1
     }
 
-    /// Samples per im2col chunk so that the column matrix stays under ~64 MB.
+    /// Samples per im2col chunk: enough that one GEMM has about 2048 columns (batching small
+    /// planes such as ResNet's 7x7 layer4 into one product), no more (a larger column matrix
+    /// only leaves the caches: at batch 16, chunks of 8 whole 112x112 samples made conv1 30 %
+    /// slower per image than batch 1), and the column matrix under `chunkBudget`.
     var chunk: Int {
         let perSample = Swift.max(1, k * outPlane)
-        return Swift.max(1, Swift.min(n, chunkBudget / perSample))
+        let wanted = (2048 + outPlane - 1) / Swift.max(outPlane, 1)
+        return Swift.max(1, Swift.min(n, wanted, chunkBudget / perSample))
     }
 
     func kernelOffsets(_ r: Int) -> (c: Int, ki: Int, kj: Int) {
@@ -97,6 +104,16 @@ struct ConvGeometry {
                         if ows.upperBound < wo { (d + ows.upperBound).update(repeating: 0, count: wo - ows.upperBound) }
                         if sw == 1 {
                             (d + ows.lowerBound).update(from: srow + ows.lowerBound, count: ows.count)
+                        } else if sw == 2 {
+                            // Eight outputs per step: the even lanes of a 16-wide load (ResNet's
+                            // stride-2 convolutions); only loads that end inside the input row.
+                            var ow = ows.lowerBound
+                            while ow + 8 <= ows.upperBound && 2 * ow + offW + 16 <= w {
+                                let v = UnsafeRawPointer(srow + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                                UnsafeMutableRawPointer(d + ow).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                                ow += 8
+                            }
+                            while ow < ows.upperBound { d[ow] = srow[2 * ow]; ow += 1 }
                         } else {
                             for ow in ows { d[ow] = srow[ow * sw] }
                         }
@@ -141,12 +158,12 @@ struct ConvGeometry {
 
     /// y [n, o, ho, wo] = conv(x, weight) (+ bias). `y` must be zero-filled.
     func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                 y: UnsafeMutablePointer<Float>) {
+                 y: UnsafeMutablePointer<Float>, winogradU: UnsafePointer<Float>? = nil) {
         let P = outPlane, HW = inPlane
         if isDepthwise {
             depthwiseForward(x: x, weight: weight, y: y)
         } else if usesWinograd {
-            winogradForward(x: x, weight: weight, y: y)
+            winogradForward(x: x, weight: weight, u: winogradU, y: y)
         } else if isPointwise {
             for s in 0..<n { for g in 0..<groups {
                 sgemm(m: og, n: HW, k: cg, a: weight + g * og * cg, lda: cg,
@@ -180,12 +197,13 @@ struct ConvGeometry {
 
     /// dx [n, c, h, w] = adjoint of `forward` (without bias) applied to gy [n, o, ho, wo].
     /// `dx` must be zero-filled.
-    func backwardData(gy: UnsafePointer<Float>, weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+    func backwardData(gy: UnsafePointer<Float>, weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                      winogradU: UnsafePointer<Float>? = nil) {
         let P = outPlane, HW = inPlane
         if isDepthwise {
             depthwiseBackwardData(gy: gy, weight: weight, dx: dx)
         } else if usesWinograd {
-            winogradBackwardData(gy: gy, weight: weight, dx: dx)
+            winogradBackwardData(gy: gy, weight: weight, u: winogradU, dx: dx)
         } else if isPointwise {
             for s in 0..<n { for g in 0..<groups {
                 sgemm(transA: true, m: cg, n: HW, k: og, a: weight + g * og * cg, lda: cg,

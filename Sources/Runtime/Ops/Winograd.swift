@@ -15,33 +15,64 @@ extension ConvGeometry {
     /// and dilation 1, no groups, padding at most 2 (so the adjoint's is not negative), and
     /// enough channels that the 16 GEMMs are not dominated by the transforms.
     var usesWinograd: Bool {
-        kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1
-            && Swift.max(pt, pl, pb, pr) <= 2 && c >= 16 && o >= 16 && !winogradDisabled
+        guard winogradApplies else { return false }
+        switch algorithm {
+        case .winograd: return true
+        case .im2col: return false
+        // Without a cached kernel transform (weights that train) U costs 16 x o x c values per
+        // call, more than the multiplies saved on few tiles (ResNet's 7x7 layer4: 9 vs 4 ms).
+        case .automatic: return c >= 16 && o >= 16 && (cacheWeightTransforms || n * ((ho + 1) / 2) * ((wo + 1) / 2) >= 100)
+        }
     }
 
-    /// y [n, o, ho, wo] = conv(x, weight), overwriting y.
-    func winogradForward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * c)
-        defer { u.deallocate() }
-        Self.winogradKernel(weight, outChannels: o, inChannels: c, flipped: false, into: u)
-        Self.winogradConvolve(x, n: n, c: c, h: h, w: w, pads: (pt, pl), u: u, o: o, ho: ho, wo: wo, y: y,
-                              budget: chunkBudget)
+    /// The geometries F(2x2, 3x3) can compute.
+    var winogradApplies: Bool {
+        kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 && Swift.max(pt, pl, pb, pr) <= 2
+    }
+
+    /// y [n, o, ho, wo] = conv(x, weight), overwriting y. `u`: the kernel transform
+    /// (`winogradTransform(flipped: false)`), or nil to compute it here.
+    func winogradForward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, u cached: UnsafePointer<Float>?,
+                         y: UnsafeMutablePointer<Float>) {
+        withKernelTransform(weight, flipped: false, cached: cached) { u in
+            Self.winogradConvolve(x, n: n, c: c, h: h, w: w, pads: (pt, pl), u: u, o: o, ho: ho, wo: wo, y: y,
+                                  budget: chunkBudget)
+        }
     }
 
     /// dx [n, c, h, w] = adjoint of the forward pass applied to gy [n, o, ho, wo], overwriting dx.
-    func winogradBackwardData(gy: UnsafePointer<Float>, weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * c)
+    func winogradBackwardData(gy: UnsafePointer<Float>, weight: UnsafePointer<Float>, u cached: UnsafePointer<Float>?,
+                              dx: UnsafeMutablePointer<Float>) {
+        withKernelTransform(weight, flipped: true, cached: cached) { u in
+            Self.winogradConvolve(gy, n: n, c: o, h: ho, w: wo, pads: (2 - pt, 2 - pl), u: u, o: c, ho: h, wo: w, y: dx,
+                                  budget: chunkBudget)
+        }
+    }
+
+    private func withKernelTransform(_ weight: UnsafePointer<Float>, flipped: Bool, cached: UnsafePointer<Float>?,
+                                     _ body: (UnsafePointer<Float>) -> Void) {
+        if let cached { body(cached); return }
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * Self.paddedPlane(o * c))
         defer { u.deallocate() }
-        Self.winogradKernel(weight, outChannels: o, inChannels: c, flipped: true, into: u)
-        Self.winogradConvolve(gy, n: n, c: o, h: ho, w: wo, pads: (2 - pt, 2 - pl), u: u, o: c, ho: h, wo: w, y: dx,
-                              budget: chunkBudget)
+        Self.winogradKernel(weight, outChannels: o, inChannels: c, flipped: flipped, into: u)
+        body(u)
+    }
+
+    /// The kernel transform of a weight that does not require gradients, from the shared cache
+    /// (computed on first use): what `winogradForward` / `winogradBackwardData` take as `u`.
+    func cachedKernelTransform(_ weight: Tensor, flipped: Bool) -> [Float] {
+        let (o, c) = (self.o, self.c)
+        return WeightTransformCache.shared.transform(of: weight, kind: flipped ? 1 : 0, size: 16 * Self.paddedPlane(o * c)) { w, u in
+            Self.winogradKernel(w, outChannels: o, inChannels: c, flipped: flipped, into: u)
+        }
     }
 
     /// U [16, rows, cols] from weight [o, c, 3, 3]: rows = o, cols = c; or, `flipped`, the
-    /// kernel of the adjoint (rows = c, cols = o, each 3x3 turned by 180 degrees).
+    /// kernel of the adjoint (rows = c, cols = o, each 3x3 turned by 180 degrees). The 16
+    /// planes lie `paddedPlane(o * c)` floats apart.
     static func winogradKernel(_ weight: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int, flipped: Bool,
                                into u: UnsafeMutablePointer<Float>) {
-        let rows = flipped ? c : o, cols = flipped ? o : c, plane = rows * cols
+        let cols = flipped ? o : c, plane = paddedPlane(o * c)
         Threads.parallelFor(o, minPerThread: Swift.max(1, 4096 / Swift.max(c, 1))) { range in
             var g = [Float](repeating: 0, count: 9), t = [Float](repeating: 0, count: 12)
             for oc in range {
@@ -71,36 +102,50 @@ extension ConvGeometry {
     }
 
     /// y [n, o, ho, wo] = the 3x3 stride-1 convolution of x [n, c, h, w] (padding top/left
-    /// `pads`; bottom/right implied by ho, wo) with the transformed kernel u [16, o, c].
+    /// `pads`; bottom/right implied by ho, wo) with the transformed kernel u [16, o, c] (planes
+    /// `paddedPlane(o * c)` apart).
     /// Samples are processed in chunks so the tile buffers stay within `budget` floats.
     static func winogradConvolve(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
                                  u: UnsafePointer<Float>, o: Int, ho: Int, wo: Int, y: UnsafeMutablePointer<Float>,
                                  budget: Int) {
         let th = (ho + 1) / 2, tw = (wo + 1) / 2, tilesPerSample = th * tw
+        // Samples per chunk: about 256 tiles per GEMM (ResNet's 7x7 planes have 16 per sample),
+        // no more: the tile buffers (16 x channels x tiles) of whole batches leave the caches.
         let perSample = 16 * Swift.max(c, o) * tilesPerSample
-        let nbMax = Swift.max(1, Swift.min(n, budget / Swift.max(perSample, 1)))
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * nbMax * tilesPerSample)
-        let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * nbMax * tilesPerSample)
+        let wanted = (256 + tilesPerSample - 1) / tilesPerSample
+        let nbMax = Swift.max(1, Swift.min(n, wanted, budget / Swift.max(perSample, 1)))
+        let uStride = paddedPlane(o * c), vStride = paddedPlane(c * nbMax * tilesPerSample), mStride = paddedPlane(o * nbMax * tilesPerSample)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * vStride)
+        let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * mStride)
         defer { v.deallocate(); m.deallocate() }
         var s0 = 0
         while s0 < n {
             let nb = Swift.min(nbMax, n - s0), tiles = nb * tilesPerSample
-            inputTiles(x + s0 * c * h * w, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v)
+            inputTiles(x + s0 * c * h * w, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: vStride)
             // The 16 products are independent: one per worker at a time, each single-threaded.
             Threads.parallelFor(16) { xis in
                 for xi in xis {
-                    sgemm(m: o, n: tiles, k: c, a: u + xi * o * c, b: v + xi * c * tiles, c: m + xi * o * tiles, serial: true)
+                    sgemm(m: o, n: tiles, k: c, a: u + xi * uStride, b: v + xi * vStride, c: m + xi * mStride, serial: true)
                 }
             }
-            outputTiles(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo)
+            outputTiles(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo, plane: mStride)
             s0 += nb
         }
     }
 
+    /// The distance in floats between the 16 planes of a [16, count] tile buffer: `count`,
+    /// moved off multiples of 4 KiB. The transforms write (and read) all 16 planes for every
+    /// tile; planes exactly 4 KiB apart map to the same L1 sets and evict each other (ResNet's
+    /// 64 x 784 and 512 x 16 tile buffers ran their input transform 4-5x slower per tile).
+    static func paddedPlane(_ count: Int) -> Int {
+        let r = count % 1024
+        return r < 32 || r > 992 ? count + 64 - (r > 992 ? r - 1024 : r) : count
+    }
+
     /// V [16, c, nb * th * tw] = B^T d B for every 4x4 input tile d (zero outside the image).
     private static func inputTiles(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
-                                   th: Int, tw: Int, v: UnsafeMutablePointer<Float>) {
-        let tiles = nb * th * tw, plane = c * tiles
+                                   th: Int, tw: Int, v: UnsafeMutablePointer<Float>, plane: Int) {
+        let tiles = nb * th * tw
         Threads.parallelFor(nb * c, minPerThread: Swift.max(1, 2048 / Swift.max(th * tw, 1))) { range in
             // d: the 4x4 tile; t = B^T d.
             let d = UnsafeMutablePointer<Float>.allocate(capacity: 32), t = d + 16
@@ -147,8 +192,8 @@ extension ConvGeometry {
 
     /// y [nb, o, ho, wo] = A^T M A for every tile, from M [16, o, nb * th * tw].
     private static func outputTiles(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
-                                    y: UnsafeMutablePointer<Float>) {
-        let tiles = nb * th * tw, plane = o * tiles
+                                    y: UnsafeMutablePointer<Float>, plane: Int) {
+        let tiles = nb * th * tw
         Threads.parallelFor(nb * o, minPerThread: Swift.max(1, 2048 / Swift.max(th * tw, 1))) { range in
             for so in range {
                 let s = so / o, oc = so % o
