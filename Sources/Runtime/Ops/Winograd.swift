@@ -147,8 +147,8 @@ extension ConvGeometry {
                                    th: Int, tw: Int, v: UnsafeMutablePointer<Float>, plane: Int) {
         let tiles = nb * th * tw
         Threads.parallelFor(nb * c, minPerThread: Swift.max(1, 2048 / Swift.max(th * tw, 1))) { range in
-            // d: the 4x4 tile; t = B^T d.
-            let d = UnsafeMutablePointer<Float>.allocate(capacity: 32), t = d + 16
+            // d: an edge tile, zero outside the image.
+            let d = UnsafeMutablePointer<Float>.allocate(capacity: 16)
             defer { d.deallocate() }
             for sc in range {
                 let s = sc / c, ch = sc % c
@@ -158,8 +158,11 @@ extension ConvGeometry {
                     let r0 = 2 * ty - pads.0
                     for tx in 0..<tw {
                         let c0 = 2 * tx - pads.1
+                        // The tile's four rows, one SIMD4 each (loaded straight from the image
+                        // when the tile lies inside it).
+                        let rows: UnsafeRawPointer, pitch: Int
                         if r0 >= 0 && r0 + 4 <= h && c0 >= 0 && c0 + 4 <= w {
-                            for r in 0..<4 { (d + 4 * r).update(from: src + (r0 + r) * w + c0, count: 4) }
+                            rows = UnsafeRawPointer(src + r0 * w + c0); pitch = w * MemoryLayout<Float>.stride
                         } else {
                             for r in 0..<4 {
                                 let ir = r0 + r
@@ -168,22 +171,24 @@ extension ConvGeometry {
                                     d[4 * r + q] = ir >= 0 && ir < h && ic >= 0 && ic < w ? src[ir * w + ic] : 0
                                 }
                             }
+                            rows = UnsafeRawPointer(d); pitch = 4 * MemoryLayout<Float>.stride
                         }
-                        for q in 0..<4 {
-                            t[q] = d[q] - d[8 + q]
-                            t[4 + q] = d[4 + q] + d[8 + q]
-                            t[8 + q] = d[8 + q] - d[4 + q]
-                            t[12 + q] = d[4 + q] - d[12 + q]
-                        }
+                        let d0 = rows.loadUnaligned(as: SIMD4<Float>.self)
+                        let d1 = rows.loadUnaligned(fromByteOffset: pitch, as: SIMD4<Float>.self)
+                        let d2 = rows.loadUnaligned(fromByteOffset: 2 * pitch, as: SIMD4<Float>.self)
+                        let d3 = rows.loadUnaligned(fromByteOffset: 3 * pitch, as: SIMD4<Float>.self)
+                        // t = B^T d (row by row, the same additions as element by element).
+                        let t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3
                         // V = t B, element (r, q) into plane 4 r + q.
                         let dst = v + base + ty * tw + tx
-                        for r in 0..<4 {
-                            let (a0, a1, a2, a3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3])
-                            dst[(4 * r) * plane] = a0 - a2
-                            dst[(4 * r + 1) * plane] = a1 + a2
-                            dst[(4 * r + 2) * plane] = a2 - a1
-                            dst[(4 * r + 3) * plane] = a1 - a3
-                        }
+                        dst[0] = t0[0] - t0[2]; dst[plane] = t0[1] + t0[2]
+                        dst[2 * plane] = t0[2] - t0[1]; dst[3 * plane] = t0[1] - t0[3]
+                        dst[4 * plane] = t1[0] - t1[2]; dst[5 * plane] = t1[1] + t1[2]
+                        dst[6 * plane] = t1[2] - t1[1]; dst[7 * plane] = t1[1] - t1[3]
+                        dst[8 * plane] = t2[0] - t2[2]; dst[9 * plane] = t2[1] + t2[2]
+                        dst[10 * plane] = t2[2] - t2[1]; dst[11 * plane] = t2[1] - t2[3]
+                        dst[12 * plane] = t3[0] - t3[2]; dst[13 * plane] = t3[1] + t3[2]
+                        dst[14 * plane] = t3[2] - t3[1]; dst[15 * plane] = t3[1] - t3[3]
                     }
                 }
             }
