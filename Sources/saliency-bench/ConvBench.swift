@@ -45,7 +45,7 @@ struct ConvBench: ParsableCommand {
             for algorithm in ConvAlgorithm.allCases {
                 ConvTuning.algorithm = algorithm
                 defer { ConvTuning.algorithm = .automatic }
-                if algorithm == .winograd && !(w.shape[2] == 3 && w.shape[3] == 3 && stride == [1, 1]) {
+                if (algorithm == .winograd || algorithm == .winograd4) && !(w.shape[2] == 3 && w.shape[3] == 3 && stride == [1, 1]) {
                     cells.append(pad("-", 16)); continue
                 }
                 let fwd = medianMilliseconds(runs: common.runs) {

@@ -5,10 +5,10 @@ import Testing
 /// results as computing them every call, never stale after the weight changes, bounded.
 @Suite("Weight transform cache", .serialized)
 struct WeightTransformCacheTests {
-    /// A 3x3 stride-1 geometry that takes the Winograd path by default, with a cached transform
-    /// or without (2 x 8 x 8 = 128 tiles). (Tests never set the global `ConvTuning.algorithm`:
-    /// suites run in parallel.)
-    private let xShape = [2, 16, 16, 16], wShape = [16, 16, 3, 3]
+    /// A 3x3 stride-1 geometry that takes Winograd F(2x2, 3x3) by default, with a cached
+    /// transform or without (10 x 10 = 100 of its tiles; 25 of F(4x4, 3x3)'s, too few for it).
+    /// (Tests never set the global `ConvTuning.algorithm`: suites run in parallel.)
+    private let xShape = [1, 16, 20, 20], wShape = [16, 16, 3, 3]
 
     @Test func frozenWeightsUseTheCacheAndAgreeWithUncached() {
         let x = randomTensor(xShape, seed: 1), w = randomTensor(wShape, seed: 2)
@@ -63,6 +63,22 @@ struct WeightTransformCacheTests {
         // Larger than half the budget: computed, not kept.
         _ = cache.transform(of: randomTensor([100], seed: 99), kind: 0, size: 600) { _, dst in dst.update(repeating: 0, count: 600) }
         #expect(cache.usage.entries == 3)
+    }
+
+    @Test func f4IsChosenOnlyWithACachedTransformAndEnoughTiles() {
+        // ResNet's layer1 at batch 1: 14 x 14 = 196 F(4x4, 3x3) tiles.
+        var geo = Tensor.convGeometry(op: "t", input: [1, 64, 56, 56], weight: [64, 64, 3, 3], outChannels: 64,
+                                      weightInChannels: 64, stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
+        geo.algorithm = .automatic
+        geo.cacheWeightTransforms = true
+        #expect(geo.usesWinograd && geo.winogradTile == 4)
+        geo.cacheWeightTransforms = false
+        #expect(geo.usesWinograd && geo.winogradTile == 2)
+        // layer4 at batch 1: 2 x 2 tiles of F(4x4, 3x3).
+        var small = Tensor.convGeometry(op: "t", input: [1, 512, 7, 7], weight: [512, 512, 3, 3], outChannels: 512,
+                                        weightInChannels: 512, stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
+        small.cacheWeightTransforms = true
+        #expect(small.winogradTile == 2)
     }
 
     @Test func trainableWeightsWithFewTilesUseIm2col() {

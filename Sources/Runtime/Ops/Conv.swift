@@ -170,7 +170,7 @@ extension Tensor {
 /// How a convolution is lowered: `automatic` picks per geometry (see `ConvGeometry.usesWinograd`);
 /// the others force a lowering where it applies (benchmarks and tests compare them).
 public enum ConvAlgorithm: String, Sendable, CaseIterable {
-    case automatic, im2col, winograd
+    case automatic, im2col, winograd, winograd4
 }
 
 public enum ConvTuning {

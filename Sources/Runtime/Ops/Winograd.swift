@@ -17,7 +17,7 @@ extension ConvGeometry {
     var usesWinograd: Bool {
         guard winogradApplies else { return false }
         switch algorithm {
-        case .winograd: return true
+        case .winograd, .winograd4: return true
         case .im2col: return false
         // Without a cached kernel transform (weights that train) U costs 16 x o x c values per
         // call, more than the multiplies saved on few tiles (ResNet's 7x7 layer4: 9 vs 4 ms).
@@ -25,7 +25,21 @@ extension ConvGeometry {
         }
     }
 
-    /// The geometries F(2x2, 3x3) can compute.
+    /// The output block of each tile: 4 (F(4x4, 3x3)) or 2. Automatic takes F(4x4, 3x3) for a
+    /// cached kernel transform and at least 32 of its tiles per call. Measured per ResNet-18
+    /// convolution on one core (ms, F2 -> F4): batch 1 layer1 2.41 -> 1.96, layer2 1.83 ->
+    /// 1.52; batch 16 layer1 39 -> 33, layer3 28 -> 24, layer4 34 -> 26. With fewer tiles
+    /// (batch 1 layer3: 16, a tie; layer4: 4, 2.8 -> 4.0 ms) reading its 36 kernel planes costs
+    /// more than the multiplies saved. Its error is ~6x F(2x2, 3x3)'s (ConvPoolTests).
+    var winogradTile: Int {
+        switch algorithm {
+        case .winograd4: return 4
+        case .automatic: return cacheWeightTransforms && n * ((ho + 3) / 4) * ((wo + 3) / 4) >= 32 ? 4 : 2
+        default: return 2
+        }
+    }
+
+    /// The geometries Winograd's F(2x2, 3x3) and F(4x4, 3x3) can compute.
     var winogradApplies: Bool {
         kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 && Swift.max(pt, pl, pb, pr) <= 2
     }
@@ -36,7 +50,7 @@ extension ConvGeometry {
                          y: UnsafeMutablePointer<Float>) {
         withKernelTransform(weight, flipped: false, cached: cached) { u in
             Self.winogradConvolve(x, n: n, c: c, h: h, w: w, pads: (pt, pl), u: u, o: o, ho: ho, wo: wo, y: y,
-                                  budget: chunkBudget)
+                                  budget: chunkBudget, tile: winogradTile)
         }
     }
 
@@ -45,25 +59,36 @@ extension ConvGeometry {
                               dx: UnsafeMutablePointer<Float>) {
         withKernelTransform(weight, flipped: true, cached: cached) { u in
             Self.winogradConvolve(gy, n: n, c: o, h: ho, w: wo, pads: (2 - pt, 2 - pl), u: u, o: c, ho: h, wo: w, y: dx,
-                                  budget: chunkBudget)
+                                  budget: chunkBudget, tile: winogradTile)
         }
     }
 
     private func withKernelTransform(_ weight: UnsafePointer<Float>, flipped: Bool, cached: UnsafePointer<Float>?,
                                      _ body: (UnsafePointer<Float>) -> Void) {
         if let cached { body(cached); return }
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * Self.paddedPlane(o * c))
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: kernelTransformSize)
         defer { u.deallocate() }
-        Self.winogradKernel(weight, outChannels: o, inChannels: c, flipped: flipped, into: u)
+        kernelTransform(weight, flipped: flipped, into: u)
         body(u)
+    }
+
+    /// Floats in U: (tile + 2)^2 planes of o x c.
+    private var kernelTransformSize: Int { (winogradTile + 2) * (winogradTile + 2) * Self.paddedPlane(o * c) }
+
+    private func kernelTransform(_ weight: UnsafePointer<Float>, flipped: Bool, into u: UnsafeMutablePointer<Float>) {
+        if winogradTile == 4 {
+            Self.winograd4Kernel(weight, outChannels: o, inChannels: c, flipped: flipped, into: u)
+        } else {
+            Self.winogradKernel(weight, outChannels: o, inChannels: c, flipped: flipped, into: u)
+        }
     }
 
     /// The kernel transform of a weight that does not require gradients, from the shared cache
     /// (computed on first use): what `winogradForward` / `winogradBackwardData` take as `u`.
     func cachedKernelTransform(_ weight: Tensor, flipped: Bool) -> [Float] {
-        let (o, c) = (self.o, self.c)
-        return WeightTransformCache.shared.transform(of: weight, kind: flipped ? 1 : 0, size: 16 * Self.paddedPlane(o * c)) { w, u in
-            Self.winogradKernel(w, outChannels: o, inChannels: c, flipped: flipped, into: u)
+        WeightTransformCache.shared.transform(of: weight, kind: (flipped ? 1 : 0) + (winogradTile == 4 ? 2 : 0),
+                                              size: kernelTransformSize) { w, u in
+            kernelTransform(w, flipped: flipped, into: u)
         }
     }
 
@@ -107,28 +132,36 @@ extension ConvGeometry {
     /// Samples are processed in chunks so the tile buffers stay within `budget` floats.
     static func winogradConvolve(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
                                  u: UnsafePointer<Float>, o: Int, ho: Int, wo: Int, y: UnsafeMutablePointer<Float>,
-                                 budget: Int) {
-        let th = (ho + 1) / 2, tw = (wo + 1) / 2, tilesPerSample = th * tw
+                                 budget: Int, tile: Int) {
+        let th = (ho + tile - 1) / tile, tw = (wo + tile - 1) / tile, tilesPerSample = th * tw, planes = (tile + 2) * (tile + 2)
         // Samples per chunk: about 256 tiles per GEMM (ResNet's 7x7 planes have 16 per sample),
         // no more: the tile buffers (16 x channels x tiles) of whole batches leave the caches.
-        let perSample = 16 * Swift.max(c, o) * tilesPerSample
-        let wanted = (256 + tilesPerSample - 1) / tilesPerSample
+        let perSample = planes * Swift.max(c, o) * tilesPerSample
+        let wanted = ((tile == 4 ? 128 : 256) + tilesPerSample - 1) / tilesPerSample
         let nbMax = Swift.max(1, Swift.min(n, wanted, budget / Swift.max(perSample, 1)))
         let uStride = paddedPlane(o * c), vStride = paddedPlane(c * nbMax * tilesPerSample), mStride = paddedPlane(o * nbMax * tilesPerSample)
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * vStride)
-        let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * mStride)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: planes * vStride)
+        let m = UnsafeMutablePointer<Float>.allocate(capacity: planes * mStride)
         defer { v.deallocate(); m.deallocate() }
         var s0 = 0
         while s0 < n {
             let nb = Swift.min(nbMax, n - s0), tiles = nb * tilesPerSample
-            inputTiles(x + s0 * c * h * w, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: vStride)
-            // The 16 products are independent: one per worker at a time, each single-threaded.
-            Threads.parallelFor(16) { xis in
+            if tile == 4 {
+                inputTiles4(x + s0 * c * h * w, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: vStride)
+            } else {
+                inputTiles(x + s0 * c * h * w, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: vStride)
+            }
+            // The products are independent: one per worker at a time, each single-threaded.
+            Threads.parallelFor(planes) { xis in
                 for xi in xis {
                     sgemm(m: o, n: tiles, k: c, a: u + xi * uStride, b: v + xi * vStride, c: m + xi * mStride, serial: true)
                 }
             }
-            outputTiles(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo, plane: mStride)
+            if tile == 4 {
+                outputTiles4(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo, plane: mStride)
+            } else {
+                outputTiles(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo, plane: mStride)
+            }
             s0 += nb
         }
     }
