@@ -149,7 +149,14 @@ extension Autograd {
                     let pid = ObjectIdentifier(p)
                     guard useful.contains(pid) else { continue }
                     precondition(ig.shape == p.shape, "op \(n.op) gave gradient \(ig.shape) for input \(p.shape)")
-                    pending[pid] = pending[pid].map { $0 + ig } ?? ig
+                    // Sums in place into the pending gradient (copy-on-write keeps any
+                    // tensor that shares its storage intact) instead of allocating a sum.
+                    if var acc = pending.removeValue(forKey: pid) {
+                        acc.formPointwise(.add, ig)
+                        pending[pid] = acc
+                    } else {
+                        pending[pid] = ig
+                    }
                 }
             }
         }

@@ -42,16 +42,18 @@ extension Tensor {
         var inputs = [self, mean, variance]
         if let scale { inputs.append(scale) }
         if let bias { inputs.append(bias) }
-        let xd = detached(), meanD = mean.detached()
         let needX = requiresGrad, needMean = mean.requiresGrad, needVar = variance.requiresGrad
         let needScale = scale?.requiresGrad ?? false, needBias = bias?.requiresGrad ?? false
+        // The input enters only the parameters' gradients: with frozen statistics and affine
+        // weights (attribution) the backward does not keep it alive.
+        let xd: Tensor? = needMean || needVar || needScale || needBias ? detached() : nil
+        let meanD = mean.detached()
         let scaleVals = scale?.storage
         let inShape = shape
         return y.recording("batch_norm", inputs: inputs) { g in
             // Per-channel sums of g and of g * xhat, where xhat = (x - mean) * invStd.
-            let (sumG, sumGXhat) = (needMean || needVar || needScale || needBias)
-                ? channelGradientSums(g, xd, nb: nb, nc: nc, inner: inner, mean: meanD.storage, invStd: invStd)
-                : ([Double](repeating: 0, count: nc), [Double](repeating: 0, count: nc))
+            let (sumG, sumGXhat) = xd.map { channelGradientSums(g, $0, nb: nb, nc: nc, inner: inner, mean: meanD.storage, invStd: invStd) }
+                ?? ([Double](repeating: 0, count: nc), [Double](repeating: 0, count: nc))
             var grads: [Tensor?] = []
             grads.append(needX ? Tensor(shape: inShape) { d in
                 guard d.count > 0 else { return }
