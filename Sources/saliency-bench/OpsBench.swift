@@ -18,6 +18,8 @@ struct OpsBench: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "Batch size of the shapes.")
     var batch: Int = 1
+    @Option(help: "Also profile a gradient pass (forward recording + backward to the input) of this ONNX model, per op type.")
+    var model: String?
 
     func run() throws {
         Threads.tuneAllocator()
@@ -41,6 +43,7 @@ struct OpsBench: ParsableCommand {
         }
         try Autograd.noGrad {
             row("maxPool 3x3/2 pad 1 \(stem.shape)") { _ = stem.maxPool2d(kernel: [3, 3], stride: [2, 2], padding: [1, 1]) }
+            row("maxPool with switches \(stem.shape)") { _ = stem.maxPool2dWithSwitches(kernel: [3, 3], stride: [2, 2], padding: [1, 1]) }
             row("relu \(stem.shape)") { _ = stem.relu() }
             row("relu \(l1.shape)") { _ = l1.relu() }
             row("add \(l1.shape)") { _ = l1 + l1b }
@@ -57,6 +60,35 @@ struct OpsBench: ParsableCommand {
         backwardRow("relu[guided] backward \(stem.shape)", stem) { $0.relu(rule: .guided) }
         backwardRow("add backward \(l1.shape)", l1) { $0 + l1b }
         backwardRow("globalAvgPool backward \(l4.shape)", l4) { $0.globalAvgPool2d() }
+        if let model { try profileGradient(try loadONNX(path: model), runs: runs) }
+    }
+
+    /// Where a gradient pass's time goes: the recording forward by node op type, the backward
+    /// by tape op, and the backward's bookkeeping (its wall time minus the ops' own).
+    func profileGradient(_ g: Graph, runs: Int) throws {
+        g.freeze()
+        guard let shape = g.inputs.first?.shape, shape.count == 4 else { throw ValidationError("the model needs one [N, C, H, W] input") }
+        var rng = RandomGenerator(seed: 2)
+        let x = Tensor.uniform([batch] + shape.dropFirst(), rng: &rng)
+        let forward = OpTimes(), backward = OpTimes()
+        var options = ForwardOptions()
+        options.nodeTimer = { node, t in forward.add(node, t) }
+        var backwardWall = 0.0
+        for run in 0...runs {
+            if run == 1 { forward.ms = [:]; backward.ms = [:]; backwardWall = 0 }  // the first run warms up
+            let xi = x.requiringGrad()
+            let logits = try g.forward(xi, options: options).output
+            let score = logits.max(axis: 1).sum()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = Autograd.withBackwardTimer({ op, t in backward.ms[op, default: 0] += t }) { gradient(of: score, wrt: xi) }
+            backwardWall += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        }
+        for (title, times) in [("recording forward", forward.ms), ("backward", backward.ms)] {
+            print("\n\(title) by op (mean of \(runs) runs, batch \(batch)): \(fmt(times.values.reduce(0, +) / Double(runs), 2)) ms")
+            for (op, t) in times.sorted(by: { $0.value > $1.value }) { print("  \(pad(op, 24)) \(fmt(t / Double(runs), 2)) ms") }
+        }
+        let ops = backward.ms.values.reduce(0, +)
+        print("backward wall \(fmt(backwardWall / Double(runs), 2)) ms, of which bookkeeping \(fmt((backwardWall - ops) / Double(runs), 2)) ms")
     }
 
     /// A one-node graph: ResNet's stem max pooling as the ONNX importer builds it.

@@ -25,7 +25,7 @@ extension Tensor {
         let invStd = (0..<nc).map { 1 / (variance.storage[$0] + eps).squareRoot() }
         let a = (0..<nc).map { (scale?.storage[$0] ?? 1) * invStd[$0] }
         let b = (0..<nc).map { (bias?.storage[$0] ?? 0) - mean.storage[$0] * a[$0] }
-        let y = Tensor(shape: shape) { o in
+        let y = Tensor.overwriting(shape: shape) { o in
             guard o.count > 0 else { return }
             storage.withUnsafeBufferPointer { x in
                 let (px, po) = (x.baseAddress!, o.baseAddress!)
@@ -55,7 +55,7 @@ extension Tensor {
             let (sumG, sumGXhat) = xd.map { channelGradientSums(g, $0, nb: nb, nc: nc, inner: inner, mean: meanD.storage, invStd: invStd) }
                 ?? ([Double](repeating: 0, count: nc), [Double](repeating: 0, count: nc))
             var grads: [Tensor?] = []
-            grads.append(needX ? Tensor(shape: inShape) { d in
+            grads.append(needX ? Tensor.overwriting(shape: inShape) { d in
                 guard d.count > 0 else { return }
                 g.storage.withUnsafeBufferPointer { gp in
                     let (pg, pd) = (gp.baseAddress!, d.baseAddress!)
