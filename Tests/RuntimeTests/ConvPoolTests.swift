@@ -353,6 +353,53 @@ struct ConvPoolTests {
         #expect(y[flat: 1] == -.infinity && sw.indices[1] >= 2 && x[flat: Int(sw.indices[1])] == -.infinity)
     }
 
+    @Test func maxPoolSwitchesAreFirstMaximaWithTies() {
+        // Post-ReLU activations tie often (all-zero windows). The fast path finds the switch by
+        // searching for the window's maximum; it must be the scan's: the first maximum in
+        // row-major order. Reference: a plain scan here. Values are small integers, so every
+        // comparison is exact (structural equality).
+        // 40 columns: wide enough for the eight-window SIMD step between the border windows.
+        var rng = RandomGenerator(seed: 41)
+        let (h, w) = (9, 40)
+        let x = Tensor(shape: [2, 3, h, w], data: (0..<(6 * h * w)).map { _ in Swift.max(0, Float(rng.next() % 5) - 2) })
+        for (k, s, p, d) in [([3, 3], [2, 2], [1, 1], [1, 1]), ([2, 3], [1, 2], [1, 0, 0, 1], [2, 1]), ([2, 2], [2, 2], [0, 0], [1, 1])] {
+            let (y, sw) = x.maxPool2dWithSwitches(kernel: k, stride: s, padding: p, dilation: d)
+            let (ho, wo) = (y.shape[2], y.shape[3])
+            let (pt, pl) = (p[0], p[1])  // top and left in both padding forms
+            for plane in 0..<6 {
+                for oh in 0..<ho {
+                    for ow in 0..<wo {
+                        var best = -Float.infinity, at = -1
+                        for ki in 0..<k[0] {
+                            for kj in 0..<k[1] {
+                                let (r, c) = (oh * s[0] - pt + ki * d[0], ow * s[1] - pl + kj * d[1])
+                                guard r >= 0, r < h, c >= 0, c < w else { continue }
+                                let v = x[flat: plane * h * w + r * w + c]
+                                if v > best { best = v; at = r * w + c }
+                            }
+                        }
+                        let i = (plane * ho + oh) * wo + ow
+                        #expect(y[flat: i] == best && Int(sw.indices[i]) == at, "kernel \(k) plane \(plane) output (\(oh), \(ow))")
+                    }
+                }
+            }
+            // Inference (no switches) gives the same values.
+            let plain = Autograd.noGrad { x.maxPool2d(kernel: k, stride: s, padding: p, dilation: d) }
+            #expect(plain.scalars == y.scalars)
+        }
+    }
+
+    @Test func maxPoolNaNPlaneKeepsScanSemantics() {
+        // A plane holding a NaN takes the scan; the other planes the fast path, in one call.
+        var data = (0..<32).map { Float($0 % 7) }
+        data[16 + 5] = .nan
+        let x = Tensor(shape: [1, 2, 4, 4], data: data)
+        let (y, sw) = x.maxPool2dWithSwitches(kernel: [2, 2])
+        #expect(y[flat: 4 + 0].isNaN && sw.indices[4] == 5)
+        #expect(Array(y.scalars[0..<4]) == [5, 6, 6, 4] && Array(sw.indices[0..<4]) == [5, 6, 13, 11])
+        #expect(!y[flat: 5].isNaN)
+    }
+
     @Test func invalidArgumentsFail() async {
         await #expect(processExitsWith: .failure) {
             _ = Tensor.zeros([1, 3, 5, 5]).conv2d(Tensor.zeros([4, 2, 3, 3]))

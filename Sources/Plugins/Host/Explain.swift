@@ -4,19 +4,10 @@ import Runtime
 /// Resolves targets for a batch: the predicted class, a fixed index, or a class name.
 public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throws -> [Int] {
     let n = images.shape[0]
-    // Every method indexes the logits [N, classes] by target: a model file may declare any
-    // output ([1, 0], a vector), which must be an error here rather than an index trap later.
-    func logits(_ x: Tensor) throws -> Tensor {
-        let l = try Autograd.noGrad { try model(x) }
-        guard l.rank == 2, l.shape[1] > 0, l.shape[0] == x.shape[0] else {
-            throw PluginError.invalid("the model's output has shape \(l.shape) for \(x.shape[0]) image(s); expected [\(x.shape[0]), classes] with at least one class")
-        }
-        return l
-    }
-    func classes() throws -> Int { try logits(images.slice(axis: 0, 0..<Swift.min(1, n))).shape[1] }
+    func classes() throws -> Int { try inferenceLogits(model: model, images: images.slice(axis: 0, 0..<Swift.min(1, n))).shape[1] }
     switch target {
     case .predicted:
-        return try logits(images).argmax(axis: 1)
+        return try inferenceLogits(model: model, images: images).argmax(axis: 1)
     case let .index(i):
         let classes = try classes()
         guard i >= 0 && i < classes else { throw PluginError.invalid("target \(i) is out of range: the model has \(classes) classes (0...\(classes - 1))") }
@@ -54,6 +45,17 @@ public func resolveTargets(_ target: Target, model: Graph, images: Tensor) throw
     }
 }
 
+/// The model's logits for `images` without gradients, checked to be [N, classes]: every
+/// method indexes them by target, and a model file may declare any output ([1, 0], a
+/// vector), which must be an error here rather than an index trap later.
+func inferenceLogits(model: Graph, images: Tensor) throws -> Tensor {
+    let l = try Autograd.noGrad { try model(images) }
+    guard l.rank == 2, l.shape[1] > 0, l.shape[0] == images.shape[0] else {
+        throw PluginError.invalid("the model's output has shape \(l.shape) for \(images.shape[0]) image(s); expected [\(images.shape[0]), classes] with at least one class")
+    }
+    return l
+}
+
 /// Runs an explainer on a batch: validates parameters (a fitting method's fit parameters
 /// come from its state; naming one with another value is an error), resolves targets,
 /// freezes nothing permanently (weights are detached for the call), times the call, and
@@ -72,6 +74,7 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
     // The time covers finding the targets too: that is part of the call a user makes.
     let t0 = DispatchTime.now().uptimeNanoseconds
     var recorded: RecordedPass? = nil
+    var targetLogits: Tensor? = nil
     let targets: [Int]
     if target == .predicted, let options = try explainer.targetPass(params: params, model: model) {
         let xi = images.detached().requiringGrad()
@@ -83,6 +86,10 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
         }
         targets = Autograd.noGrad { r.output.detached().argmax(axis: 1) }
         recorded = RecordedPass(input: xi, result: r)
+    } else if target == .predicted {
+        let logits = try inferenceLogits(model: model, images: images)
+        targets = logits.argmax(axis: 1)
+        targetLogits = logits
     } else {
         targets = try resolveTargets(target, model: model, images: images)
     }
@@ -90,6 +97,7 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
                              rng: RandomGenerator(seed: seed), cancellation: cancellation, progress: progress,
                              fitted: fitted)
     ctx.recordedPass = recorded
+    ctx.targetLogits = targetLogits
     let out = try explainer.explain(&ctx)
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     for (k, v) in ctx.chosen where params[k] == nil { params.set(k, v) }

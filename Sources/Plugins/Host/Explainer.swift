@@ -105,6 +105,10 @@ public struct ExplainContext {
     /// The method's own first forward pass on the unchanged images, when the host already ran
     /// it (with gradients recorded) to find the predicted targets; see `Explainer.targetPass`.
     public internal(set) var recordedPass: RecordedPass? = nil
+    /// The logits [N, classes] of the host's inference pass on the unchanged images, when it
+    /// ran one to find the predicted targets: a method that needs the unperturbed scores
+    /// (occlusion) reads them here instead of running the same pass again.
+    public internal(set) var targetLogits: Tensor? = nil
 
     public init(model: Graph, images: Tensor, targets: [Int], params: Params, score: ScoreKind = .logit,
                 rng: RandomGenerator = RandomGenerator(seed: 0), cancellation: CancellationToken = .never,

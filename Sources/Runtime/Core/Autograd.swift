@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// One entry of the autograd tape: the op that produced a tensor, the nodes of its inputs
@@ -34,6 +35,17 @@ public final class GradNode: @unchecked Sendable {
 /// Autograd switches: recording on or off for a scope.
 public enum Autograd {
     @TaskLocal static var recording: Bool = true
+    public typealias BackwardTimer = @Sendable (_ op: String, _ milliseconds: Double) -> Void
+    private static let backwardTimer = Mutex<BackwardTimer?>(nil)
+
+    /// Runs `body` with `timer` called after each tape entry's backward with its op name and
+    /// wall time in milliseconds (profiling, as `ForwardOptions.nodeTimer` for the forward).
+    /// Process-wide for the scope: backward passes on other threads report too.
+    public static func withBackwardTimer<R>(_ timer: @escaping BackwardTimer, _ body: () throws -> R) rethrows -> R {
+        backwardTimer.withLock { $0 = timer }
+        defer { backwardTimer.withLock { $0 = nil } }
+        return try body()
+    }
 
     public static var isRecording: Bool { recording }
 
@@ -131,6 +143,7 @@ extension Autograd {
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): Autograd.noGrad { seedGrad.detached() }]
         var found: [ObjectIdentifier: Tensor] = [:]
+        let backwardTimer = Autograd.backwardTimer.withLock { $0 }
         Autograd.noGrad {
             for n in nodes.reversed() {
                 let oid = ObjectIdentifier(n)
@@ -142,6 +155,7 @@ extension Autograd {
                     continue
                 }
                 guard let bw = n.backward else { continue }
+                let t0 = backwardTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
                 let inputGrads = bw(g)
                 precondition(inputGrads.count == n.inputs.count, "op \(n.op) returned \(inputGrads.count) gradients for \(n.inputs.count) inputs")
                 for (p, ig) in zip(n.inputs, inputGrads) {
@@ -149,8 +163,16 @@ extension Autograd {
                     let pid = ObjectIdentifier(p)
                     guard useful.contains(pid) else { continue }
                     precondition(ig.shape == p.shape, "op \(n.op) gave gradient \(ig.shape) for input \(p.shape)")
-                    pending[pid] = pending[pid].map { $0 + ig } ?? ig
+                    // Sums in place into the pending gradient (copy-on-write keeps any
+                    // tensor that shares its storage intact) instead of allocating a sum.
+                    if var acc = pending.removeValue(forKey: pid) {
+                        acc.formPointwise(.add, ig)
+                        pending[pid] = acc
+                    } else {
+                        pending[pid] = ig
+                    }
                 }
+                if let timer = backwardTimer { timer(n.op, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
             }
         }
         return found

@@ -136,8 +136,10 @@ extension BackwardRule {
     public static func relu(_ rule: ReLURule) -> BackwardRule {
         BackwardRule(name: rule.rawValue, opTypes: ["Relu"]) { ctx in
             if rule == .standard { return ctx.ordinaryVJP }
-            let x = try ctx.input(0)
-            return { g in [Tensor.reluBackward(g, input: x, rule: rule)] }
+            // The output (positive where the input is) rather than the input: the next layer
+            // keeps the output anyway, so the input can be freed during the pass.
+            let y = try ctx.outputs.first ?? ctx.input(0)
+            return { g in [Tensor.reluBackward(g, input: y, rule: rule)] }
         }
     }
 

@@ -8,6 +8,10 @@ struct ExecutionPlan: Sendable {
     let nodes: [Int]
     /// Value name -> position in `nodes` of its last reader; graph outputs stay to the end.
     let lastUse: [String: Int]
+    /// Position of an Add whose output's only reader in the whole graph is a ReLU later in
+    /// this plan -> that ReLU's position: an inference pass computes relu(a + b) in one loop
+    /// (ResNet's residual joins).
+    let addReLUPairs: [Int: Int]
 
     init(nodes: [Int], graph: Graph) {
         self.nodes = nodes
@@ -15,6 +19,28 @@ struct ExecutionPlan: Sendable {
         for (k, i) in nodes.enumerated() { for v in graph.nodes[i].inputs { last[v] = k } }
         for o in graph.outputs { last[o] = Int.max }
         lastUse = last
+        addReLUPairs = ExecutionPlan.addReLUPairs(nodes: nodes, graph: graph)
+    }
+
+    private static func addReLUPairs(nodes plan: [Int], graph: Graph) -> [Int: Int] {
+        func isDefault(_ n: GraphNode) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
+        var readers: [String: Int] = [:]
+        for n in graph.nodes { for v in n.inputs where !v.isEmpty { readers[v, default: 0] += 1 } }
+        var position: [Int: Int] = [:]
+        for (k, i) in plan.enumerated() { position[i] = k }
+        var producer: [String: Int] = [:]
+        for (i, n) in graph.nodes.enumerated() { for o in n.outputs where !o.isEmpty { producer[o] = i } }
+        var pairs: [Int: Int] = [:]
+        for (k, i) in plan.enumerated() {
+            let relu = graph.nodes[i]
+            guard relu.opType == "Relu", isDefault(relu), relu.inputs.count == 1, relu.outputs.count == 1 else { continue }
+            let v = relu.inputs[0]
+            guard readers[v] == 1, !graph.outputs.contains(v), let p = producer[v], let kp = position[p], kp < k else { continue }
+            let add = graph.nodes[p]
+            guard add.opType == "Add", isDefault(add), add.inputs.count == 2, add.outputs == [v] else { continue }
+            pairs[kp] = k
+        }
+        return pairs
     }
 }
 

@@ -144,14 +144,66 @@ extension Graph {
         for (name, t) in initial { values[name] = try store(name, t) }
         if let s = stopValue, let v = values[s] { return ForwardResult(outputs: [v], captured: captured, updatedBuffers: [:]) }
 
+        // Inference: an elementwise node may write into an input that dies at it (its last
+        // reader, not captured); copy-on-write keeps anything else that shares the storage
+        // (the caller's input, an intervention's tensor, a parameter) intact.
+        var fusedReLUs = Set<Int>()
+        func donated(_ v: String, at k: Int, by node: GraphNode) -> Tensor? {
+            guard plan.lastUse[v] == k, captureValues[v] == nil, node.inputs.lazy.filter({ $0 == v }).count == 1 else { return nil }
+            return values.removeValue(forKey: v)
+        }
+        // (No tensor of the node is bound while a donated one is mutated: a second reference
+        // would make copy-on-write copy it.)
+        func inPlace(_ node: GraphNode, at k: Int) -> (String, Tensor)? {
+            guard rules[plan.nodes[k]] == nil, node.domain.isEmpty || node.domain == "ai.onnx", node.outputs.count == 1 else { return nil }
+            guard !(Autograd.isRecording && node.inputs.contains(where: { values[$0]?.node != nil || parameters[$0]?.value.node != nil })) else { return nil }
+            switch node.opType {
+            case "Relu":
+                guard node.inputs.count == 1, var y = donated(node.inputs[0], at: k, by: node) else { return nil }
+                y.formPointwise(.relu)
+                return (node.outputs[0], y)
+            case "Add":
+                guard node.inputs.count == 2, let shape = values[node.inputs[0]]?.shape, values[node.inputs[1]]?.shape == shape else { return nil }
+                let out = node.outputs[0]
+                let relu = plan.addReLUPairs[k].flatMap { r in
+                    captureValues[out] == nil && interventions[out] == nil && stopValue != out && rules[plan.nodes[r]] == nil ? r : nil
+                }
+                let op: Pointwise.Binary = relu == nil ? .add : .addRelu
+                var y: Tensor? = nil
+                // Float addition commutes exactly, so either input may take the sum.
+                for (mine, other) in [(0, 1), (1, 0)] where y == nil {
+                    guard var d = donated(node.inputs[mine], at: k, by: node) else { continue }
+                    guard let o = values[node.inputs[other]] else { values[node.inputs[mine]] = d; return nil }
+                    d.formPointwise(op, o)
+                    y = d
+                }
+                if y == nil, relu != nil, let a = values[node.inputs[0]], let b = values[node.inputs[1]] { y = a.pointwise(op, b) }
+                guard let sum = y else { return nil }
+                guard let r = relu else { return (out, sum) }
+                fusedReLUs.insert(r)
+                return (nodes[plan.nodes[r]].outputs[0], sum)
+            default:
+                return nil
+            }
+        }
+
         for (k, i) in plan.nodes.enumerated() {
             let node = nodes[i]
+            if fusedReLUs.contains(k) { continue }
+            let t0 = options.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            if let (name, y) = inPlace(node, at: k) {
+                if let timer = options.nodeTimer { timer(node, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+                let v = try store(name, y)
+                values[name] = v
+                if name == stopValue { return ForwardResult(outputs: [v], captured: captured, updatedBuffers: updates) }
+                for v in node.inputs where plan.lastUse[v] == k && captureValues[v] == nil { values[v] = nil }
+                continue
+            }
             let ins: [Tensor?] = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? parameters[$0]?.value) }
             guard let kernel = Kernels.table[node.opType], node.domain.isEmpty || node.domain == "ai.onnx" else {
                 throw GraphError.unsupportedOperator(op: node.opType, node: node.name, opset: opset)
             }
             var ctx = KernelContext(node: node, inputs: ins, options: options, opset: opset)
-            let t0 = options.nodeTimer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let outs = try rules[i].map { try runKernel(kernel, rule: $0, context: &ctx, reference: options.reference) } ?? kernel(&ctx)
             if let timer = options.nodeTimer { timer(node, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
             updates.merge(ctx.updates) { _, b in b }

@@ -5,7 +5,7 @@ import Foundation
 
 extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        a.zipRaw(b, +).recording("add", inputs: [a, b]) { g in
+        (a.shape == b.shape ? a.pointwise(.add, b) : a.zipRaw(b, +)).recording("add", inputs: [a, b]) { g in
             [a.requiresGrad ? g.sumToShape(a.shape) : nil, b.requiresGrad ? g.sumToShape(b.shape) : nil]
         }
     }
@@ -99,18 +99,21 @@ public enum ReLURule: String, Sendable, CaseIterable {
 
 extension Tensor {
     public func relu(rule: ReLURule = .standard) -> Tensor {
-        let y = mapRaw { $0 > 0 ? $0 : 0 }
-        let x = detached()
-        return y.recording("relu", inputs: [self]) { g in [Tensor.reluBackward(g, input: x, rule: rule)] }
+        let y = pointwise(.relu)
+        // The backward keeps the output, not the input: both are positive at the same places,
+        // and the output is what the next layer keeps anyway, so the input can be freed.
+        let kept = y.detached()
+        return y.recording("relu", inputs: [self]) { g in [Tensor.reluBackward(g, input: kept, rule: rule)] }
     }
 
     /// The signal a ReLU with input `x` passes back from `g` under `rule` (also what the
-    /// graph's `BackwardRule.relu` uses, so both paths share one definition).
+    /// graph's `BackwardRule.relu` uses, so both paths share one definition). `x` may as well
+    /// be the ReLU's output: only where it is positive matters.
     static func reluBackward(_ g: Tensor, input x: Tensor, rule: ReLURule) -> Tensor {
         switch rule {
-        case .standard: return g.zipRaw(x) { $1 > 0 ? $0 : 0 }
-        case .guided: return g.zipRaw(x) { ($1 > 0 && $0 > 0) ? $0 : 0 }
-        case .deconvnet: return g.mapRaw { $0 > 0 ? $0 : 0 }
+        case .standard: return g.pointwise(.reluGradient, x)
+        case .guided: return g.pointwise(.guidedGradient, x)
+        case .deconvnet: return g.pointwise(.relu)
         }
     }
 

@@ -25,7 +25,7 @@ extension Tensor {
         let invStd = (0..<nc).map { 1 / (variance.storage[$0] + eps).squareRoot() }
         let a = (0..<nc).map { (scale?.storage[$0] ?? 1) * invStd[$0] }
         let b = (0..<nc).map { (bias?.storage[$0] ?? 0) - mean.storage[$0] * a[$0] }
-        let y = Tensor(shape: shape) { o in
+        let y = Tensor.overwriting(shape: shape) { o in
             guard o.count > 0 else { return }
             storage.withUnsafeBufferPointer { x in
                 let (px, po) = (x.baseAddress!, o.baseAddress!)
@@ -42,18 +42,20 @@ extension Tensor {
         var inputs = [self, mean, variance]
         if let scale { inputs.append(scale) }
         if let bias { inputs.append(bias) }
-        let xd = detached(), meanD = mean.detached()
         let needX = requiresGrad, needMean = mean.requiresGrad, needVar = variance.requiresGrad
         let needScale = scale?.requiresGrad ?? false, needBias = bias?.requiresGrad ?? false
+        // The input enters only the parameters' gradients: with frozen statistics and affine
+        // weights (attribution) the backward does not keep it alive.
+        let xd: Tensor? = needMean || needVar || needScale || needBias ? detached() : nil
+        let meanD = mean.detached()
         let scaleVals = scale?.storage
         let inShape = shape
         return y.recording("batch_norm", inputs: inputs) { g in
             // Per-channel sums of g and of g * xhat, where xhat = (x - mean) * invStd.
-            let (sumG, sumGXhat) = (needMean || needVar || needScale || needBias)
-                ? channelGradientSums(g, xd, nb: nb, nc: nc, inner: inner, mean: meanD.storage, invStd: invStd)
-                : ([Double](repeating: 0, count: nc), [Double](repeating: 0, count: nc))
+            let (sumG, sumGXhat) = xd.map { channelGradientSums(g, $0, nb: nb, nc: nc, inner: inner, mean: meanD.storage, invStd: invStd) }
+                ?? ([Double](repeating: 0, count: nc), [Double](repeating: 0, count: nc))
             var grads: [Tensor?] = []
-            grads.append(needX ? Tensor(shape: inShape) { d in
+            grads.append(needX ? Tensor.overwriting(shape: inShape) { d in
                 guard d.count > 0 else { return }
                 g.storage.withUnsafeBufferPointer { gp in
                     let (pg, pd) = (gp.baseAddress!, d.baseAddress!)

@@ -73,10 +73,17 @@ extension Tensor {
     // MARK: max pooling
 
     /// Max pooling; padded cells never win. `stride` defaults to `kernel`; `padding` is
-    /// (h, w) or (top, left, bottom, right).
+    /// (h, w) or (top, left, bottom, right). The switches are found only when a gradient can
+    /// flow (inference needs the values alone).
     public func maxPool2d(kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0, 0], dilation: [Int] = [1, 1],
                           ceilMode: Bool = false) -> Tensor {
-        maxPool2dWithSwitches(kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode).output
+        if Autograd.isRecording && requiresGrad {
+            return maxPool2dWithSwitches(kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode).output
+        }
+        let geo = PoolGeometry(op: "maxPool2d", input: shape, kernel: kernel, stride: stride, padding: padding,
+                               dilation: dilation, ceilMode: ceilMode)
+        geo.requireNonEmptyWindows(op: "maxPool2d", input: shape, kernel: kernel, padding: padding)
+        return MaxPoolPass(geo).run(self, switches: false).output
     }
 
     /// Max pooling that also returns the switches (argmax positions) for `maxUnpool2d`.
@@ -86,47 +93,7 @@ extension Tensor {
         let geo = PoolGeometry(op: op, input: shape, kernel: kernel, stride: stride, padding: padding,
                                dilation: dilation, ceilMode: ceilMode)
         geo.requireNonEmptyWindows(op: op, input: shape, kernel: kernel, padding: padding)
-        var indices = [Int32](repeating: 0, count: geo.planes * geo.outPlane)
-        // Valid kernel rows / columns of each output row / column, computed once (they cost
-        // integer divisions) rather than per window.
-        let rowK = (0..<geo.ho).map { validRange(offset: $0 * geo.sh - geo.pt, stride: geo.dh, inSize: geo.h, outSize: geo.kh) }
-        let colK = (0..<geo.wo).map { validRange(offset: $0 * geo.sw - geo.pl, stride: geo.dw, inSize: geo.w, outSize: geo.kw) }
-        let (w, ho, wo, sh, sw, pt, pl, dh, dw) = (geo.w, geo.ho, geo.wo, geo.sh, geo.sw, geo.pt, geo.pl, geo.dh, geo.dw)
-        let inPlane = geo.inPlane, outPlane = geo.outPlane
-        let out = Tensor(shape: [geo.n, geo.c, ho, wo]) { y in
-            guard y.count > 0 else { return }
-            withUnsafeBufferPointer { xb in indices.withUnsafeMutableBufferPointer { ib in
-            rowK.withUnsafeBufferPointer { rk in colK.withUnsafeBufferPointer { ck in
-                let x = xb.baseAddress!, yp = y.baseAddress!, idx = ib.baseAddress!
-                Threads.parallelFor(geo.planes, minPerThread: geo.minPlanes(work: outPlane * geo.kh * geo.kw)) { planes in
-                    for pi in planes {
-                        let src = x + pi * inPlane
-                        let dst = yp + pi * outPlane, isw = idx + pi * outPlane
-                        for oh in 0..<ho {
-                            let hs = oh * sh - pt, kis = rk[oh]
-                            for ow in 0..<wo {
-                                let ws = ow * sw - pl, kjs = ck[ow]
-                                // Start from the first valid cell; then branch-free selects.
-                                // A NaN wins and keeps its place, as in PyTorch.
-                                var bi = (hs + kis.lowerBound * dh) * w + ws + kjs.lowerBound * dw
-                                var best = src[bi]
-                                for ki in kis {
-                                    let row = (hs + ki * dh) * w + ws
-                                    for kj in kjs {
-                                        let i = row + kj * dw, v = src[i]
-                                        let take = (v > best) || (v != v)
-                                        best = take ? v : best
-                                        bi = take ? i : bi
-                                    }
-                                }
-                                dst[oh * wo + ow] = best
-                                isw[oh * wo + ow] = Int32(bi)
-                            }
-                        }
-                    }
-                }
-            } } } }
-        }
+        let (out, indices) = MaxPoolPass(geo).run(self, switches: true)
         let switches = PoolSwitches(inputShape: shape, indices: indices)
         let recorded = out.recording(op, inputs: [self]) { g in [Tensor.unpoolRaw(g, switches)] }
         return (recorded, switches)

@@ -35,10 +35,15 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
     let delta = Autograd.noGrad { x - baseline }
     let per = x.count / Swift.max(m, 1)
     var total = [Float](repeating: 0, count: x.count)
+    // F(x) and F(x') per image: the scores of the path's end points when a step lands on one
+    // exactly (alpha 0 always gives x' bitwise; alpha 1 gives x unless rounding moves it), so
+    // the completeness check needs no passes of its own in the usual case.
+    var fxAt = [Float?](repeating: nil, count: m), fbAt = [Float?](repeating: nil, count: m)
     let ranges = chunks(steps * m, batchSize)
     for (ci, r) in ranges.enumerated() {
         try ctx.cancellation.check()
         // Interpolated inputs of this chunk, built straight into one buffer.
+        var endPoints: [(j: Int, image: Int, isInput: Bool)] = []
         let batch = x.withUnsafeBufferPointer { xp in
             baseline.withUnsafeBufferPointer { bp in
                 Tensor(shape: [r.count] + Array(x.shape.dropFirst())) { out in
@@ -47,11 +52,17 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
                         let a = alphas[k]
                         let (src, base, dst) = (xp.baseAddress! + i * per, bp.baseAddress! + i * per, out.baseAddress! + j * per)
                         for e in 0..<per { dst[e] = base[e] + a * (src[e] - base[e]) }
+                        if a == 0 || a == 1, memcmp(dst, a == 1 ? src : base, per * MemoryLayout<Float>.stride) == 0 {
+                            endPoints.append((j, i, a == 1))
+                        }
                     }
                 }
             }
         }
-        let g = try inputGradient(ctx, batch, targets: r.map { targets[($0 % m) % targets.count] }).grad
+        let (g, scores) = try inputGradient(ctx, batch, targets: r.map { targets[($0 % m) % targets.count] })
+        for e in endPoints {
+            if e.isInput { fxAt[e.image] = scores[e.j] } else { fbAt[e.image] = scores[e.j] }
+        }
         g.withUnsafeBufferPointer { gp in
             total.withUnsafeMutableBufferPointer { tp in
                 for (j, item) in r.enumerated() {
@@ -65,8 +76,9 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
         ctx.progress?(ci + 1, ranges.count)
     }
     let attribution = Autograd.noGrad { delta * Tensor(shape: x.shape, data: total) }
-    let fx = try scoresNoGrad(ctx, x, targets: (0..<m).map { targets[$0 % targets.count] })
-    let fb = try scoresNoGrad(ctx, baseline, targets: (0..<m).map { targets[$0 % targets.count] })
+    let imageTargets = (0..<m).map { targets[$0 % targets.count] }
+    let fx = try fxAt.allSatisfy({ $0 != nil }) ? fxAt.compactMap { $0 } : scoresNoGrad(ctx, x, targets: imageTargets)
+    let fb = try fbAt.allSatisfy({ $0 != nil }) ? fbAt.compactMap { $0 } : scoresNoGrad(ctx, baseline, targets: imageTargets)
     return (attribution, fx, fb)
 }
 

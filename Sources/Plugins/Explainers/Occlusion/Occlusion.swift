@@ -53,7 +53,9 @@ public struct OcclusionExplainer: Explainer {
         let value = try Float(ctx.params.float("value"))
         let ys = Self.starts(h, window: window, stride: stride), xs = Self.starts(w, window: window, stride: stride)
         let windows = ys.flatMap { y in xs.map { (y, $0) } }
-        let base = try scoresNoGrad(ctx, x, targets: ctx.targets)
+        // The unoccluded scores: from the host's pass that found the targets, when it ran one.
+        let base = try ctx.targetLogits.map { l in Autograd.noGrad { ctx.targetScores(l, targets: ctx.targets) } }
+            ?? scoresNoGrad(ctx, x, targets: ctx.targets)
         var drop = [Float](repeating: 0, count: n * h * w), count = [Float](repeating: 0, count: n * h * w)
         let plane = h * w, per = c * plane
         let ranges = try chunks(windows.count * n, ctx.params.int("batch_size"))
