@@ -79,6 +79,11 @@ struct WeightTransformCacheTests {
                                         weightInChannels: 512, stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
         small.cacheWeightTransforms = true
         #expect(small.winogradTile == 2)
+        // layer4 at batch 16 has tiles enough, but 512 x 512 channels: F2's smaller U.
+        var wide = Tensor.convGeometry(op: "t", input: [16, 512, 7, 7], weight: [512, 512, 3, 3], outChannels: 512,
+                                       weightInChannels: 512, stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
+        wide.cacheWeightTransforms = true
+        #expect(wide.winogradTile == 2)
     }
 
     @Test func trainableWeightsWithFewTilesUseIm2col() {

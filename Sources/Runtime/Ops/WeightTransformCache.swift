@@ -15,7 +15,8 @@ import Foundation
 ///
 /// Bounded: least recently used entries go once the transforms exceed `budget` floats.
 final class WeightTransformCache: @unchecked Sendable {
-    static let shared = WeightTransformCache(budget: 48 << 20)  // 192 MB of floats
+    /// 256 MB: ResNet-18's transforms for both passes at batch 1 and 16 (~200 MB) fit.
+    static let shared = WeightTransformCache(budget: 64 << 20)
 
     struct Key: Hashable {
         let address: UInt, count: Int, kind: Int

@@ -28,13 +28,17 @@ extension ConvGeometry {
     /// The output block of each tile: 4 (F(4x4, 3x3)) or 2. Automatic takes F(4x4, 3x3) for a
     /// cached kernel transform and at least 32 of its tiles per call. Measured per ResNet-18
     /// convolution on one core (ms, F2 -> F4): batch 1 layer1 2.41 -> 1.96, layer2 1.83 ->
-    /// 1.52; batch 16 layer1 39 -> 33, layer3 28 -> 24, layer4 34 -> 26. With fewer tiles
+    /// 1.52; batch 16 layer1 39 -> 33, layer3 28 -> 24 (layer4 34 -> 26, see below). With fewer tiles
     /// (batch 1 layer3: 16, a tie; layer4: 4, 2.8 -> 4.0 ms) reading its 36 kernel planes costs
-    /// more than the multiplies saved. Its error is ~6x F(2x2, 3x3)'s (ConvPoolTests).
+    /// more than the multiplies saved. Nor for more than 256 x 256 channels: its cached U is
+    /// 36 x o x c floats (38 MB for each of layer4's 512 x 512 convolutions, twice with the
+    /// backward pass's), which would crowd the other layers out of `WeightTransformCache` for
+    /// ~3 % of a batch-16 forward. Its error is ~6x F(2x2, 3x3)'s (ConvPoolTests).
     var winogradTile: Int {
         switch algorithm {
         case .winograd4: return 4
-        case .automatic: return cacheWeightTransforms && n * ((ho + 3) / 4) * ((wo + 3) / 4) >= 32 ? 4 : 2
+        case .automatic:
+            return cacheWeightTransforms && o * c <= 256 * 256 && n * ((ho + 3) / 4) * ((wo + 3) / 4) >= 32 ? 4 : 2
         default: return 2
         }
     }
