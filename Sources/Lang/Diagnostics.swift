@@ -6,7 +6,12 @@ public struct SourceText: Sendable {
     public init(file: String, text: String) {
         self.file = file
         self.text = text
-        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.replacingOccurrences(of: "\r", with: "")) }
+        // Lines end where the lexer counts them (Lexer.isLineBreak, CR LF included). Most lines
+        // have no other CR byte (13; a byte test, as "\r\n" is one Character): copying them is
+        // cheaper than Foundation's search and replace.
+        self.lines = text.split(omittingEmptySubsequences: false, whereSeparator: Lexer.isLineBreak).map {
+            $0.utf8.contains(13) ? $0.replacingOccurrences(of: "\r", with: "") : String($0)
+        }
     }
     public func line(_ n: Int) -> String? { n >= 1 && n <= lines.count ? lines[n - 1] : nil }
 }

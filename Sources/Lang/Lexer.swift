@@ -31,24 +31,41 @@ public struct Lexer {
 
     static let symbols3 = ["..<"]
     static let symbols2 = ["==", "!=", "<=", ">=", "|>"]
+    /// Tried before the one-character symbols, the three-character one first.
+    static let longSymbols = symbols3 + symbols2
     static let symbols1: Set<Character> = ["(", ")", "[", "]", "{", "}", ",", ":", ".", "+", "-", "*", "/", "%", "<", ">", "="]
 
     var loc: SourceLocation { SourceLocation(file: source.file, line: line, column: column) }
 
     mutating func advance() -> Character {
         let c = chars[i]; i += 1
-        if c == "\n" { line += 1; column = 1 } else { column += 1 }
+        if Lexer.isLineBreak(c) { line += 1; column = 1 } else { column += 1 }
         return c
     }
 
+    /// "\n", or "\r\n": Swift reads a CR LF pair as one Character, so a script saved with
+    /// Windows line ends would otherwise be one line with an unexpected character in it.
+    static func isLineBreak(_ c: Character) -> Bool { c == "\n" || c == "\r\n" }
+
     func peek(_ k: Int = 0) -> Character? { i + k < chars.count ? chars[i + k] : nil }
+
+    /// Whether the text at the current position spells `symbol`, compared in place (this runs
+    /// at every operator; a string of the next three characters was an allocation each time).
+    func startsHere(_ symbol: String) -> Bool {
+        var k = i
+        for c in symbol {
+            guard k < chars.count, chars[k] == c else { return false }
+            k += 1
+        }
+        return true
+    }
 
     public mutating func tokenize() -> [Token] {
         var out: [Token] = []
         while let c = peek() {
             let start = loc
-            if c == "#" { while let d = peek(), d != "\n" { _ = advance() }; continue }
-            if c == "\n" { _ = advance(); out.append(Token(kind: .newline, loc: start, text: "\\n")); continue }
+            if c == "#" { while let d = peek(), !Lexer.isLineBreak(d) { _ = advance() }; continue }
+            if Lexer.isLineBreak(c) { _ = advance(); out.append(Token(kind: .newline, loc: start, text: "\\n")); continue }
             if c == " " || c == "\t" || c == "\r" { _ = advance(); continue }
             if c.isASCII && c.isNumber { out.append(number(start)); continue }
             if c.isLetter || c == "_" {
@@ -58,8 +75,7 @@ public struct Lexer {
                 continue
             }
             if c == "\"" { if let t = string(start) { out.append(t) }; continue }
-            let rest3 = String(chars[i..<min(i + 3, chars.count)])
-            if let s = (Lexer.symbols3 + Lexer.symbols2).first(where: { rest3.hasPrefix($0) }) {
+            if let s = Lexer.longSymbols.first(where: { startsHere($0) }) {
                 for _ in s { _ = advance() }
                 out.append(Token(kind: .symbol(s), loc: start, text: s))
                 continue
@@ -98,7 +114,7 @@ public struct Lexer {
         _ = advance()
         var s = ""
         while true {
-            guard let c = peek(), c != "\n" else {
+            guard let c = peek(), !Lexer.isLineBreak(c) else {
                 diagnostics.append(Diagnostic(.parse, start, "unterminated string", incomplete: peek() == nil))
                 return nil
             }

@@ -25,6 +25,17 @@ struct DiagnosticTests {
         """)
     }
 
+    /// A script saved with Windows line ends: Swift reads CR LF as one Character, which the
+    /// lexer once reported as an unexpected character on line 1, quoting the whole file.
+    @Test func windowsLineEndsAreLineEnds() {
+        #expect(run("let x = 1\r\nprint(x + 1)\r\n# done\r\n").lines == ["2"])
+        #expect(errorText("print(1)\r\nprint(2 +)\r\nprint(3)") == """
+        t.sal:2:10: error: expected an expression, found ')'
+        print(2 +)
+                 ^
+        """)
+    }
+
     @Test func nothingRunsWhenAScriptHasAParseError() {
         let r = run("print(\"before\")\nlet x = (1 +\n")
         #expect(r.lines.isEmpty)

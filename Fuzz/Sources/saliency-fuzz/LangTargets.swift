@@ -21,7 +21,7 @@ enum PipelineTarget {
         guard let text = try? SourceFile.decode(bytes, file: "fuzz.yaml"),
               let root = try? YAMLValue.parse(text, file: "fuzz.yaml"), root["plugins"] == nil else { return }
         var v = PipelineValidator(registry: .shared)
-        guard let p = try? v.validate(source: text, file: "fuzz.yaml") else { return }
+        guard let p = try? v.validate(root: root, source: text, file: "fuzz.yaml") else { return }
         let runner = PipelineRunner(pipeline: p, outputDirectory: "/nonexistent/fuzz-out")
         _ = runner.plan()
         for step in p.steps { _ = runner.lower(step) }

@@ -52,8 +52,14 @@ public struct PipelineValidator {
     }
 
     public mutating func validate(source: String, file: String) throws -> Pipeline {
+        try validate(root: YAMLValue.parse(source, file: file), source: source, file: file)
+    }
+
+    /// Validates `root`, the tree `YAMLValue.parse` made of `source` (nil: the file is empty),
+    /// for a caller that has read the tree already and need not parse the file twice.
+    public mutating func validate(root: YAMLValue?, source: String, file: String) throws -> Pipeline {
         diagnostics = []
-        guard let root = try YAMLValue.parse(source, file: file) else {
+        guard let root else {
             throw PipelineError([PipelineDiagnostic(YAMLPosition(file: file, line: 1, column: 1), "", "the pipeline file is empty")])
         }
         guard case let .map(pairs, _) = root else {
