@@ -47,6 +47,9 @@ struct OpsBench: ParsableCommand {
             row("relu \(stem.shape)") { _ = stem.relu() }
             row("relu \(l1.shape)") { _ = l1.relu() }
             row("add \(l1.shape)") { _ = l1 + l1b }
+            row("mul (generic zipRaw loop) \(l1.shape)") { _ = l1 * l1b }
+            row("mul (generic zipRaw loop) \(stem.shape)") { _ = stem * stem }
+            row("exp (generic mapRaw loop) \(stem.shape)") { _ = stem.exp() }
             row("batchNorm \(stem.shape)") {
                 _ = stem.batchNorm(mean: bnParams[0], variance: bnParams[1], scale: bnParams[2], bias: bnParams[3])
             }

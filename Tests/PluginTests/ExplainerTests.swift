@@ -321,6 +321,23 @@ struct ExplainerTests {
         "occlusion": (864, 0.1265981, 1.778094, [-0.004080325, -0.003325164, -0.0009686947, 0.002270818, -0.0005757511, 0.003946766, 0.004411429, 0.003884315]),
     ]
 
+    @Test func occlusionWithPredictedTargetsReusesTheTargetPass() throws {
+        // With target: predicted, the unoccluded scores come from the host's pass that found
+        // the targets; with the same class given as an index, occlusion runs that pass itself.
+        // Same model, images and batch: equal up to sgemm splitting a product differently
+        // between threads on two calls (1e-6 relative to the largest drop bounds that).
+        let (g, x) = try TinyNets.captumNet()
+        let predicted = try resolveTargets(.predicted, model: g, images: x)
+        for score in [ScoreKind.logit, .prob] {
+            let params: [String: ParamValue] = ["window": .int(3), "stride": .int(2)]
+            let viaHost = try run("occlusion", g, x, target: .predicted, params: params, score: score)
+            let own = try run("occlusion", g, x, target: .each(predicted.map { .index($0) }), params: params, score: score)
+            #expect(viaHost.targets == predicted)
+            let scale = own.map.scalars.map(abs).max() ?? 0
+            #expect(maxAbsDiff(viaHost.map.scalars, own.map.scalars) <= 1e-6 * Swift.max(scale, 1e-3), "score \(score)")
+        }
+    }
+
     @Test(arguments: ["gradient", "input_x_gradient", "guided_backprop", "deconvnet", "integrated_gradients", "gradcam", "guided_gradcam", "occlusion"])
     func agreesWithCaptum(_ name: String) throws {
         let (g, x) = try TinyNets.captumNet()
