@@ -179,56 +179,66 @@ extension ConvGeometry {
         return r < 32 || r > 992 ? count + 64 - (r > 992 ? r - 1024 : r) : count
     }
 
-    /// V [16, c, nb * th * tw] = B^T d B for every 4x4 input tile d (zero outside the image).
-    private static func inputTiles(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
-                                   th: Int, tw: Int, v: UnsafeMutablePointer<Float>, plane: Int) {
+    /// Calls `body(rows, pitch, dst)` for every input tile of a Winograd transform: tiles of
+    /// `size` x `size` input values every `step` values (F(2x2, 3x3): 4 and 2; F(4x4, 3x3): 6
+    /// and 4), starting `pads` before the image. `rows` points at the tile's first row and
+    /// `pitch` is the byte distance between rows; `width` values (>= size) can be loaded from
+    /// each row: straight from the image when they lie inside it, else from a zero-padded copy.
+    /// `dst` is the tile's slot in plane 0 of V [planes, c, nb * th * tw].
+    @inline(__always)
+    static func forEachInputTile(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
+                                 th: Int, tw: Int, step: Int, size: Int, width: Int, v: UnsafeMutablePointer<Float>,
+                                 _ body: (UnsafeRawPointer, Int, UnsafeMutablePointer<Float>) -> Void) {
         let tiles = nb * th * tw
-        Threads.parallelFor(nb * c, minPerThread: Swift.max(1, 2048 / Swift.max(th * tw, 1))) { range in
-            // d: an edge tile, zero outside the image.
-            let d = UnsafeMutablePointer<Float>.allocate(capacity: 16)
+        Threads.parallelFor(nb * c, minPerThread: Swift.max(1, 32768 / Swift.max(th * tw * size * size, 1))) { range in
+            let d = UnsafeMutablePointer<Float>.allocate(capacity: size * width)
             defer { d.deallocate() }
             for sc in range {
                 let s = sc / c, ch = sc % c
                 let src = x + sc * h * w
                 let base = ch * tiles + s * th * tw
                 for ty in 0..<th {
-                    let r0 = 2 * ty - pads.0
+                    let r0 = step * ty - pads.0
                     for tx in 0..<tw {
-                        let c0 = 2 * tx - pads.1
-                        // The tile's four rows, one SIMD4 each (loaded straight from the image
-                        // when the tile lies inside it).
-                        let rows: UnsafeRawPointer, pitch: Int
-                        if r0 >= 0 && r0 + 4 <= h && c0 >= 0 && c0 + 4 <= w {
-                            rows = UnsafeRawPointer(src + r0 * w + c0); pitch = w * MemoryLayout<Float>.stride
+                        let c0 = step * tx - pads.1
+                        if r0 >= 0 && r0 + size <= h && c0 >= 0 && c0 + width <= w {
+                            body(UnsafeRawPointer(src + r0 * w + c0), w * MemoryLayout<Float>.stride, v + base + ty * tw + tx)
                         } else {
-                            for r in 0..<4 {
+                            for r in 0..<size {
                                 let ir = r0 + r
-                                for q in 0..<4 {
+                                for q in 0..<width {
                                     let ic = c0 + q
-                                    d[4 * r + q] = ir >= 0 && ir < h && ic >= 0 && ic < w ? src[ir * w + ic] : 0
+                                    d[width * r + q] = q < size && ir >= 0 && ir < h && ic >= 0 && ic < w ? src[ir * w + ic] : 0
                                 }
                             }
-                            rows = UnsafeRawPointer(d); pitch = 4 * MemoryLayout<Float>.stride
+                            body(UnsafeRawPointer(d), width * MemoryLayout<Float>.stride, v + base + ty * tw + tx)
                         }
-                        let d0 = rows.loadUnaligned(as: SIMD4<Float>.self)
-                        let d1 = rows.loadUnaligned(fromByteOffset: pitch, as: SIMD4<Float>.self)
-                        let d2 = rows.loadUnaligned(fromByteOffset: 2 * pitch, as: SIMD4<Float>.self)
-                        let d3 = rows.loadUnaligned(fromByteOffset: 3 * pitch, as: SIMD4<Float>.self)
-                        // t = B^T d (row by row, the same additions as element by element).
-                        let t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3
-                        // V = t B, element (r, q) into plane 4 r + q.
-                        let dst = v + base + ty * tw + tx
-                        dst[0] = t0[0] - t0[2]; dst[plane] = t0[1] + t0[2]
-                        dst[2 * plane] = t0[2] - t0[1]; dst[3 * plane] = t0[1] - t0[3]
-                        dst[4 * plane] = t1[0] - t1[2]; dst[5 * plane] = t1[1] + t1[2]
-                        dst[6 * plane] = t1[2] - t1[1]; dst[7 * plane] = t1[1] - t1[3]
-                        dst[8 * plane] = t2[0] - t2[2]; dst[9 * plane] = t2[1] + t2[2]
-                        dst[10 * plane] = t2[2] - t2[1]; dst[11 * plane] = t2[1] - t2[3]
-                        dst[12 * plane] = t3[0] - t3[2]; dst[13 * plane] = t3[1] + t3[2]
-                        dst[14 * plane] = t3[2] - t3[1]; dst[15 * plane] = t3[1] - t3[3]
                     }
                 }
             }
+        }
+    }
+
+    /// V [16, c, nb * th * tw] = B^T d B for every 4x4 input tile d (zero outside the image).
+    private static func inputTiles(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
+                                   th: Int, tw: Int, v: UnsafeMutablePointer<Float>, plane: Int) {
+        forEachInputTile(x, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, step: 2, size: 4, width: 4, v: v) { rows, pitch, dst in
+            // The tile's four rows, one SIMD4 each.
+            let d0 = rows.loadUnaligned(as: SIMD4<Float>.self)
+            let d1 = rows.loadUnaligned(fromByteOffset: pitch, as: SIMD4<Float>.self)
+            let d2 = rows.loadUnaligned(fromByteOffset: 2 * pitch, as: SIMD4<Float>.self)
+            let d3 = rows.loadUnaligned(fromByteOffset: 3 * pitch, as: SIMD4<Float>.self)
+            // t = B^T d (row by row, the same additions as element by element).
+            let t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3
+            // V = t B, element (r, q) into plane 4 r + q.
+            dst[0] = t0[0] - t0[2]; dst[plane] = t0[1] + t0[2]
+            dst[2 * plane] = t0[2] - t0[1]; dst[3 * plane] = t0[1] - t0[3]
+            dst[4 * plane] = t1[0] - t1[2]; dst[5 * plane] = t1[1] + t1[2]
+            dst[6 * plane] = t1[2] - t1[1]; dst[7 * plane] = t1[1] - t1[3]
+            dst[8 * plane] = t2[0] - t2[2]; dst[9 * plane] = t2[1] + t2[2]
+            dst[10 * plane] = t2[2] - t2[1]; dst[11 * plane] = t2[1] - t2[3]
+            dst[12 * plane] = t3[0] - t3[2]; dst[13 * plane] = t3[1] + t3[2]
+            dst[14 * plane] = t3[2] - t3[1]; dst[15 * plane] = t3[1] - t3[3]
         }
     }
 

@@ -50,58 +50,30 @@ extension ConvGeometry {
     /// minus the pads (zero outside the image).
     static func inputTiles4(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
                             th: Int, tw: Int, v: UnsafeMutablePointer<Float>, plane: Int) {
-        let tiles = nb * th * tw
-        Threads.parallelFor(nb * c, minPerThread: Swift.max(1, 512 / Swift.max(th * tw, 1))) { range in
-            // An edge tile, zero outside the image: 6 rows of 8 (SIMD8 loads read 8 columns).
-            let d = UnsafeMutablePointer<Float>.allocate(capacity: 48)
-            defer { d.deallocate() }
-            for sc in range {
-                let s = sc / c, ch = sc % c
-                let src = x + sc * h * w
-                let base = ch * tiles + s * th * tw
-                for ty in 0..<th {
-                    let r0 = 4 * ty - pads.0
-                    for tx in 0..<tw {
-                        let c0 = 4 * tx - pads.1
-                        let rows: UnsafeRawPointer, pitch: Int
-                        if r0 >= 0 && r0 + 6 <= h && c0 >= 0 && c0 + 8 <= w {
-                            rows = UnsafeRawPointer(src + r0 * w + c0); pitch = w * MemoryLayout<Float>.stride
-                        } else {
-                            for r in 0..<6 {
-                                let ir = r0 + r
-                                for q in 0..<8 {
-                                    let ic = c0 + q
-                                    d[8 * r + q] = q < 6 && ir >= 0 && ir < h && ic >= 0 && ic < w ? src[ir * w + ic] : 0
-                                }
-                            }
-                            rows = UnsafeRawPointer(d); pitch = 8 * MemoryLayout<Float>.stride
-                        }
-                        @inline(__always) func load(_ r: Int) -> SIMD8<Float> {
-                            rows.loadUnaligned(fromByteOffset: r * pitch, as: SIMD8<Float>.self)
-                        }
-                        let (d0, d1, d2, d3, d4, d5) = (load(0), load(1), load(2), load(3), load(4), load(5))
-                        // t = B^T d, on whole rows (lanes 6 and 7 are never read).
-                        let t0 = 4 * d0 - 5 * d2 + d4
-                        let t1 = -4 * d1 - 4 * d2 + d3 + d4
-                        let t2 = 4 * d1 - 4 * d2 - d3 + d4
-                        let t3 = -2 * d1 - d2 + 2 * d3 + d4
-                        let t4 = 2 * d1 - d2 - 2 * d3 + d4
-                        let t5 = 4 * d1 - 5 * d3 + d5
-                        // V = t B: the same combinations across each row; element (r, q) into plane 6 r + q.
-                        let dst = v + base + ty * tw + tx
-                        @inline(__always) func row(_ r: Int, _ a: SIMD8<Float>) {
-                            let o = dst + 6 * r * plane
-                            o[0] = 4 * a[0] - 5 * a[2] + a[4]
-                            o[plane] = -4 * a[1] - 4 * a[2] + a[3] + a[4]
-                            o[2 * plane] = 4 * a[1] - 4 * a[2] - a[3] + a[4]
-                            o[3 * plane] = -2 * a[1] - a[2] + 2 * a[3] + a[4]
-                            o[4 * plane] = 2 * a[1] - a[2] - 2 * a[3] + a[4]
-                            o[5 * plane] = 4 * a[1] - 5 * a[3] + a[5]
-                        }
-                        row(0, t0); row(1, t1); row(2, t2); row(3, t3); row(4, t4); row(5, t5)
-                    }
-                }
+        // Rows are read as SIMD8 (6 values used).
+        forEachInputTile(x, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, step: 4, size: 6, width: 8, v: v) { rows, pitch, dst in
+            @inline(__always) func load(_ r: Int) -> SIMD8<Float> {
+                rows.loadUnaligned(fromByteOffset: r * pitch, as: SIMD8<Float>.self)
             }
+            let (d0, d1, d2, d3, d4, d5) = (load(0), load(1), load(2), load(3), load(4), load(5))
+            // t = B^T d, on whole rows (lanes 6 and 7 are never read).
+            let t0 = 4 * d0 - 5 * d2 + d4
+            let t1 = -4 * d1 - 4 * d2 + d3 + d4
+            let t2 = 4 * d1 - 4 * d2 - d3 + d4
+            let t3 = -2 * d1 - d2 + 2 * d3 + d4
+            let t4 = 2 * d1 - d2 - 2 * d3 + d4
+            let t5 = 4 * d1 - 5 * d3 + d5
+            // V = t B: the same combinations across each row; element (r, q) into plane 6 r + q.
+            @inline(__always) func row(_ r: Int, _ a: SIMD8<Float>) {
+                let o = dst + 6 * r * plane
+                o[0] = 4 * a[0] - 5 * a[2] + a[4]
+                o[plane] = -4 * a[1] - 4 * a[2] + a[3] + a[4]
+                o[2 * plane] = 4 * a[1] - 4 * a[2] - a[3] + a[4]
+                o[3 * plane] = -2 * a[1] - a[2] + 2 * a[3] + a[4]
+                o[4 * plane] = 2 * a[1] - a[2] - 2 * a[3] + a[4]
+                o[5 * plane] = 4 * a[1] - 5 * a[3] + a[5]
+            }
+            row(0, t0); row(1, t1); row(2, t2); row(3, t3); row(4, t4); row(5, t5)
         }
     }
 
