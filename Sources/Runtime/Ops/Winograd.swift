@@ -242,36 +242,49 @@ extension ConvGeometry {
         }
     }
 
-    /// y [nb, o, ho, wo] = A^T M A for every tile, from M [16, o, nb * th * tw].
-    private static func outputTiles(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
-                                    y: UnsafeMutablePointer<Float>, plane: Int) {
+    /// Calls `body(src, out, rows, cols)` for every output tile of a Winograd transform with
+    /// `size` x `size` output blocks: `src` is the tile's slot in plane 0 of M [planes, o,
+    /// nb * th * tw], `out` the block's first output in y [nb, o, ho, wo], and `rows`, `cols`
+    /// how many of the block's rows and columns lie inside the output (edge tiles are cut).
+    @inline(__always)
+    static func forEachOutputTile(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
+                                  size: Int, y: UnsafeMutablePointer<Float>,
+                                  _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void) {
         let tiles = nb * th * tw
-        Threads.parallelFor(nb * o, minPerThread: Swift.max(1, 2048 / Swift.max(th * tw, 1))) { range in
+        Threads.parallelFor(nb * o, minPerThread: Swift.max(1, 32768 / Swift.max(th * tw * (size + 2) * (size + 2), 1))) { range in
             for so in range {
                 let s = so / o, oc = so % o
                 let dst = y + so * ho * wo
                 let base = oc * tiles + s * th * tw
                 for ty in 0..<th {
+                    let r = size * ty, rows = Swift.min(size, ho - r)
                     for tx in 0..<tw {
-                        let src = m + base + ty * tw + tx
-                        // s = A^T M (2x4), then Y = s A (2x2); M's element (r, q) is plane 4 r + q.
-                        let (m00, m01, m02, m03) = (src[0], src[plane], src[2 * plane], src[3 * plane])
-                        let (m10, m11, m12, m13) = (src[4 * plane], src[5 * plane], src[6 * plane], src[7 * plane])
-                        let (m20, m21, m22, m23) = (src[8 * plane], src[9 * plane], src[10 * plane], src[11 * plane])
-                        let (m30, m31, m32, m33) = (src[12 * plane], src[13 * plane], src[14 * plane], src[15 * plane])
-                        let (a0, a1, a2, a3) = (m00 + m10 + m20, m01 + m11 + m21, m02 + m12 + m22, m03 + m13 + m23)
-                        let (b0, b1, b2, b3) = (m10 - m20 - m30, m11 - m21 - m31, m12 - m22 - m32, m13 - m23 - m33)
-                        let y00 = a0 + a1 + a2, y01 = a1 - a2 - a3
-                        let y10 = b0 + b1 + b2, y11 = b1 - b2 - b3
-                        let r = 2 * ty, q = 2 * tx
-                        dst[r * wo + q] = y00
-                        if q + 1 < wo { dst[r * wo + q + 1] = y01 }
-                        if r + 1 < ho {
-                            dst[(r + 1) * wo + q] = y10
-                            if q + 1 < wo { dst[(r + 1) * wo + q + 1] = y11 }
-                        }
+                        let q = size * tx
+                        body(m + base + ty * tw + tx, dst + r * wo + q, rows, Swift.min(size, wo - q))
                     }
                 }
+            }
+        }
+    }
+
+    /// y [nb, o, ho, wo] = A^T M A for every tile, from M [16, o, nb * th * tw].
+    private static func outputTiles(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
+                                    y: UnsafeMutablePointer<Float>, plane: Int) {
+        forEachOutputTile(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, size: 2, y: y) { src, out, rows, cols in
+            // s = A^T M (2x4), then Y = s A (2x2); M's element (r, q) is plane 4 r + q.
+            let (m00, m01, m02, m03) = (src[0], src[plane], src[2 * plane], src[3 * plane])
+            let (m10, m11, m12, m13) = (src[4 * plane], src[5 * plane], src[6 * plane], src[7 * plane])
+            let (m20, m21, m22, m23) = (src[8 * plane], src[9 * plane], src[10 * plane], src[11 * plane])
+            let (m30, m31, m32, m33) = (src[12 * plane], src[13 * plane], src[14 * plane], src[15 * plane])
+            let (a0, a1, a2, a3) = (m00 + m10 + m20, m01 + m11 + m21, m02 + m12 + m22, m03 + m13 + m23)
+            let (b0, b1, b2, b3) = (m10 - m20 - m30, m11 - m21 - m31, m12 - m22 - m32, m13 - m23 - m33)
+            let y00 = a0 + a1 + a2, y01 = a1 - a2 - a3
+            let y10 = b0 + b1 + b2, y11 = b1 - b2 - b3
+            out[0] = y00
+            if cols > 1 { out[1] = y01 }
+            if rows > 1 {
+                out[wo] = y10
+                if cols > 1 { out[wo + 1] = y11 }
             }
         }
     }

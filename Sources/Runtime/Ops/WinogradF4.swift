@@ -80,41 +80,28 @@ extension ConvGeometry {
     /// y [nb, o, ho, wo] = A^T M A for every tile, from M [36, o, nb * th * tw].
     static func outputTiles4(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
                              y: UnsafeMutablePointer<Float>, plane: Int) {
-        let tiles = nb * th * tw
-        Threads.parallelFor(nb * o, minPerThread: Swift.max(1, 512 / Swift.max(th * tw, 1))) { range in
-            for so in range {
-                let s = so / o, oc = so % o
-                let dst = y + so * ho * wo
-                let base = oc * tiles + s * th * tw
-                for ty in 0..<th {
-                    for tx in 0..<tw {
-                        let src = m + base + ty * tw + tx
-                        // Row r of M (6 values) as a SIMD8; s = A^T M on whole rows, then Y = s A.
-                        @inline(__always) func mrow(_ r: Int) -> SIMD8<Float> {
-                            let p = src + 6 * r * plane
-                            return SIMD8<Float>(p[0], p[plane], p[2 * plane], p[3 * plane], p[4 * plane], p[5 * plane], 0, 0)
-                        }
-                        let (m0, m1, m2, m3, m4, m5) = (mrow(0), mrow(1), mrow(2), mrow(3), mrow(4), mrow(5))
-                        let s0 = m0 + m1 + m2 + m3 + m4
-                        let s1 = m1 - m2 + 2 * m3 - 2 * m4
-                        let s2 = m1 + m2 + 4 * m3 + 4 * m4
-                        let s3 = m1 - m2 + 8 * m3 - 8 * m4 + m5
-                        let r0 = 4 * ty, q0 = 4 * tx
-                        @inline(__always) func put(_ i: Int, _ a: SIMD8<Float>) {
-                            let r = r0 + i
-                            guard r < ho else { return }
-                            let out = dst + r * wo + q0
-                            let vals = (a[0] + a[1] + a[2] + a[3] + a[4], a[1] - a[2] + 2 * a[3] - 2 * a[4],
-                                        a[1] + a[2] + 4 * a[3] + 4 * a[4], a[1] - a[2] + 8 * a[3] - 8 * a[4] + a[5])
-                            out[0] = vals.0
-                            if q0 + 1 < wo { out[1] = vals.1 }
-                            if q0 + 2 < wo { out[2] = vals.2 }
-                            if q0 + 3 < wo { out[3] = vals.3 }
-                        }
-                        put(0, s0); put(1, s1); put(2, s2); put(3, s3)
-                    }
-                }
+        forEachOutputTile(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, size: 4, y: y) { src, out, rows, cols in
+            // Row r of M (6 values) as a SIMD8; s = A^T M on whole rows, then Y = s A.
+            @inline(__always) func mrow(_ r: Int) -> SIMD8<Float> {
+                let p = src + 6 * r * plane
+                return SIMD8<Float>(p[0], p[plane], p[2 * plane], p[3 * plane], p[4 * plane], p[5 * plane], 0, 0)
             }
+            let (m0, m1, m2, m3, m4, m5) = (mrow(0), mrow(1), mrow(2), mrow(3), mrow(4), mrow(5))
+            let s0 = m0 + m1 + m2 + m3 + m4
+            let s1 = m1 - m2 + 2 * m3 - 2 * m4
+            let s2 = m1 + m2 + 4 * m3 + 4 * m4
+            let s3 = m1 - m2 + 8 * m3 - 8 * m4 + m5
+            @inline(__always) func put(_ i: Int, _ a: SIMD8<Float>) {
+                guard i < rows else { return }
+                let row = out + i * wo
+                let vals = (a[0] + a[1] + a[2] + a[3] + a[4], a[1] - a[2] + 2 * a[3] - 2 * a[4],
+                            a[1] + a[2] + 4 * a[3] + 4 * a[4], a[1] - a[2] + 8 * a[3] - 8 * a[4] + a[5])
+                row[0] = vals.0
+                if cols > 1 { row[1] = vals.1 }
+                if cols > 2 { row[2] = vals.2 }
+                if cols > 3 { row[3] = vals.3 }
+            }
+            put(0, s0); put(1, s1); put(2, s2); put(3, s3)
         }
     }
 }
