@@ -120,7 +120,7 @@ extension Tensor {
     }
 
     static func convForwardRaw(_ geo: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?, outShape: [Int]) -> Tensor {
-        let u = geo.usesWinograd && geo.cacheWeightTransforms ? geo.cachedKernelTransform(weight, flipped: false) : nil
+        let u = geo.cachedKernelTransform(weight, flipped: false)
         return Tensor(shape: outShape) { y in
             guard y.count > 0 else { return }
             x.withUnsafeBufferPointer { xp in weight.withUnsafeBufferPointer { wp in withOptionalPointer(u) { up in
@@ -136,7 +136,7 @@ extension Tensor {
     }
 
     static func convBackwardDataRaw(_ geo: ConvGeometry, gy: Tensor, weight: Tensor, outShape: [Int]) -> Tensor {
-        let u = geo.usesWinograd && geo.cacheWeightTransforms ? geo.cachedKernelTransform(weight, flipped: true) : nil
+        let u = geo.cachedKernelTransform(weight, flipped: true)
         return Tensor(shape: outShape) { dx in
             guard dx.count > 0, gy.count > 0 else { return }
             gy.withUnsafeBufferPointer { gp in weight.withUnsafeBufferPointer { wp in withOptionalPointer(u) { up in

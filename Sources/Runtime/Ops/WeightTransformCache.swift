@@ -38,8 +38,7 @@ final class WeightTransformCache: @unchecked Sendable {
     func transform(of weight: Tensor, kind: Int, size: Int,
                    make: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
         let storage = weight.scalars
-        let address = storage.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
-        let key = Key(address: address, count: storage.count, kind: kind)
+        let key = Self.key(weight, kind: kind)
         lock.lock()
         clock += 1
         if var hit = entries[key] {
@@ -71,19 +70,18 @@ final class WeightTransformCache: @unchecked Sendable {
 
     /// Whether a transform of kind `kind` of this very weight storage is held (tests).
     func holds(_ weight: Tensor, kind: Int) -> Bool {
-        let key = weight.withUnsafeBufferPointer { Key(address: UInt(bitPattern: $0.baseAddress), count: $0.count, kind: kind) }
+        let key = Self.key(weight, kind: kind)
         lock.lock(); defer { lock.unlock() }
         return entries[key] != nil
+    }
+
+    private static func key(_ weight: Tensor, kind: Int) -> Key {
+        weight.withUnsafeBufferPointer { Key(address: UInt(bitPattern: $0.baseAddress), count: $0.count, kind: kind) }
     }
 
     /// Number of entries and floats held (tests).
     var usage: (entries: Int, floats: Int) {
         lock.lock(); defer { lock.unlock() }
         return (entries.count, floats)
-    }
-
-    func removeAll() {
-        lock.lock(); defer { lock.unlock() }
-        entries = [:]; floats = 0
     }
 }

@@ -88,9 +88,11 @@ extension ConvGeometry {
     }
 
     /// The kernel transform of a weight that does not require gradients, from the shared cache
-    /// (computed on first use): what `winogradForward` / `winogradBackwardData` take as `u`.
-    func cachedKernelTransform(_ weight: Tensor, flipped: Bool) -> [Float] {
-        WeightTransformCache.shared.transform(of: weight, kind: (flipped ? 1 : 0) + (winogradTile == 4 ? 2 : 0),
+    /// (computed on first use): what `winogradForward` / `winogradBackwardData` take as `u`;
+    /// nil when this convolution does not run as Winograd or its weight is not cacheable.
+    func cachedKernelTransform(_ weight: Tensor, flipped: Bool) -> [Float]? {
+        guard usesWinograd && cacheWeightTransforms else { return nil }
+        return WeightTransformCache.shared.transform(of: weight, kind: (flipped ? 1 : 0) + (winogradTile == 4 ? 2 : 0),
                                               size: kernelTransformSize) { w, u in
             kernelTransform(w, flipped: flipped, into: u)
         }
