@@ -52,4 +52,14 @@ static inline size_t sal_stack_remaining(void) {
 }
 
 static inline size_t sal_stack_size(void) { return sal_current_stack().size; }
+// One spin-wait hint (x86 PAUSE): lets the sibling hyperthread run and saves power while a
+// worker of our pool waits a few microseconds for the next job (Sources/Runtime/Core/WorkerPool.swift).
+static inline void sal_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 #endif

@@ -27,21 +27,22 @@ public enum Threads {
         current = Swift.max(1, n)
     }
 
-    /// Runs `body` over `0..<n` split into at most `count` contiguous chunks, in parallel when
-    /// the work is large enough (`n >= minPerThread * 2`).
-    
+    /// Runs `body` over `0..<n` split into contiguous chunks of at least `minPerThread`
+    /// indices, on up to `count` threads (the caller and `WorkerPool`'s workers) when the work
+    /// is large enough (`n >= minPerThread * 2`). Chunks are claimed dynamically, up to four
+    /// per thread, so a core that starts late takes fewer. `body` must treat every index
+    /// independently: which ranges it is called with depends on `count`.
     public static func parallelFor(_ n: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
-        let workers = Swift.min(count, n / Swift.max(minPerThread, 1))
+        let per = Swift.max(minPerThread, 1)
+        let workers = Swift.min(count, n / per)
         if workers <= 1 { if n > 0 { body(0..<n) }; return }
-        let chunk = (n + workers - 1) / workers
-        // Chunks write disjoint ranges; the closure is only shared for the duration of the call.
-        withoutActuallyEscaping(body) { escapable in
-            nonisolated(unsafe) let work = escapable
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = w * chunk, hi = Swift.min(n, lo + chunk)
-                if lo < hi { work(lo..<hi) }
-            }
+        let wanted = Swift.min(n / per, 4 * workers, WorkerPool.maxChunks)
+        let size = (n + wanted - 1) / wanted, chunks = (n + size - 1) / size
+        let ran = WorkerPool.shared.run(chunks: chunks, workers: workers - 1) { i in
+            body(i * size..<Swift.min(n, (i + 1) * size))
         }
+        // Another parallel loop is running (nested, or on another thread): this one runs here.
+        if !ran { body(0..<n) }
     }
 }
 
