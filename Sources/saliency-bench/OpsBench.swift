@@ -57,6 +57,17 @@ struct OpsBench: ParsableCommand {
             row("mean(axes: 2, 3) \(l4.shape)") { _ = l4.mean(axes: [2, 3], keepDims: true) }
             let g = try maxPoolGraph()
             try row("graph with one MaxPool node \(stem.shape)") { _ = try g.forward(stem) }
+            // Starting a parallel loop after a short serial stretch, as between a forward's ops
+            // (a ResNet-18 forward starts ~100 loops): 20 us of serial work, then a loop of
+            // one trivial chunk per thread. Minus 20 us, what each loop start costs.
+            let sink = UnsafeMutablePointer<Int>.allocate(capacity: 64 * max(Threads.count, 1))
+            defer { sink.deallocate() }
+            nonisolated(unsafe) let out = sink
+            row("20 us serial + parallelFor(\(Threads.count)) start") {
+                let until = DispatchTime.now().uptimeNanoseconds + 20_000
+                while DispatchTime.now().uptimeNanoseconds < until { out[0] &+= 1 }
+                Threads.parallelFor(Threads.count) { r in for i in r { out[64 * i] &+= 1 } }
+            }
         }
         backwardRow("maxPool backward \(stem.shape)", stem) { $0.maxPool2d(kernel: [3, 3], stride: [2, 2], padding: [1, 1]) }
         backwardRow("relu backward \(stem.shape)", stem) { $0.relu() }
