@@ -35,10 +35,13 @@ enum NoiseTunnel {
             try ctx.cancellation.check()
             let noisy = x.withUnsafeBufferPointer { xp in
                 Tensor(shape: [r.count] + Array(x.shape.dropFirst())) { b in
+                    // The noise of the whole chunk in one call (its transcendentals run on every
+                    // thread), then each copy's image added to its noise scaled by its sigma.
+                    ctx.rng.fillNormal(b)
                     for (j, item) in r.enumerated() {
                         let i = item % n, s = sigmas[i]
                         let (src, dst) = (xp.baseAddress! + i * per, b.baseAddress! + j * per)
-                        for e in 0..<per { dst[e] = src[e] + s * ctx.rng.nextNormal() }
+                        for e in 0..<per { dst[e] = src[e] + s * dst[e] }
                     }
                 }
             }
