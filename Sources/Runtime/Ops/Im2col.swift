@@ -124,17 +124,24 @@ struct ConvGeometry {
     }
 
     /// Adds columns [k, nb * ho * wo] of group `group` back into dx (chunk start), the
-    /// adjoint of `im2col`. Parallel over (sample, channel) planes, which never collide.
+    /// adjoint of `im2col`. Parallel over bands of rows of the (sample, channel) planes, which
+    /// never collide. A plane is cut into bands only when there are too few planes to keep
+    /// every thread busy (an RGB stem at batch 1 has 3); each dx value sums its terms in the
+    /// same order either way.
     func col2im(_ cols: UnsafePointer<Float>, nb: Int, group: Int, dx: UnsafeMutablePointer<Float>) {
         let P = outPlane, ncols = nb * P, c0 = group * cg, cg = self.cg
         let (h, w, ho, wo, sh, sw, pt, pl, dh, dw, c, kh, kw) = (self.h, self.w, self.ho, self.wo, self.sh, self.sw, self.pt, self.pl, self.dh, self.dw, self.c, self.kh, self.kw)
-        Threads.parallelFor(nb * cg, minPerThread: Swift.max(1, 32_768 / Swift.max(P * kh * kw, 1))) { planes in
-            for pi in planes {
+        let planes = nb * cg, wanted = 4 * Threads.count
+        let bands = planes >= wanted ? 1 : Swift.min(h, (wanted + planes - 1) / planes), bandRows = (h + bands - 1) / bands
+        Threads.parallelFor(planes * bands, minPerThread: Swift.max(1, 32_768 * bands / Swift.max(P * kh * kw, 1))) { units in
+            for unit in units {
+                let pi = unit / bands, y0 = (unit % bands) * bandRows, y1 = Swift.min(h, y0 + bandRows)
                 let s = pi / cg, ch = pi % cg
                 let dst = dx + (s * c + c0 + ch) * h * w
                 for ki in 0..<kh {
                     let offH = ki * dh - pt
-                    let ohs = validRange(offset: offH, stride: sh, inSize: h, outSize: ho)
+                    // The output rows whose input row lies in this band.
+                    let ohs = validRange(offset: offH - y0, stride: sh, inSize: y1 - y0, outSize: ho)
                     for kj in 0..<kw {
                         let offW = kj * dw - pl
                         let ows = validRange(offset: offW, stride: sw, inSize: w, outSize: wo)
