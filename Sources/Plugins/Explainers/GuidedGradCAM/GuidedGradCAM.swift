@@ -19,8 +19,18 @@ public struct GuidedGradCAMExplainer: Explainer {
     public var parameters: [ParamSpec] { [layerSpec] }
     public var capabilities: Capabilities { [.needsGradients, .layerChoice, .batched] }
 
+    /// One recorded pass serves both halves when no ReLU lies between the layer and the
+    /// logits (ResNets: average pool and the fully connected layer): guided ReLU rules
+    /// recorded on it change only the backward below the layer, so the gradient at the layer
+    /// (Grad-CAM's) is the plain one and the gradient at the input is guided backprop's. With
+    /// ReLUs above the layer (VGG's classifier) the pass captures the layer without rules and
+    /// guided backprop runs its own forward pass.
     public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? {
-        try layerCapturePass(params: params, model: model, plugin: name)
+        var options = try layerCapturePass(params: params, model: model, plugin: name)
+        if let layer = options.capture.first, !Self.reluAbove(layer, in: model) {
+            options.backwardRules = BackwardRule.allReLUs(.guided)
+        }
+        return options
     }
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
@@ -28,9 +38,22 @@ public struct GuidedGradCAMExplainer: Explainer {
         let layer = try resolveLayer(&ctx, plugin: name)
         let cam = try upsampleToInput(GradCAMExplainer.lowResolution(ctx, layer: layer, plugin: name), ctx.images)
         try ctx.cancellation.check()
-        let gbp = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.guided)).grad
+        // The host's pass carries the guided rules exactly when `targetPass` put them there.
+        let shared = Self.reluAbove(layer, in: ctx.model) ? nil : ctx.recordedPass
+        let gbp = try inputGradient(ctx, ctx.images, targets: ctx.targets, rules: BackwardRule.allReLUs(.guided),
+                                    recorded: shared).grad
         let a = Autograd.noGrad { gbp * cam }
         ctx.progress?(1, 1)
         return Explanation(map: channelMaxAbs(a), attribution: a)
+    }
+
+    /// Whether a ReLU node computes from `layer`'s value, directly or through other nodes.
+    static func reluAbove(_ layer: String, in g: Graph) -> Bool {
+        var reached: Set<String> = [layer]
+        for node in g.nodes where node.inputs.contains(where: reached.contains) {
+            if node.opType == "Relu" { return true }
+            reached.formUnion(node.outputs)
+        }
+        return false
     }
 }
