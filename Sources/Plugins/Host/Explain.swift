@@ -77,7 +77,7 @@ public func explain(_ explainer: any Explainer, model: Graph, images: Tensor, ta
     var targetLogits: Tensor? = nil
     let targets: [Int]
     if target == .predicted, let options = try explainer.targetPass(params: params, model: model) {
-        let xi = images.detached().requiringGrad()
+        let xi = explainer.targetPassNeedsInputGradients ? images.detached().requiringGrad() : images.detached()
         let r = try model.forward(xi, options: options)
         // As resolveTargets: every method indexes logits [N, classes] by target.
         let n = images.shape[0]

@@ -155,7 +155,8 @@ public struct ExplainContext {
 /// A forward pass of the images (which require gradients) with its recorded tape: the host
 /// runs the method's first pass once and reads the predicted targets off its logits.
 public struct RecordedPass {
-    /// The images, requiring gradients: what the pass's gradients are taken with respect to.
+    /// The images: requiring gradients (what the pass's gradients are taken with respect to)
+    /// unless the method's `targetPassNeedsInputGradients` is false.
     public let input: Tensor
     public let result: ForwardResult
 }
@@ -180,6 +181,11 @@ public protocol Explainer: Sendable {
     /// (`ExplainContext.recordedPass`) instead of running a separate inference pass first.
     /// Default nil (the host runs its own inference pass).
     func targetPass(params: Params, model: Graph) throws -> ForwardOptions?
+    /// Whether the method takes gradients with respect to the images from its `targetPass`
+    /// (default true). The CAM family takes them at a layer only (`capture` makes the layer's
+    /// value a leaf that records): the host then passes images that do not record, and the
+    /// pass runs as inference up to the layer (in place, fused, no tape).
+    var targetPassNeedsInputGradients: Bool { get }
 }
 
 extension Explainer {
@@ -192,6 +198,7 @@ extension Explainer {
     /// the cached fit.
     public var fitParameters: [String] { parameters.filter { $0.phase == .fit }.map(\.name) }
     public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? { nil }
+    public var targetPassNeedsInputGradients: Bool { true }
 }
 
 /// Channel-max of |attribution| as the map (Simonyan et al.'s convention), [N, 1, H, W].

@@ -34,6 +34,8 @@ public struct GradCAMExplainer: Explainer {
     public func targetPass(params: Params, model: Graph) throws -> ForwardOptions? {
         try layerCapturePass(params: params, model: model, plugin: name)
     }
+    /// Gradients at the layer only: the pass runs as inference below it.
+    public var targetPassNeedsInputGradients: Bool { false }
 
     public func explain(_ ctx: inout ExplainContext) throws -> Explanation {
         try ctx.cancellation.check()
