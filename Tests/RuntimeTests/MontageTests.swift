@@ -52,4 +52,18 @@ struct MontageTests {
         let plain = montage(rows: [[img, img]], rowLabels: [], columnLabels: ["input", "gradcam"], cellSize: cell, padding: pad)
         #expect(plain.shape == [3, pad + line + pad + cell + pad, width])
     }
+
+    /// Neighbouring column labels never touch: at 192 px cells (the demo's 64 px images),
+    /// "input_x_gradient" (16 characters, 190 px at 2x) would end 6 px before "deconvnet"; it
+    /// wraps instead, and a character's advance (12 px) stays blank before the next label.
+    @Test func columnLabelsKeepACharacterApart() {
+        let img = Tensor.zeros([1, 64, 64]), pad = 4, cell = 192, line = 20, advance = BitmapFont.advance * 2
+        let m = montage(rows: [[img, img]], rowLabels: [], columnLabels: ["input_x_gradient", "deconvnet"], cellSize: cell, padding: pad)
+        let width = pad + 2 * (cell + pad)
+        #expect(m.shape == [3, pad + 2 * line + pad + cell + pad, width])
+        let v = m.scalars
+        let nextLabel = pad + cell + pad
+        let ink = (pad..<(pad + 2 * line)).reduce(0) { n, y in n + ((nextLabel - advance)..<nextLabel).filter { v[y * width + $0] < 0.3 }.count }
+        #expect(ink == 0)
+    }
 }

@@ -39,8 +39,12 @@ public func montage(rows: [[Tensor]], rowLabels: [String], columnLabels: [String
     }
     let s = Swift.min(cellH, cellW) >= 96 ? 2 : 1
     let lineH = (BitmapFont.glyphHeight + 1) * s
+    // A column label may run into the padding, but leaves one character's advance blank
+    // before the next column's label (a label exactly as wide as its cell read as one word
+    // with its neighbour: "input_x_gradientdeconvnet").
+    let columnChars = BitmapFont.characters(fitting: cellW + pad - BitmapFont.advance * s, scale: s)
     let columnLines = columnLabels.prefix(cols).map {
-        $0.isEmpty ? [] : BitmapFont.wrap($0, width: BitmapFont.characters(fitting: cellW, scale: s))
+        $0.isEmpty ? [] : BitmapFont.wrap($0, width: columnChars)
     }
     let hasRowLabels = rowLabels.contains { !$0.isEmpty }
     let maxColumnLines = columnLines.map(\.count).max() ?? 0
