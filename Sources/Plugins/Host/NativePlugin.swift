@@ -288,8 +288,9 @@ public struct NativeExplainer: Explainer {
         if status != Int32(SAL_OK.rawValue) {
             if status == Int32(SAL_ERR_CANCELLED.rawValue) || call.cancelled || ctx.cancellation.isCancelled { throw PluginError.cancelled }
             if let e = call.firstError { throw PluginError.invalid("method '\(name)' failed in a host call: \(e)") }
-            message[message.count - 1] = 0
-            let text = String(cString: message)
+            // The plugin's message up to its NUL (the last byte is never part of it).
+            let bytes = message.prefix(message.count - 1).prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+            let text = String(decoding: bytes, as: UTF8.self)
             throw PluginError.invalid("method '\(name)' failed: " + (text.isEmpty ? "status \(status) (\(NativePlugin.statusName(status)))" : text))
         }
         try ctx.cancellation.check()
