@@ -1,0 +1,28 @@
+#include "sal_gemm.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+static int detect(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1;
+    if (!fma || !osxsave) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    // SSE, AVX, opmask, ZMM_Hi256 and Hi16_ZMM state (bits 1, 2, 5, 6, 7).
+    if ((lo & 0xE6) != 0xE6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    int f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+    return f && dq && bw && vl;
+}
+
+int sal_gemm_avx512_available(void) {
+    // Benign race: every thread computes the same value.
+    static volatile int known = -1;
+    if (known < 0) known = detect();
+    return known;
+}
+#else
+int sal_gemm_avx512_available(void) { return 0; }
+#endif
