@@ -4,7 +4,6 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define SAL_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
 #define SAL_INLINE static inline __attribute__((always_inline))
@@ -22,7 +21,7 @@ enum { KC = 256, NC = 1024, MC = 20 * MR };
 enum { PA = 16 };
 
 // Packing buffers, one pair per thread, allocated on the thread's first call and freed when it
-// exits (the key's destructor). B: KC x NC floats; A: MC x KC floats.
+// exits (the key's destructor). B: KC x NC floats; A: MC / MR panels of PA x KC floats.
 typedef struct { float *b, *a; } buffers;
 static pthread_key_t buffers_key;
 static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
