@@ -19,6 +19,8 @@ struct GemmBench: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @Flag(help: "Instead: wall ms of products around sgemm's split threshold (2 M multiply-adds), on one thread and split over --threads.")
+    var split = false
 
     struct Shape {
         let name: String, transA: Bool, m: Int, n: Int, k: Int
@@ -43,6 +45,7 @@ struct GemmBench: ParsableCommand {
     func run() {
         if let t = common.threads { Threads.set(t) } else { Threads.set(Threads.count) }
         let runs = max(common.runs, 5)
+        if split { return splitRows(runs: runs) }
         print("saliency-bench gemm: \(Threads.count) thread(s), median of \(runs) alternating runs, "
               + (benchUsesCPUTime ? "CPU time" : "wall time") + "; in use: \(BLASInfo.gemmKernel)")
         let header = [pad("shape", 22), pad("op", 3), pad("m x n x k", 18), pad("ours", 8), pad("OpenBLAS", 9), "ours/OpenBLAS"]
@@ -80,6 +83,38 @@ struct GemmBench: ParsableCommand {
             let (g1, g2) = (rate(mine), rate(theirs))
             print([pad(s.name, 22), pad(s.transA ? "TN" : "NN", 3), pad("\(s.m) x \(s.n) x \(s.k)", 18), pad(fmt(g1), 8),
                    pad(fmt(g2), 9), fmt(g1 / g2, 2)].joined(separator: " "))
+        }
+    }
+
+    /// Where splitting a product over the workers starts to pay: wall time (the hand-off is
+    /// what is measured), serial and split alternating, with the kernel in use.
+    func splitRows(runs: Int) {
+        print("saliency-bench gemm --split: \(Threads.count) thread(s), median of \(runs) alternating runs, wall time; in use: \(BLASInfo.gemmKernel)")
+        print([pad("m x n x k", 18), pad("M MACs", 7), pad("serial us", 10), pad("split us", 9), "split/serial"].joined(separator: " "))
+        let sizes = [(64, 256, 64), (128, 128, 128), (128, 196, 128), (128, 256, 128), (256, 128, 256), (256, 256, 256)]
+        for (m, n, k) in sizes {
+            var rng = RandomGenerator(seed: 1)
+            let a = Tensor.uniform([m * k], rng: &rng).scalars, b = Tensor.uniform([k * n], rng: &rng).scalars
+            var c = [Float](repeating: 0, count: m * n)
+            let repeats = max(1, Int(2e9 / Double(2 * m * n * k)))  // ~10 ms at ~200 GFLOP/s
+            let time = { (serial: Bool) -> Double in
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    for _ in 0..<repeats {
+                        sgemm(m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!, serial: serial)
+                    }
+                    return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e3 / Double(repeats)
+                } } }
+            }
+            _ = (time(true), time(false))
+            var serial: [Double] = [], parallel: [Double] = []
+            for _ in 0..<runs {
+                serial.append(time(true))
+                parallel.append(time(false))
+            }
+            let (s1, s2) = (serial.sorted()[runs / 2], parallel.sorted()[runs / 2])
+            print([pad("\(m) x \(n) x \(k)", 18), pad(fmt(Double(m * n * k) / 1e6, 2), 7), pad(fmt(s1), 10), pad(fmt(s2), 9), fmt(s2 / s1, 2)]
+                .joined(separator: " "))
         }
     }
 }
