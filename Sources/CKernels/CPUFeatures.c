@@ -18,10 +18,15 @@ static int detect(void) {
 }
 
 int sal_gemm_avx512_available(void) {
-    // Benign race: every thread computes the same value.
-    static volatile int known = -1;
-    if (known < 0) known = detect();
-    return known;
+    // Threads that race on the first call all compute the same value; atomic accesses keep
+    // that race defined (and quiet under ThreadSanitizer).
+    static int known = -1;
+    int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (value < 0) {
+        value = detect();
+        __atomic_store_n(&known, value, __ATOMIC_RELAXED);
+    }
+    return value;
 }
 #else
 int sal_gemm_avx512_available(void) { return 0; }
