@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependency direction (DESIGN.md): saliency-repl -> Lang -> Plugins -> Runtime -> C shims.
+// Dependency direction (DESIGN.md): saliency-repl -> Lang -> Plugins -> Runtime -> C shims and CKernels.
 let package = Package(
     name: "saliency-repl",
     platforms: [.macOS(.v13)],
@@ -38,8 +38,13 @@ let package = Package(
         // Plain -O, not -Ounchecked: model files reach the Runtime's ops, and without checks a
         // missed validation corrupts memory instead of stopping. Measured before dropping it
         // (docs/reliability.md): ResNet-18 forward, same work, one thread, CPU time within 2%.
+        // Our AVX-512 GEMM (chosen at run time in Runtime/Core/BLAS.swift). Only its AVX-512
+        // functions carry a target attribute, so the binary runs on any x86-64 CPU. -O2 in debug
+        // builds too: unoptimised, the tile's 28 accumulators live in memory and every test that
+        // multiplies matrices would run several times slower than with OpenBLAS.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "Runtime",
-                dependencies: ["COpenBLAS", "CPNG", "CJPEG", "CZlib", "CSupport",
+                dependencies: ["COpenBLAS", "CKernels", "CPNG", "CJPEG", "CZlib", "CSupport",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Plugins", dependencies: ["Runtime", "CSaliencyPlugin"]),
         .target(name: "Lang", dependencies: ["Plugins", "Runtime",
@@ -52,7 +57,7 @@ let package = Package(
         .executableTarget(name: "saliency-bench",
                           dependencies: ["Runtime", "Plugins",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels"]),
         .testTarget(name: "PluginTests", dependencies: ["Plugins", "Runtime"]),
         .testTarget(name: "LangTests", dependencies: ["Lang"]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "Lang", "Runtime"]),

@@ -13,7 +13,7 @@ struct SaliencyBench: ParsableCommand {
           swift run -c release saliency-bench runtime
           swift run -c release saliency-bench runtime --threads 1 --runs 9
         """,
-        subcommands: [RuntimeBench.self, ConvBench.self, OpsBench.self, ExplainBench.self, PeerBench.self, TrainBench.self, SuffixBench.self, SolverBench.self, CHIPBench.self])
+        subcommands: [RuntimeBench.self, ConvBench.self, GemmBench.self, OpsBench.self, ExplainBench.self, PeerBench.self, TrainBench.self, SuffixBench.self, SolverBench.self, CHIPBench.self])
 }
 
 struct CommonOptions: ParsableArguments {

@@ -30,7 +30,7 @@ struct ConvBench: ParsableCommand {
         let all = g.nodes.filter { $0.opType == "Conv" }.map { $0.inputs[0] }.filter { g.weight($0) == nil && $0 != g.inputs[0].name }
         let values = try Autograd.noGrad { try g.forward(example, options: ForwardOptions(capture: all)).captured }
         var seen = Set<String>()
-        print("saliency-bench conv: batch \(batch), \(Threads.count) thread(s), median of \(common.runs) runs (ms: forward / forward+backward-to-input)")
+        print("saliency-bench conv: batch \(batch), \(Threads.count) thread(s), median of \(common.runs) runs, GEMM: \(BLASInfo.gemmKernel) (ms: forward / forward+backward-to-input)")
         print([pad("node", 18), pad("input", 18), pad("weight", 18), pad("s", 2)].joined(separator: " ")
               + ConvAlgorithm.allCases.map { pad($0.rawValue, 16) }.joined(separator: " "))
         for node in g.nodes where node.opType == "Conv" {

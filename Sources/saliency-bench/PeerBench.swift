@@ -54,7 +54,7 @@ struct PeerBench: ParsableCommand {
             let sorted = times.sorted()
             let row: [String: Any] = [
                 "method": m, "batch": x.shape[0], "ms": sorted[sorted.count / 2], "min_ms": sorted[0], "runs": times.count,
-                "threads": Threads.count, "blas_core": BLASInfo.coreName, "peak_rss_mib": peakResidentMiB(),
+                "threads": Threads.count, "blas_core": BLASInfo.gemmKernel, "peak_rss_mib": peakResidentMiB(),
             ]
             let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
             FileHandle.standardOutput.write(data + Data("\n".utf8))

@@ -23,7 +23,7 @@ struct RuntimeBench: ParsableCommand {
         if let t = common.threads { Threads.set(t) } else { Threads.set(Threads.count) }
         let runs = max(common.runs, 5)
         let peak = sgemmPeak(runs: runs)
-        print("saliency-bench runtime: \(Threads.count) thread(s), median of \(runs) runs after warm-up")
+        print("saliency-bench runtime: \(Threads.count) thread(s), median of \(runs) runs after warm-up, GEMM: \(BLASInfo.gemmKernel)")
         print("sgemm peak (1024^3): \(fmt(peak)) GFLOP/s\n")
         let header = [pad("model", 22), pad("batch", 6), pad("fwd ms", 9), pad("fwd+bwd ms", 11), pad("bwd/fwd", 8),
                       pad("GFLOP/s", 8), pad("% peak", 7), "peak RSS MiB"].joined(separator: " ")

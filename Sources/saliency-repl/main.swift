@@ -56,7 +56,7 @@ struct SaliencyREPL: ParsableCommand {
           $ saliency-repl run examples/quick.yaml --out out/quick
           $ echo 'print(1 + 2)' | saliency-repl
         """,
-        version: saliencyVersion,
+        version: "\(saliencyVersion) (GEMM: \(BLASInfo.gemmKernel))",
         subcommands: [Interactive.self, Exec.self, Run.self, Merge.self, Status.self, Submit.self, Methods.self, KernelCommand.self],
         defaultSubcommand: Interactive.self)
 }
