@@ -35,11 +35,14 @@ let package = Package(
         .systemLibrary(name: "CSupport", path: "Sources/CSupport"),
         // Header-only: the C ABI of compiled plugins (examples/swift-plugin keeps a byte-identical copy).
         .systemLibrary(name: "CSaliencyPlugin", path: "Sources/CSaliencyPlugin"),
+        // Our own C kernels (AVX-512, each behind a run-time CPU check: never a target-wide
+        // -mavx512 flag, the binary runs on any x86-64 CPU).
+        .target(name: "CKernels", path: "Sources/CKernels"),
         // Plain -O, not -Ounchecked: model files reach the Runtime's ops, and without checks a
         // missed validation corrupts memory instead of stopping. Measured before dropping it
         // (docs/reliability.md): ResNet-18 forward, same work, one thread, CPU time within 2%.
         .target(name: "Runtime",
-                dependencies: ["COpenBLAS", "CPNG", "CJPEG", "CZlib", "CSupport",
+                dependencies: ["COpenBLAS", "CPNG", "CJPEG", "CZlib", "CSupport", "CKernels",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Plugins", dependencies: ["Runtime", "CSaliencyPlugin"]),
         .target(name: "Lang", dependencies: ["Plugins", "Runtime",

@@ -46,6 +46,8 @@ struct ConvGeometry {
     var chunkBudget = 16 << 20
     /// Which lowering to use; tests and `saliency-bench conv` force one to compare them.
     var algorithm: ConvAlgorithm = ConvTuning.algorithm
+    /// The kernels of the Winograd tile transforms; tests set it to compare the two.
+    var simd: SIMDKernels = ConvTuning.simd
     /// The weight does not require gradients: its Winograd transform may come from
     /// `WeightTransformCache` (set by the ops; off for trainable weights).
     var cacheWeightTransforms = false
