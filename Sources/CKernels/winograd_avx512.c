@@ -9,7 +9,6 @@
 
 #include <cpuid.h>
 #include <immintrin.h>
-#include <string.h>
 
 // Per function, never for the whole target: the binary must run on any x86-64 CPU.
 #define SAL_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
@@ -28,33 +27,38 @@ int sal_winograd_avx512_available(void) {
     return (b & needed) == needed;
 }
 
-/// Groups of 16 tiles in a row of `tw`.
-static long groups_of_16(long tw) { return (tw + 15) / 16; }
-
-long sal_winograd_input_scratch_floats(long tile, long tw) {
-    // Rows (tile + 2) of width `input_width`: 16 tiles read step * 16 columns plus one more
-    // vector (their last tile reaches `tile + 2` columns past its start).
-    return (tile + 2) * (tile * 16 * groups_of_16(tw) + 16);
+/// The first `n` lanes (none for n <= 0, all 16 for n >= 16).
+static __mmask16 lanes(long n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-/// The tile row's input rows `first..<first + count`, each `width` floats: image columns from
-/// -pad_left on, zero outside the image, so the tiles need no bounds checks.
-static void copy_rows(const float *x, long h, long w, long first, long count, long pad_left, long width,
-                      float *rows) {
+/// Loads of an input tile row straight from the image: row `first + r` (r < count), 16
+/// columns from `col` (counted from the padded image's left edge), zero outside the image.
+/// Masked loads never touch memory in their disabled lanes, so no padded copy is needed.
+struct rows_view {
+    const float *row[6];
+    int inside[6];
+};
+
+static struct rows_view tile_rows(const float *x, long h, long w, long first, long count) {
+    struct rows_view v;
     for (long r = 0; r < count; r++) {
-        float *row = rows + r * width;
         long ir = first + r;
-        if (ir < 0 || ir >= h) { memset(row, 0, (size_t)width * sizeof(float)); continue; }
-        long lo = pad_left < width ? pad_left : width;
-        long hi = pad_left + w < width ? pad_left + w : width;
-        memset(row, 0, (size_t)lo * sizeof(float));
-        memcpy(row + lo, x + ir * w + (lo - pad_left), (size_t)(hi - lo) * sizeof(float));
-        memset(row + hi, 0, (size_t)(width - hi) * sizeof(float));
+        v.inside[r] = ir >= 0 && ir < h;
+        v.row[r] = v.inside[r] ? x + ir * w : x;
     }
+    return v;
 }
 
-/// The first `n` lanes (all 16 for n >= 16).
-static __mmask16 lanes(long n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+/// Lanes of the 16 columns from `col` that lie inside the image (columns pad_left..<pad_left + w).
+static __mmask16 inside_columns(long col, long w, long pad_left) {
+    return (__mmask16)(lanes(pad_left + w - col) & ~lanes(pad_left - col));
+}
+
+SAL_AVX512 static inline __m512 load_row(const struct rows_view *v, int r, long col, long pad_left, __mmask16 cols) {
+    // In the disabled lanes the address may lie outside the image: never accessed.
+    return _mm512_maskz_loadu_ps(v->inside[r] ? cols : 0, v->row[r] + (col - pad_left));
+}
 
 /// Stores `n` (0..32) floats of lo, hi at p.
 SAL_AVX512 static inline void store_32(float *p, long n, __m512 lo, __m512 hi) {
@@ -70,38 +74,75 @@ SAL_AVX512 static inline __m512 next_tile(__m512 a, __m512 b, int k) {
 
 // MARK: F(2x2, 3x3)
 
+/// Rows of t = B^T d (Swift's SIMD4 rows) on the 16 columns from `col` of a tile row.
+SAL_AVX512 static inline void f2_bt_rows(const struct rows_view *rows, long col, long w, long pad_left, __m512 t[4]) {
+    const __mmask16 cols = inside_columns(col, w, pad_left);
+    __m512 d0 = load_row(rows, 0, col, pad_left, cols), d1 = load_row(rows, 1, col, pad_left, cols);
+    __m512 d2 = load_row(rows, 2, col, pad_left, cols), d3 = load_row(rows, 3, col, pad_left, cols);
+    t[0] = d0 - d2;
+    t[1] = d1 + d2;
+    t[2] = d2 - d1;
+    t[3] = d1 - d3;
+}
+
+/// Row r of V = t B from its columns a0..a3 of 16 tiles, into planes 4 r..4 r + 3.
+SAL_AVX512 static inline void f2_store_row(float *o, long plane, __mmask16 mask, __m512 a0, __m512 a1, __m512 a2,
+                                           __m512 a3) {
+    _mm512_mask_storeu_ps(o, mask, a0 - a2);
+    _mm512_mask_storeu_ps(o + plane, mask, a1 + a2);
+    _mm512_mask_storeu_ps(o + 2 * plane, mask, a2 - a1);
+    _mm512_mask_storeu_ps(o + 3 * plane, mask, a1 - a3);
+}
+
+/// For rows of at most 8 tiles, two tile rows per vector: lane i < tw takes lane
+/// first + step * i of a, lane tw + i lane first + step * i of b.
+SAL_AVX512 static inline __m512i pair_index(long tw, int first, int step) {
+    int idx[16] = {0};
+    for (int i = 0; i < tw; i++) {
+        idx[i] = first + step * i;
+        idx[tw + i] = 16 + first + step * i;
+    }
+    return _mm512_loadu_si512(idx);
+}
+
+/// Rows of at most 7 tiles (their 2 tw + 2 columns fit one vector), two tile rows per
+/// vector: ResNet's 14x14 and 7x7 planes would fill only 7 or 4 of 16 lanes.
+SAL_AVX512 static void f2_input_pairs(const float *x, long h, long w, long pad_top, long pad_left, long th, long tw,
+                                      float *v, long plane) {
+    const __m512i c0 = pair_index(tw, 0, 2), c1 = pair_index(tw, 1, 2), c2 = pair_index(tw, 2, 2), c3 = pair_index(tw, 3, 2);
+    for (long ty = 0; ty < th; ty += 2) {
+        const struct rows_view upper = tile_rows(x, h, w, 2 * ty - pad_top, 4);
+        const struct rows_view lower = tile_rows(x, h, w, 2 * ty + 2 - pad_top, 4);
+        __m512 ta[4], tb[4];
+        f2_bt_rows(&upper, 0, w, pad_left, ta);
+        f2_bt_rows(&lower, 0, w, pad_left, tb);
+        const __mmask16 mask = lanes((th - ty < 2 ? th - ty : 2) * tw);
+        for (int r = 0; r < 4; r++) {
+            f2_store_row(v + ty * tw + 4 * r * plane, plane, mask,
+                         _mm512_permutex2var_ps(ta[r], c0, tb[r]), _mm512_permutex2var_ps(ta[r], c1, tb[r]),
+                         _mm512_permutex2var_ps(ta[r], c2, tb[r]), _mm512_permutex2var_ps(ta[r], c3, tb[r]));
+        }
+    }
+}
+
 SAL_AVX512 void sal_winograd_f2_input_avx512(const float *x, long h, long w, long pad_top, long pad_left,
-                                             long th, long tw, float *v, long plane, float *scratch) {
-    const long width = 2 * 16 * groups_of_16(tw) + 16;  // as sal_winograd_input_scratch_floats
+                                             long th, long tw, float *v, long plane) {
+    if (tw <= 7) { f2_input_pairs(x, h, w, pad_top, pad_left, th, tw, v, plane); return; }
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (long ty = 0; ty < th; ty++) {
-        copy_rows(x, h, w, 2 * ty - pad_top, 4, pad_left, width, scratch);
+        const struct rows_view rows = tile_rows(x, h, w, 2 * ty - pad_top, 4);
         for (long t0 = 0; t0 < tw; t0 += 16) {
             const __mmask16 mask = lanes(tw - t0);
-            float *dst = v + ty * tw + t0;
             // Tile t0 + k reads columns 2 (t0 + k) + j: three vectors from column 2 t0 hold them.
-            __m512 t[4][3];
-            for (int k = 0; k < 3; k++) {
-                const float *col = scratch + 2 * t0 + 16 * k;
-                __m512 d0 = _mm512_loadu_ps(col), d1 = _mm512_loadu_ps(col + width);
-                __m512 d2 = _mm512_loadu_ps(col + 2 * width), d3 = _mm512_loadu_ps(col + 3 * width);
-                // t = B^T d on whole rows, as Swift's SIMD4 rows.
-                t[0][k] = d0 - d2;
-                t[1][k] = d1 + d2;
-                t[2][k] = d2 - d1;
-                t[3][k] = d1 - d3;
-            }
+            __m512 t[3][4];
+            for (int k = 0; k < 3; k++) f2_bt_rows(&rows, 2 * t0 + 16 * k, w, pad_left, t[k]);
             for (int r = 0; r < 4; r++) {
                 // Column j of the 16 tiles: a stride-2 deinterleave.
-                __m512 a0 = _mm512_permutex2var_ps(t[r][0], even, t[r][1]);
-                __m512 a1 = _mm512_permutex2var_ps(t[r][0], odd, t[r][1]);
-                __m512 a2 = next_tile(a0, t[r][2], 0), a3 = next_tile(a1, t[r][2], 1);
-                float *o = dst + 4 * r * plane;
-                _mm512_mask_storeu_ps(o, mask, a0 - a2);
-                _mm512_mask_storeu_ps(o + plane, mask, a1 + a2);
-                _mm512_mask_storeu_ps(o + 2 * plane, mask, a2 - a1);
-                _mm512_mask_storeu_ps(o + 3 * plane, mask, a1 - a3);
+                __m512 a0 = _mm512_permutex2var_ps(t[0][r], even, t[1][r]);
+                __m512 a1 = _mm512_permutex2var_ps(t[0][r], odd, t[1][r]);
+                f2_store_row(v + ty * tw + t0 + 4 * r * plane, plane, mask, a0, a1, next_tile(a0, t[2][r], 0),
+                             next_tile(a1, t[2][r], 1));
             }
         }
     }
@@ -154,41 +195,83 @@ SAL_AVX512 static inline void f4_at(const __m512 m[6], __m512 out[4]) {
     out[3] = m[1] - m[2] + 8.0f * m[3] - 8.0f * m[4] + m[5];
 }
 
+/// Rows of t = B^T d (Swift's SIMD8 rows) on the 16 columns from `col` of a tile row.
+SAL_AVX512 static inline void f4_bt_rows(const struct rows_view *rows, long col, long w, long pad_left, __m512 t[6]) {
+    const __mmask16 cols = inside_columns(col, w, pad_left);
+    __m512 d[6];
+    for (int r = 0; r < 6; r++) d[r] = load_row(rows, r, col, pad_left, cols);
+    f4_bt(d, t);
+}
+
+/// Row r of V = t B from its columns a[0..5] of 16 tiles, into planes 6 r..6 r + 5.
+SAL_AVX512 static inline void f4_store_row(float *o, long plane, __mmask16 mask, const __m512 a[6]) {
+    __m512 out[6];
+    f4_bt(a, out);
+    for (int q = 0; q < 6; q++) _mm512_mask_storeu_ps(o + q * plane, mask, out[q]);
+}
+
+// Stride 4 in two steps: columns j and j + 1 of 8 tiles from two vectors (lanes 0-7 and 8-15),
+// then of 16 tiles from two such.
+#define SAL_F4_P01 _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29)
+#define SAL_F4_P23 _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31)
+
+/// Rows of at most 7 tiles (4 tw + 2 columns: two vectors), two tile rows per vector, as
+/// f2_input_pairs; column 4 of tile i is column 0 of tile i + 1, still among the first 8.
+SAL_AVX512 static void f4_input_pairs(const float *x, long h, long w, long pad_top, long pad_left, long th, long tw,
+                                      float *v, long plane) {
+    const __m512i p01 = SAL_F4_P01, p23 = SAL_F4_P23;
+    const __m512i first = pair_index(tw, 0, 1), second = pair_index(tw, 8, 1);
+    const __m512i next_first = pair_index(tw, 1, 1), next_second = pair_index(tw, 9, 1);
+    for (long ty = 0; ty < th; ty += 2) {
+        const struct rows_view upper = tile_rows(x, h, w, 4 * ty - pad_top, 6);
+        const struct rows_view lower = tile_rows(x, h, w, 4 * ty + 4 - pad_top, 6);
+        __m512 ta[2][6], tb[2][6];
+        for (int k = 0; k < 2; k++) {
+            f4_bt_rows(&upper, 16 * k, w, pad_left, ta[k]);
+            f4_bt_rows(&lower, 16 * k, w, pad_left, tb[k]);
+        }
+        const __mmask16 mask = lanes((th - ty < 2 ? th - ty : 2) * tw);
+        for (int r = 0; r < 6; r++) {
+            __m512 a01 = _mm512_permutex2var_ps(ta[0][r], p01, ta[1][r]), b01 = _mm512_permutex2var_ps(tb[0][r], p01, tb[1][r]);
+            __m512 a23 = _mm512_permutex2var_ps(ta[0][r], p23, ta[1][r]), b23 = _mm512_permutex2var_ps(tb[0][r], p23, tb[1][r]);
+            __m512 a[6];
+            a[0] = _mm512_permutex2var_ps(a01, first, b01);
+            a[1] = _mm512_permutex2var_ps(a01, second, b01);
+            a[2] = _mm512_permutex2var_ps(a23, first, b23);
+            a[3] = _mm512_permutex2var_ps(a23, second, b23);
+            a[4] = _mm512_permutex2var_ps(a01, next_first, b01);
+            a[5] = _mm512_permutex2var_ps(a01, next_second, b01);
+            f4_store_row(v + ty * tw + 6 * r * plane, plane, mask, a);
+        }
+    }
+}
+
 SAL_AVX512 void sal_winograd_f4_input_avx512(const float *x, long h, long w, long pad_top, long pad_left,
-                                             long th, long tw, float *v, long plane, float *scratch) {
-    const long width = 4 * 16 * groups_of_16(tw) + 16;
-    // Stride 4 in two steps: columns j and j + 1 of 8 tiles from two vectors, then of 16.
-    const __m512i p01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-    const __m512i p23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+                                             long th, long tw, float *v, long plane) {
+    if (tw <= 7) { f4_input_pairs(x, h, w, pad_top, pad_left, th, tw, v, plane); return; }
+    const __m512i p01 = SAL_F4_P01, p23 = SAL_F4_P23;
     const __m512i first = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
     const __m512i second = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
     for (long ty = 0; ty < th; ty++) {
-        copy_rows(x, h, w, 4 * ty - pad_top, 6, pad_left, width, scratch);
+        const struct rows_view rows = tile_rows(x, h, w, 4 * ty - pad_top, 6);
         for (long t0 = 0; t0 < tw; t0 += 16) {
             const __mmask16 mask = lanes(tw - t0);
-            float *dst = v + ty * tw + t0;
             // Tile t0 + k reads columns 4 (t0 + k) + j: five vectors from column 4 t0 hold them.
-            __m512 t[6][5];
-            for (int k = 0; k < 5; k++) {
-                __m512 d[6], tk[6];
-                for (int r = 0; r < 6; r++) d[r] = _mm512_loadu_ps(scratch + r * width + 4 * t0 + 16 * k);
-                f4_bt(d, tk);  // t = B^T d on whole rows, as Swift's SIMD8 rows
-                for (int r = 0; r < 6; r++) t[r][k] = tk[r];
-            }
+            __m512 t[5][6];
+            for (int k = 0; k < 5; k++) f4_bt_rows(&rows, 4 * t0 + 16 * k, w, pad_left, t[k]);
             for (int r = 0; r < 6; r++) {
-                __m512 lo01 = _mm512_permutex2var_ps(t[r][0], p01, t[r][1]);
-                __m512 hi01 = _mm512_permutex2var_ps(t[r][2], p01, t[r][3]);
-                __m512 lo23 = _mm512_permutex2var_ps(t[r][0], p23, t[r][1]);
-                __m512 hi23 = _mm512_permutex2var_ps(t[r][2], p23, t[r][3]);
-                __m512 a[6], out[6];
+                __m512 lo01 = _mm512_permutex2var_ps(t[0][r], p01, t[1][r]);
+                __m512 hi01 = _mm512_permutex2var_ps(t[2][r], p01, t[3][r]);
+                __m512 lo23 = _mm512_permutex2var_ps(t[0][r], p23, t[1][r]);
+                __m512 hi23 = _mm512_permutex2var_ps(t[2][r], p23, t[3][r]);
+                __m512 a[6];
                 a[0] = _mm512_permutex2var_ps(lo01, first, hi01);
                 a[1] = _mm512_permutex2var_ps(lo01, second, hi01);
                 a[2] = _mm512_permutex2var_ps(lo23, first, hi23);
                 a[3] = _mm512_permutex2var_ps(lo23, second, hi23);
-                a[4] = next_tile(a[0], t[r][4], 0);
-                a[5] = next_tile(a[1], t[r][4], 1);
-                f4_bt(a, out);  // V = t B
-                for (int q = 0; q < 6; q++) _mm512_mask_storeu_ps(dst + (6 * r + q) * plane, mask, out[q]);
+                a[4] = next_tile(a[0], t[4][r], 0);
+                a[5] = next_tile(a[1], t[4][r], 1);
+                f4_store_row(v + ty * tw + t0 + 6 * r * plane, plane, mask, a);
             }
         }
     }

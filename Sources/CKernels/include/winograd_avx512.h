@@ -20,17 +20,13 @@ int sal_winograd_avx512_available(void);
 
 #if defined(__x86_64__)
 
-/// Floats of the scratch buffer an input transform needs for a plane `tw` tiles wide
-/// (`tile`: 2 or 4). One buffer per thread; its contents need no initialisation.
-long sal_winograd_input_scratch_floats(long tile, long tw);
-
 /// V = B^T d B for every 4x4 tile of one plane (F(2x2, 3x3)).
 void sal_winograd_f2_input_avx512(const float *x, long h, long w, long pad_top, long pad_left,
-                                  long th, long tw, float *v, long plane, float *scratch);
+                                  long th, long tw, float *v, long plane);
 
 /// V = B^T d B for every 6x6 tile of one plane (F(4x4, 3x3)).
 void sal_winograd_f4_input_avx512(const float *x, long h, long w, long pad_top, long pad_left,
-                                  long th, long tw, float *v, long plane, float *scratch);
+                                  long th, long tw, float *v, long plane);
 
 /// y = A^T M A for every tile of one plane (F(2x2, 3x3)): 2x2 outputs from 16 planes of m.
 void sal_winograd_f2_output_avx512(const float *m, long plane, long th, long tw, long ho, long wo,

@@ -41,12 +41,12 @@ extension ConvGeometry {
     /// As `inputTiles` (tile 2) / `inputTiles4` (tile 4), with the AVX-512 kernels.
     static func inputTilesAVX512(_ x: UnsafePointer<Float>, tile: Int, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
                                  th: Int, tw: Int, v: UnsafeMutablePointer<Float>, plane: Int) {
-        let scratch = sal_winograd_input_scratch_floats(tile, tw)
-        forEachInputPlane(x, nb: nb, c: c, h: h, w: w, th: th, tw: tw, size: tile + 2, scratch: scratch, v: v) { src, dst, d in
+        // The C kernels load the image directly (masked loads): no scratch buffer.
+        forEachInputPlane(x, nb: nb, c: c, h: h, w: w, th: th, tw: tw, size: tile + 2, scratch: 0, v: v) { src, dst, _ in
             if tile == 4 {
-                sal_winograd_f4_input_avx512(src, h, w, pads.0, pads.1, th, tw, dst, plane, d)
+                sal_winograd_f4_input_avx512(src, h, w, pads.0, pads.1, th, tw, dst, plane)
             } else {
-                sal_winograd_f2_input_avx512(src, h, w, pads.0, pads.1, th, tw, dst, plane, d)
+                sal_winograd_f2_input_avx512(src, h, w, pads.0, pads.1, th, tw, dst, plane)
             }
         }
     }
