@@ -2,8 +2,8 @@ import Foundation
 import Testing
 @testable import Runtime
 
-/// The AVX-512 Winograd tile transforms (Sources/CKernels) against the Swift ones. They do the
-/// same float operations in the same order without fused multiply-adds, so the comparisons are
+/// The AVX-512 kernels (Sources/CKernels: the Winograd tile transforms, im2col's stride-2
+/// copy) against the Swift ones. They do the same float operations in the same order without fused multiply-adds, so the comparisons are
 /// exact: bit for bit, signed zeros included (structural, not an accident of one CPU's
 /// rounding: the two paths are one arithmetic). The buffers start filled with a NaN sentinel
 /// and are compared whole, so a write outside a tile's slot shows too.
@@ -129,6 +129,43 @@ import Testing
             }
             Self.expectSameBits(results[0].0.scalars, results[1].0.scalars, "\(algorithm) forward \(xs)")
             Self.expectSameBits(results[0].1.scalars, results[1].1.scalars, "\(algorithm) backward \(xs)")
+        }
+    }
+
+    @Test(.enabled(if: SIMDKernels.avx512Supported, "needs an AVX-512 CPU: the C kernels never run elsewhere"))
+    func stride2Im2colMatchesSwift() {
+        // Horizontal stride 2 (the C copy), vertical 1 or 2, kernels 1-7, dilation 1-2, pads
+        // 0-3 incl. asymmetric, rows shorter and longer than 16 outputs, and ResNet's conv1.
+        // (input, kernel, stride, pads (top, left, bottom, right), dilation)
+        var cases: [([Int], Int, [Int], [Int], Int)] = [([1, 3, 224, 224], 7, [2, 2], [3, 3, 3, 3], 1),
+                                                         ([1, 4, 56, 56], 3, [2, 2], [1, 1, 1, 1], 1),
+                                                         ([2, 3, 14, 14], 1, [2, 2], [0, 0, 0, 0], 1)]
+        for w in 1...40 {
+            let kernel = [1, 3, 5, 7][w % 4], pads = [w % 4, (w + 1) % 4, (w / 2) % 4, (w / 3) % 4]
+            cases.append(([2, 2, 1 + w % 9, w + 3], kernel, [1 + w % 2, 2], pads, 1 + w % 3 / 2))
+        }
+        // Generated cases whose kernel is larger than the padded input are not convolutions.
+        cases.removeAll { xs, kernel, _, p, dilation in
+            let extent = dilation * (kernel - 1) + 1
+            return xs[2] + p[0] + p[2] < extent || xs[3] + p[1] + p[3] < extent
+        }
+        #expect(cases.count >= 30)
+        for (xs, kernel, stride, pads, dilation) in cases {
+            let geo = Tensor.convGeometry(op: "t", input: xs, weight: [4, xs[1], kernel, kernel], outChannels: 4,
+                                          weightInChannels: xs[1], stride: stride, padding: pads,
+                                          dilation: [dilation, dilation], groups: 1)
+            let x = Self.values(xs.reduce(1, *), seed: UInt64(xs[3] * 31 + kernel))
+            var out: [[Float]] = []
+            for simd in [SIMDKernels.generic, .avx512] {
+                var g = geo
+                g.simd = simd
+                var cols = [Float](repeating: Self.sentinel, count: geo.k * xs[0] * geo.outPlane + 17)
+                x.withUnsafeBufferPointer { xp in
+                    cols.withUnsafeMutableBufferPointer { cp in g.im2col(xp.baseAddress!, nb: xs[0], group: 0, cols: cp.baseAddress!) }
+                }
+                out.append(cols)
+            }
+            Self.expectSameBits(out[0], out[1], "im2col \(xs) kernel \(kernel) stride \(stride) pads \(pads) dilation \(dilation)")
         }
     }
 

@@ -5,8 +5,8 @@ import Glibc
 import Darwin
 #endif
 
-/// The instruction set of the runtime's hand-vectorised kernels (today the Winograd tile
-/// transforms). Swift compiles for baseline x86-64 (128-bit SSE); on a CPU with AVX-512 the C
+/// The instruction set of the runtime's hand-vectorised kernels (the Winograd tile transforms
+/// and im2col's stride-2 copy). Swift compiles for baseline x86-64 (128-bit SSE); on a CPU with AVX-512 the C
 /// kernels in Sources/CKernels do the same arithmetic 16 floats at a time. Both give the same
 /// bits (the same operations in the same order, no fused multiply-add), so the choice changes
 /// speed only.
@@ -35,8 +35,9 @@ public enum SIMDKernels: String, Sendable, CaseIterable {
 }
 
 #if arch(x86_64)
-// The AVX-512 Winograd tile transforms (sal_winograd_*), one C call per (sample, channel)
-// plane, split over the workers as the Swift transforms are. Callers check `runsAVX512`.
+// The AVX-512 kernels: the Winograd tile transforms (sal_winograd_*), one C call per (sample,
+// channel) plane, split over the workers as the Swift transforms are; im2col's stride-2 copy.
+// Callers check `runsAVX512`.
 extension ConvGeometry {
     /// As `inputTiles` (tile 2) / `inputTiles4` (tile 4), with the AVX-512 kernels.
     static func inputTilesAVX512(_ x: UnsafePointer<Float>, tile: Int, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
@@ -49,6 +50,13 @@ extension ConvGeometry {
                 sal_winograd_f2_input_avx512(src, h, w, pads.0, pads.1, th, tw, dst, plane)
             }
         }
+    }
+
+    /// `rows` rows of `wo` values of an im2col row with horizontal stride 2 (`dst` rows
+    /// contiguous): zero outside `columns`, there `src[row * pitch + 2 * (ow - columns.lowerBound)]`.
+    static func im2colStride2AVX512(_ src: UnsafePointer<Float>, pitch: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>,
+                                    wo: Int, columns: Range<Int>) {
+        sal_im2col_stride2_avx512(src, pitch, rows, dst, wo, columns.lowerBound, columns.upperBound)
     }
 
     /// As `outputTiles` (tile 2) / `outputTiles4` (tile 4), with the AVX-512 kernels.
