@@ -35,14 +35,16 @@ let package = Package(
         .systemLibrary(name: "CSupport", path: "Sources/CSupport"),
         // Header-only: the C ABI of compiled plugins (examples/swift-plugin keeps a byte-identical copy).
         .systemLibrary(name: "CSaliencyPlugin", path: "Sources/CSaliencyPlugin"),
+        // Our own C kernels (Sources/CKernels): the AVX-512 GEMM (chosen at run time in
+        // Runtime/Core/BLAS.swift), Winograd tile transforms and stride-2 im2col (SIMDKernels).
+        // Only their AVX-512 functions carry a target attribute, each behind a run-time CPU
+        // check, so the binary runs on any x86-64 CPU. -O2 in debug builds too: unoptimised,
+        // the GEMM tile's 28 accumulators live in memory and every test that multiplies
+        // matrices would run several times slower than with OpenBLAS.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         // Plain -O, not -Ounchecked: model files reach the Runtime's ops, and without checks a
         // missed validation corrupts memory instead of stopping. Measured before dropping it
         // (docs/reliability.md): ResNet-18 forward, same work, one thread, CPU time within 2%.
-        // Our AVX-512 GEMM (chosen at run time in Runtime/Core/BLAS.swift). Only its AVX-512
-        // functions carry a target attribute, so the binary runs on any x86-64 CPU. -O2 in debug
-        // builds too: unoptimised, the tile's 28 accumulators live in memory and every test that
-        // multiplies matrices would run several times slower than with OpenBLAS.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "Runtime",
                 dependencies: ["COpenBLAS", "CKernels", "CPNG", "CJPEG", "CZlib", "CSupport",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),

@@ -177,6 +177,11 @@ public enum ConvTuning {
     /// The lowering every convolution uses from now on (`saliency-bench conv` sets it; the
     /// default, `automatic`, is the only one the tools use).
     nonisolated(unsafe) public static var algorithm: ConvAlgorithm = .automatic
+    /// The kernels of the Winograd tile transforms and im2col's stride-2 copy from now on (`saliency-bench conv --simd`
+    /// compares them); AVX-512 is refused where the CPU lacks it.
+    nonisolated(unsafe) public static var simd: SIMDKernels = .detected {
+        didSet { if !simd.runsAVX512 { simd = .generic } }
+    }
 }
 
 /// `body(nil)` for nil, else `body` with the array's base address.

@@ -46,6 +46,9 @@ struct ConvGeometry {
     var chunkBudget = 16 << 20
     /// Which lowering to use; tests and `saliency-bench conv` force one to compare them.
     var algorithm: ConvAlgorithm = ConvTuning.algorithm
+    /// The kernels of the Winograd tile transforms and of im2col's stride-2 copy; tests set it
+    /// to compare the two.
+    var simd: SIMDKernels = ConvTuning.simd
     /// The weight does not require gradients: its Winograd transform may come from
     /// `WeightTransformCache` (set by the ops; off for trainable weights).
     var cacheWeightTransforms = false
@@ -85,6 +88,7 @@ struct ConvGeometry {
     func im2col(_ x: UnsafePointer<Float>, nb: Int, group: Int, cols: UnsafeMutablePointer<Float>) {
         let P = outPlane, ncols = nb * P, c0 = group * cg
         let (h, w, ho, wo, sh, sw, pt, pl, dh, dw, c) = (self.h, self.w, self.ho, self.wo, self.sh, self.sw, self.pt, self.pl, self.dh, self.dw, self.c)
+        let avx512 = sw == 2 && simd.runsAVX512
         Threads.parallelFor(k, minPerThread: Swift.max(1, 32_768 / Swift.max(ncols, 1))) { rows in
             for r in rows {
                 let (ch, ki, kj) = kernelOffsets(r)
@@ -97,6 +101,14 @@ struct ConvGeometry {
                     let dst = dstRow + s * P
                     if ohs.lowerBound > 0 { dst.update(repeating: 0, count: ohs.lowerBound * wo) }
                     if ohs.upperBound < ho { (dst + ohs.upperBound * wo).update(repeating: 0, count: (ho - ohs.upperBound) * wo) }
+                    #if arch(x86_64)
+                    if avx512 {
+                        // The rows below in C, 16 outputs per step (the same copies).
+                        let first = ows.isEmpty ? src : src + (ohs.lowerBound * sh + offH) * w + offW + 2 * ows.lowerBound
+                        Self.im2colStride2AVX512(first, pitch: sh * w, rows: ohs.count, dst + ohs.lowerBound * wo, wo: wo, columns: ows)
+                        continue
+                    }
+                    #endif
                     for oh in ohs {
                         let d = dst + oh * wo
                         let srow = src + (oh * sh + offH) * w + offW

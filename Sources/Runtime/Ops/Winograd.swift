@@ -54,7 +54,7 @@ extension ConvGeometry {
                          y: UnsafeMutablePointer<Float>) {
         withKernelTransform(weight, flipped: false, cached: cached) { u in
             Self.winogradConvolve(x, n: n, c: c, h: h, w: w, pads: (pt, pl), u: u, o: o, ho: ho, wo: wo, y: y,
-                                  budget: chunkBudget, tile: winogradTile)
+                                  budget: chunkBudget, tile: winogradTile, simd: simd)
         }
     }
 
@@ -63,7 +63,7 @@ extension ConvGeometry {
                               dx: UnsafeMutablePointer<Float>) {
         withKernelTransform(weight, flipped: true, cached: cached) { u in
             Self.winogradConvolve(gy, n: n, c: o, h: ho, w: wo, pads: (2 - pt, 2 - pl), u: u, o: c, ho: h, wo: w, y: dx,
-                                  budget: chunkBudget, tile: winogradTile)
+                                  budget: chunkBudget, tile: winogradTile, simd: simd)
         }
     }
 
@@ -138,7 +138,7 @@ extension ConvGeometry {
     /// Samples are processed in chunks so the tile buffers stay within `budget` floats.
     static func winogradConvolve(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
                                  u: UnsafePointer<Float>, o: Int, ho: Int, wo: Int, y: UnsafeMutablePointer<Float>,
-                                 budget: Int, tile: Int) {
+                                 budget: Int, tile: Int, simd: SIMDKernels) {
         let th = (ho + tile - 1) / tile, tw = (wo + tile - 1) / tile, tilesPerSample = th * tw, planes = (tile + 2) * (tile + 2)
         // Samples per chunk: about 256 tiles per GEMM (ResNet's 7x7 planes have 16 per sample),
         // no more: the tile buffers (16 x channels x tiles) of whole batches leave the caches.
@@ -152,23 +152,51 @@ extension ConvGeometry {
         var s0 = 0
         while s0 < n {
             let nb = Swift.min(nbMax, n - s0), tiles = nb * tilesPerSample
-            if tile == 4 {
-                inputTiles4(x + s0 * c * h * w, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: vStride)
-            } else {
-                inputTiles(x + s0 * c * h * w, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: vStride)
-            }
+            inputTransform(x + s0 * c * h * w, tile: tile, simd: simd, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw,
+                           v: v, plane: vStride)
             // The products are independent: one per worker at a time, each single-threaded.
             Threads.parallelFor(planes) { xis in
                 for xi in xis {
                     sgemm(m: o, n: tiles, k: c, a: u + xi * uStride, b: v + xi * vStride, c: m + xi * mStride, serial: true)
                 }
             }
-            if tile == 4 {
-                outputTiles4(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo, plane: mStride)
-            } else {
-                outputTiles(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo, plane: mStride)
-            }
+            outputTransform(m, tile: tile, simd: simd, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y + s0 * o * ho * wo,
+                            plane: mStride)
             s0 += nb
+        }
+    }
+
+    /// V [planes, c, nb * th * tw] = B^T d B for every input tile of F(`tile` x `tile`, 3x3),
+    /// with the kernels `simd` asks for (AVX-512 only where the CPU has it; the same bits).
+    static func inputTransform(_ x: UnsafePointer<Float>, tile: Int, simd: SIMDKernels, nb: Int, c: Int, h: Int, w: Int,
+                               pads: (Int, Int), th: Int, tw: Int, v: UnsafeMutablePointer<Float>, plane: Int) {
+        #if arch(x86_64)
+        if simd.runsAVX512 {
+            inputTilesAVX512(x, tile: tile, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: plane)
+            return
+        }
+        #endif
+        if tile == 4 {
+            inputTiles4(x, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: plane)
+        } else {
+            inputTiles(x, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, v: v, plane: plane)
+        }
+    }
+
+    /// y [nb, o, ho, wo] = A^T M A for every tile of F(`tile` x `tile`, 3x3), from M [planes,
+    /// o, nb * th * tw], with the kernels `simd` asks for (as `inputTransform`).
+    static func outputTransform(_ m: UnsafePointer<Float>, tile: Int, simd: SIMDKernels, nb: Int, o: Int, th: Int, tw: Int,
+                                ho: Int, wo: Int, y: UnsafeMutablePointer<Float>, plane: Int) {
+        #if arch(x86_64)
+        if simd.runsAVX512 {
+            outputTilesAVX512(m, tile: tile, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y, plane: plane)
+            return
+        }
+        #endif
+        if tile == 4 {
+            outputTiles4(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y, plane: plane)
+        } else {
+            outputTiles(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, y: y, plane: plane)
         }
     }
 
@@ -191,38 +219,48 @@ extension ConvGeometry {
     static func forEachInputTile(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
                                  th: Int, tw: Int, step: Int, size: Int, width: Int, v: UnsafeMutablePointer<Float>,
                                  _ body: (UnsafeRawPointer, Int, UnsafeMutablePointer<Float>) -> Void) {
-        let tiles = nb * th * tw
-        Threads.parallelFor(nb * c, minPerThread: Swift.max(1, 32768 / Swift.max(th * tw * size * size, 1))) { range in
-            let d = UnsafeMutablePointer<Float>.allocate(capacity: size * width)
-            defer { d.deallocate() }
-            for sc in range {
-                let s = sc / c, ch = sc % c
-                let src = x + sc * h * w
-                let base = ch * tiles + s * th * tw
-                for ty in 0..<th {
-                    let r0 = step * ty - pads.0
-                    for tx in 0..<tw {
-                        let c0 = step * tx - pads.1
-                        if r0 >= 0 && r0 + size <= h && c0 >= 0 && c0 + width <= w {
-                            body(UnsafeRawPointer(src + r0 * w + c0), w * MemoryLayout<Float>.stride, v + base + ty * tw + tx)
-                        } else {
-                            for r in 0..<size {
-                                let ir = r0 + r
-                                for q in 0..<width {
-                                    let ic = c0 + q
-                                    d[width * r + q] = q < size && ir >= 0 && ir < h && ic >= 0 && ic < w ? src[ir * w + ic] : 0
-                                }
+        forEachInputPlane(x, nb: nb, c: c, h: h, w: w, th: th, tw: tw, size: size, scratch: size * width, v: v) { src, base, d in
+            for ty in 0..<th {
+                let r0 = step * ty - pads.0
+                for tx in 0..<tw {
+                    let c0 = step * tx - pads.1
+                    if r0 >= 0 && r0 + size <= h && c0 >= 0 && c0 + width <= w {
+                        body(UnsafeRawPointer(src + r0 * w + c0), w * MemoryLayout<Float>.stride, base + ty * tw + tx)
+                    } else {
+                        for r in 0..<size {
+                            let ir = r0 + r
+                            for q in 0..<width {
+                                let ic = c0 + q
+                                d[width * r + q] = q < size && ir >= 0 && ir < h && ic >= 0 && ic < w ? src[ir * w + ic] : 0
                             }
-                            body(UnsafeRawPointer(d), width * MemoryLayout<Float>.stride, v + base + ty * tw + tx)
                         }
+                        body(UnsafeRawPointer(d), width * MemoryLayout<Float>.stride, base + ty * tw + tx)
                     }
                 }
             }
         }
     }
 
+    /// Calls `body(src, dst, scratch)` for every (sample, channel) plane of x [nb, c, h, w],
+    /// split over the workers: `dst` is the plane's first tile in plane 0 of V [planes, c, nb *
+    /// th * tw], `scratch` a worker's buffer of `scratch` floats. `size`: the input tile's side.
+    @inline(__always)
+    static func forEachInputPlane(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, th: Int, tw: Int, size: Int,
+                                  scratch: Int, v: UnsafeMutablePointer<Float>,
+                                  _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let tiles = nb * th * tw
+        Threads.parallelFor(nb * c, minPerThread: Swift.max(1, 32768 / Swift.max(th * tw * size * size, 1))) { range in
+            let d = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
+            defer { d.deallocate() }
+            for sc in range {
+                let s = sc / c, ch = sc % c
+                body(x + sc * h * w, v + ch * tiles + s * th * tw, d)
+            }
+        }
+    }
+
     /// V [16, c, nb * th * tw] = B^T d B for every 4x4 input tile d (zero outside the image).
-    private static func inputTiles(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
+    static func inputTiles(_ x: UnsafePointer<Float>, nb: Int, c: Int, h: Int, w: Int, pads: (Int, Int),
                                    th: Int, tw: Int, v: UnsafeMutablePointer<Float>, plane: Int) {
         forEachInputTile(x, nb: nb, c: c, h: h, w: w, pads: pads, th: th, tw: tw, step: 2, size: 4, width: 4, v: v) { rows, pitch, dst in
             // The tile's four rows, one SIMD4 each.
@@ -252,25 +290,35 @@ extension ConvGeometry {
     static func forEachOutputTile(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
                                   size: Int, y: UnsafeMutablePointer<Float>,
                                   _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void) {
-        let tiles = nb * th * tw
-        Threads.parallelFor(nb * o, minPerThread: Swift.max(1, 32768 / Swift.max(th * tw * (size + 2) * (size + 2), 1))) { range in
-            for so in range {
-                let s = so / o, oc = so % o
-                let dst = y + so * ho * wo
-                let base = oc * tiles + s * th * tw
-                for ty in 0..<th {
-                    let r = size * ty, rows = Swift.min(size, ho - r)
-                    for tx in 0..<tw {
-                        let q = size * tx
-                        body(m + base + ty * tw + tx, dst + r * wo + q, rows, Swift.min(size, wo - q))
-                    }
+        forEachOutputPlane(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, size: size, y: y) { src, dst in
+            for ty in 0..<th {
+                let r = size * ty, rows = Swift.min(size, ho - r)
+                for tx in 0..<tw {
+                    let q = size * tx
+                    body(src + ty * tw + tx, dst + r * wo + q, rows, Swift.min(size, wo - q))
                 }
             }
         }
     }
 
+    /// Calls `body(src, dst)` for every (sample, output channel) plane, split over the workers:
+    /// `src` is the plane's first tile in plane 0 of M [planes, o, nb * th * tw], `dst` its
+    /// first output in y [nb, o, ho, wo]. `size`: the output block's side.
+    @inline(__always)
+    static func forEachOutputPlane(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
+                                   size: Int, y: UnsafeMutablePointer<Float>,
+                                   _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let tiles = nb * th * tw
+        Threads.parallelFor(nb * o, minPerThread: Swift.max(1, 32768 / Swift.max(th * tw * (size + 2) * (size + 2), 1))) { range in
+            for so in range {
+                let s = so / o, oc = so % o
+                body(m + oc * tiles + s * th * tw, y + so * ho * wo)
+            }
+        }
+    }
+
     /// y [nb, o, ho, wo] = A^T M A for every tile, from M [16, o, nb * th * tw].
-    private static func outputTiles(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
+    static func outputTiles(_ m: UnsafePointer<Float>, nb: Int, o: Int, th: Int, tw: Int, ho: Int, wo: Int,
                                     y: UnsafeMutablePointer<Float>, plane: Int) {
         forEachOutputTile(m, nb: nb, o: o, th: th, tw: tw, ho: ho, wo: wo, size: 2, y: y) { src, out, rows, cols in
             // s = A^T M (2x4), then Y = s A (2x2); M's element (r, q) is plane 4 r + q.
