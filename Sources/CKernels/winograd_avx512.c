@@ -148,29 +148,60 @@ SAL_AVX512 void sal_winograd_f2_input_avx512(const float *x, long h, long w, lon
     }
 }
 
+/// Interleaves lanes first..first + 7 of a and b (a_first, b_first, a_first+1, ...):
+/// permutex2var's index. Tiles back to image order, first = the first tile's lane.
+SAL_AVX512 static inline __m512i interleave_index(long first) {
+    int idx[16];
+    for (int i = 0; i < 8; i++) {
+        idx[2 * i] = (int)first + i;
+        idx[2 * i + 1] = 16 + (int)first + i;
+    }
+    return _mm512_loadu_si512(idx);
+}
+
+/// Y = A^T M A for 16 tiles from src (the lanes of `mask`): y00, y01, y10, y11 in y[0..3].
+SAL_AVX512 static inline void f2_at(const float *src, long plane, __mmask16 mask, __m512 y[4]) {
+    __m512 e[16];
+    for (int i = 0; i < 16; i++) e[i] = _mm512_maskz_loadu_ps(mask, src + i * plane);
+    // s = A^T M, then Y = s A: Swift's order of additions.
+    __m512 a0 = e[0] + e[4] + e[8], a1 = e[1] + e[5] + e[9];
+    __m512 a2 = e[2] + e[6] + e[10], a3 = e[3] + e[7] + e[11];
+    __m512 b0 = e[4] - e[8] - e[12], b1 = e[5] - e[9] - e[13];
+    __m512 b2 = e[6] - e[10] - e[14], b3 = e[7] - e[11] - e[15];
+    y[0] = a0 + a1 + a2;
+    y[1] = a1 - a2 - a3;
+    y[2] = b0 + b1 + b2;
+    y[3] = b1 - b2 - b3;
+}
+
 SAL_AVX512 void sal_winograd_f2_output_avx512(const float *m, long plane, long th, long tw, long ho, long wo,
                                               float *y) {
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i lo = interleave_index(0), hi = interleave_index(8);
+    if (tw <= 8) {
+        // Two tile rows per vector (as the input transform): the lower row's tiles from lane tw.
+        const __m512i lower = interleave_index(tw);
+        for (long ty = 0; ty < th; ty += 2) {
+            __m512 yv[4];
+            f2_at(m + ty * tw, plane, lanes((th - ty < 2 ? th - ty : 2) * tw), yv);
+            for (long half = 0; half < 2 && ty + half < th; half++) {
+                const long row = 2 * (ty + half);
+                const __m512i idx = half ? lower : lo;
+                _mm512_mask_storeu_ps(y + row * wo, lanes(wo), _mm512_permutex2var_ps(yv[0], idx, yv[1]));
+                if (row + 1 < ho) _mm512_mask_storeu_ps(y + (row + 1) * wo, lanes(wo), _mm512_permutex2var_ps(yv[2], idx, yv[3]));
+            }
+        }
+        return;
+    }
     for (long ty = 0; ty < th; ty++) {
         for (long t0 = 0; t0 < tw; t0 += 16) {
-            const __mmask16 mask = lanes(tw - t0);
-            const float *src = m + ty * tw + t0;
-            __m512 e[16];
-            for (int i = 0; i < 16; i++) e[i] = _mm512_maskz_loadu_ps(mask, src + i * plane);
-            // s = A^T M, then Y = s A: Swift's order of additions.
-            __m512 a0 = e[0] + e[4] + e[8], a1 = e[1] + e[5] + e[9];
-            __m512 a2 = e[2] + e[6] + e[10], a3 = e[3] + e[7] + e[11];
-            __m512 b0 = e[4] - e[8] - e[12], b1 = e[5] - e[9] - e[13];
-            __m512 b2 = e[6] - e[10] - e[14], b3 = e[7] - e[11] - e[15];
-            __m512 y00 = a0 + a1 + a2, y01 = a1 - a2 - a3;
-            __m512 y10 = b0 + b1 + b2, y11 = b1 - b2 - b3;
+            __m512 yv[4];
+            f2_at(m + ty * tw + t0, plane, lanes(tw - t0), yv);
             // Back to image order: tile k's two columns at 2 k, 2 k + 1.
             const long n = wo - 2 * t0 < 32 ? wo - 2 * t0 : 32;
             float *out = y + 2 * ty * wo + 2 * t0;
-            store_32(out, n, _mm512_permutex2var_ps(y00, lo, y01), _mm512_permutex2var_ps(y00, hi, y01));
+            store_32(out, n, _mm512_permutex2var_ps(yv[0], lo, yv[1]), _mm512_permutex2var_ps(yv[0], hi, yv[1]));
             if (2 * ty + 1 < ho)
-                store_32(out + wo, n, _mm512_permutex2var_ps(y10, lo, y11), _mm512_permutex2var_ps(y10, hi, y11));
+                store_32(out + wo, n, _mm512_permutex2var_ps(yv[2], lo, yv[3]), _mm512_permutex2var_ps(yv[2], hi, yv[3]));
         }
     }
 }
@@ -277,26 +308,47 @@ SAL_AVX512 void sal_winograd_f4_input_avx512(const float *x, long h, long w, lon
     }
 }
 
+/// s = A^T M for 16 tiles from src (the lanes of `mask`), on M's columns q (Swift's SIMD8 rows).
+SAL_AVX512 static inline void f4_at_columns(const float *src, long plane, __mmask16 mask, __m512 s[4][6]) {
+    for (int q = 0; q < 6; q++) {
+        __m512 col[6], sq[4];
+        for (int r = 0; r < 6; r++) col[r] = _mm512_maskz_loadu_ps(mask, src + (6 * r + q) * plane);
+        f4_at(col, sq);
+        for (int i = 0; i < 4; i++) s[i][q] = sq[i];
+    }
+}
+
 SAL_AVX512 void sal_winograd_f4_output_avx512(const float *m, long plane, long th, long tw, long ho, long wo,
                                               float *y) {
     // Four vectors (column j of 16 tiles) to image order in two steps of pairs.
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i lo = interleave_index(0), hi = interleave_index(8);
     const __m512i lo2 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
     const __m512i hi2 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    if (tw <= 8) {
+        // Two tile rows per vector (as the input transform): the lower row's tiles from lane tw.
+        const __m512i lower = interleave_index(tw);
+        for (long ty = 0; ty < th; ty += 2) {
+            __m512 s[4][6];
+            f4_at_columns(m + ty * tw, plane, lanes((th - ty < 2 ? th - ty : 2) * tw), s);
+            for (int i = 0; i < 4; i++) {
+                __m512 yv[4];
+                f4_at(s[i], yv);
+                for (long half = 0; half < 2 && ty + half < th; half++) {
+                    const long row = 4 * (ty + half) + i;
+                    if (row >= ho) continue;
+                    const __m512i idx = half ? lower : lo;
+                    __m512 l01 = _mm512_permutex2var_ps(yv[0], idx, yv[1]), l23 = _mm512_permutex2var_ps(yv[2], idx, yv[3]);
+                    store_32(y + row * wo, wo, _mm512_permutex2var_ps(l01, lo2, l23), _mm512_permutex2var_ps(l01, hi2, l23));
+                }
+            }
+        }
+        return;
+    }
     for (long ty = 0; ty < th; ty++) {
         const long rows = ho - 4 * ty < 4 ? ho - 4 * ty : 4;
         for (long t0 = 0; t0 < tw; t0 += 16) {
-            const __mmask16 mask = lanes(tw - t0);
-            const float *src = m + ty * tw + t0;
-            // s = A^T M on M's columns q (Swift's SIMD8 rows), then Y = s A.
             __m512 s[4][6];
-            for (int q = 0; q < 6; q++) {
-                __m512 col[6], sq[4];
-                for (int r = 0; r < 6; r++) col[r] = _mm512_maskz_loadu_ps(mask, src + (6 * r + q) * plane);
-                f4_at(col, sq);
-                for (int i = 0; i < 4; i++) s[i][q] = sq[i];
-            }
+            f4_at_columns(m + ty * tw + t0, plane, lanes(tw - t0), s);
             const long n = wo - 4 * t0 < 64 ? wo - 4 * t0 : 64;
             for (int i = 0; i < rows; i++) {
                 __m512 yv[4];

@@ -39,7 +39,7 @@ struct GemmBench: ParsableCommand {
         Shape(name: "bwd conv1 W^T dY", transA: true, m: 147, n: 12544, k: 64),
         Shape(name: "bwd layer3 s2 W^T dY", transA: true, m: 1152, n: 196, k: 256),
         Shape(name: "bwd layer4 W^T dY", transA: true, m: 4608, n: 49, k: 512),
-        Shape(name: "bwd winograd 512", transA: true, m: 512, n: 16, k: 512),
+        Shape(name: "bwd layer4 1x1 W^T dY", transA: true, m: 256, n: 49, k: 512),
     ]
 
     func run() {

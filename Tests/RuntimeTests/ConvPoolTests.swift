@@ -128,14 +128,9 @@ struct ConvPoolTests {
             ([1, 16, 14, 14], 16, [1, 1, 1, 1], 16 << 20),
         ]
         for (i, (xs, o, p, budget)) in cases.enumerated() {
-            let x = randomTensor(xs, seed: UInt64(200 + i)), w = randomTensor([o, xs[1], 3, 3], seed: UInt64(300 + i))
-            var geo = Tensor.convGeometry(op: "t", input: xs, weight: w.shape, outChannels: o, weightInChannels: xs[1],
-                                          stride: [1, 1], padding: p, dilation: [1, 1], groups: 1)
-            geo.chunkBudget = budget
-            geo.algorithm = algorithm
-            #expect(geo.usesWinograd)
-            let yShape = [xs[0], o, geo.ho, geo.wo]
-            let gy = randomTensor(yShape, seed: UInt64(400 + i))
+            var (x, w, gy, geo) = winogradCase(input: xs, outChannels: o, pads: p, budget: budget, algorithm: algorithm,
+                                               seed: UInt64(200 + i))
+            let yShape = gy.shape
             let fast = (Tensor.convForwardRaw(geo, x: x, weight: w, bias: nil, outShape: yShape),
                         Tensor.convBackwardDataRaw(geo, gy: gy, weight: w, outShape: xs))
             geo.algorithm = .im2col

@@ -67,3 +67,18 @@ func expectClose(_ a: Tensor, _ b: Tensor, tol: Float = 1e-5, sourceLocation: So
     let d = a.maxAbsDifference(b)
     #expect(d <= tol, "max abs difference \(d) > \(tol)\n\(a)\n\(b)", sourceLocation: sourceLocation)
 }
+
+/// A 3x3 stride-1 convolution forced through `algorithm` (Winograd): random input, weight and
+/// output gradient (seeds `seed`, `seed` + 1000, `seed` + 2000) and its geometry, with the
+/// chunk budget `budget` in floats. pads: (top, left, bottom, right).
+func winogradCase(input xs: [Int], outChannels o: Int, pads p: [Int], budget: Int, algorithm: ConvAlgorithm,
+                  seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation)
+    -> (x: Tensor, w: Tensor, gy: Tensor, geo: ConvGeometry) {
+    let x = randomTensor(xs, seed: seed), w = randomTensor([o, xs[1], 3, 3], seed: seed + 1000)
+    var geo = Tensor.convGeometry(op: "t", input: xs, weight: w.shape, outChannels: o, weightInChannels: xs[1],
+                                  stride: [1, 1], padding: p, dilation: [1, 1], groups: 1)
+    geo.chunkBudget = budget
+    geo.algorithm = algorithm
+    #expect(geo.usesWinograd, sourceLocation: sourceLocation)
+    return (x, w, randomTensor([xs[0], o, geo.ho, geo.wo], seed: seed + 2000), geo)
+}

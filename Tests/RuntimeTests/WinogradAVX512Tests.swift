@@ -113,14 +113,9 @@ import Testing
             ([2, 16, 7, 7], 24, [0, 0, 0, 0], 16 << 20),
         ]
         for (i, (xs, o, p, budget)) in cases.enumerated() {
-            let x = randomTensor(xs, seed: UInt64(500 + i)), w = randomTensor([o, xs[1], 3, 3], seed: UInt64(600 + i))
-            var geo = Tensor.convGeometry(op: "t", input: xs, weight: w.shape, outChannels: o, weightInChannels: xs[1],
-                                          stride: [1, 1], padding: p, dilation: [1, 1], groups: 1)
-            geo.chunkBudget = budget
-            geo.algorithm = algorithm
-            #expect(geo.usesWinograd)
-            let yShape = [xs[0], o, geo.ho, geo.wo]
-            let gy = randomTensor(yShape, seed: UInt64(700 + i))
+            var (x, w, gy, geo) = winogradCase(input: xs, outChannels: o, pads: p, budget: budget, algorithm: algorithm,
+                                               seed: UInt64(500 + i))
+            let yShape = gy.shape
             var results: [(Tensor, Tensor)] = []
             for simd in [SIMDKernels.generic, .avx512] {
                 geo.simd = simd

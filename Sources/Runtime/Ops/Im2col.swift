@@ -88,7 +88,9 @@ struct ConvGeometry {
     func im2col(_ x: UnsafePointer<Float>, nb: Int, group: Int, cols: UnsafeMutablePointer<Float>) {
         let P = outPlane, ncols = nb * P, c0 = group * cg
         let (h, w, ho, wo, sh, sw, pt, pl, dh, dw, c) = (self.h, self.w, self.ho, self.wo, self.sh, self.sw, self.pt, self.pl, self.dh, self.dw, self.c)
+        #if arch(x86_64)
         let avx512 = sw == 2 && simd.runsAVX512
+        #endif
         Threads.parallelFor(k, minPerThread: Swift.max(1, 32_768 / Swift.max(ncols, 1))) { rows in
             for r in rows {
                 let (ch, ki, kj) = kernelOffsets(r)
