@@ -43,7 +43,7 @@ struct ConvBench: ParsableCommand {
         }
         defer { ConvTuning.simd = SIMDKernels.detected }
         print("saliency-bench conv: batch \(batch), \(Threads.count) thread(s), median of \(common.runs) runs (ms: forward / forward+backward-to-input)"
-              + ", Winograd transforms: \(kernels.map(\.rawValue).joined(separator: " | "))")
+              + ", SIMD kernels: \(kernels.map(\.rawValue).joined(separator: " | "))")
         print([pad("node", 18), pad("input", 18), pad("weight", 18), pad("s", 2)].joined(separator: " ")
               + ConvAlgorithm.allCases.map { pad($0.rawValue, 16 * kernels.count + 3 * (kernels.count - 1)) }.joined(separator: " "))
         for node in g.nodes where node.opType == "Conv" {
