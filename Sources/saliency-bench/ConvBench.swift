@@ -15,16 +15,16 @@ struct ConvBench: ParsableCommand {
         224x224: forward ms and forward + backward-to-input ms (frozen weights), median of
         --runs after a warm-up, for `automatic` (what the runtime picks) and each forced
         lowering that applies. Reading it: `automatic` should be the fastest column.
-        With --simd generic --simd avx512, every cell is timed under each kernels of the
-        Winograd tile transforms in turn (A/B in one process; the im2col cells, which they do
-        not touch, show the noise).
+        With --simd generic --simd avx512, every cell is timed with each kernels of the
+        Winograd tile transforms and stride-2 im2col in turn (A/B in one process; the im2col
+        cells of stride-1 convolutions, which they do not touch, show the noise).
         """)
 
     @OptionGroup var common: CommonOptions
     @Option(help: "Batch size.") var batch = 1
     @Flag(help: "Weights that require gradients (as in training): no cached weight transforms.")
     var trainable = false
-    @Option(help: "Kernels of the Winograd tile transforms (generic, avx512); repeat to compare (default: the detected ones).")
+    @Option(help: "Kernels of the Winograd tile transforms and stride-2 im2col (generic, avx512); repeat to compare (default: the detected ones).")
     var simd: [SIMDKernels] = []
 
     func run() throws {
@@ -43,7 +43,7 @@ struct ConvBench: ParsableCommand {
         }
         defer { ConvTuning.simd = SIMDKernels.detected }
         print("saliency-bench conv: batch \(batch), \(Threads.count) thread(s), median of \(common.runs) runs, GEMM: \(BLASInfo.gemmKernel) (ms: forward / forward+backward-to-input)"
-              + ", Winograd transforms: \(kernels.map(\.rawValue).joined(separator: " | "))")
+              + ", SIMD kernels: \(kernels.map(\.rawValue).joined(separator: " | "))")
         print([pad("node", 18), pad("input", 18), pad("weight", 18), pad("s", 2)].joined(separator: " ")
               + ConvAlgorithm.allCases.map { pad($0.rawValue, 16 * kernels.count + 3 * (kernels.count - 1)) }.joined(separator: " "))
         for node in g.nodes where node.opType == "Conv" {
