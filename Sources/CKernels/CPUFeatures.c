@@ -1,4 +1,4 @@
-#include "sal_gemm.h"
+#include "sal_cpu.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -17,7 +17,7 @@ static int detect(void) {
     return f && dq && bw && vl;
 }
 
-int sal_gemm_avx512_available(void) {
+int sal_avx512_available(void) {
     // Threads that race on the first call all compute the same value; atomic accesses keep
     // that race defined (and quiet under ThreadSanitizer).
     static int known = -1;
@@ -29,5 +29,5 @@ int sal_gemm_avx512_available(void) {
     return value;
 }
 #else
-int sal_gemm_avx512_available(void) { return 0; }
+int sal_avx512_available(void) { return 0; }
 #endif

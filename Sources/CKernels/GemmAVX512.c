@@ -186,7 +186,7 @@ static SAL_AVX512 void scale_c(long m, long n, float beta, float *c, long ldc) {
 int sal_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
                      const float *a, long lda, const float *b, long ldb,
                      float beta, float *c, long ldc) {
-    if (!sal_gemm_avx512_available()) return -1;
+    if (!sal_avx512_available()) return -1;
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0 || alpha == 0) {
         scale_c(m, n, beta, c, ldc);

@@ -7,25 +7,10 @@
 
 #if defined(__x86_64__)
 
-#include <cpuid.h>
 #include <immintrin.h>
 
 // Per function, never for the whole target: the binary must run on any x86-64 CPU.
 #define SAL_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
-
-int sal_winograd_avx512_available(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;  // OSXSAVE
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    // SSE, AVX, opmask, ZMM0-15 upper halves, ZMM16-31: saved by the OS on context switch.
-    if ((lo & 0xE6) != 0xE6) return 0;
-    if (__get_cpuid_max(0, 0) < 7) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    // F (bit 16), DQ (17), BW (30), VL (31): the compiler may use any of them in these functions.
-    const unsigned needed = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
-    return (b & needed) == needed;
-}
 
 /// The first `n` lanes (none for n <= 0, all 16 for n >= 16).
 static __mmask16 lanes(long n) {
@@ -366,6 +351,5 @@ SAL_AVX512 void sal_winograd_f4_output_avx512(const float *m, long plane, long t
 
 #else
 
-int sal_winograd_avx512_available(void) { return 0; }
 
 #endif

@@ -145,7 +145,7 @@ struct GEMMKernelTests {
     /// units of 14), on products large enough to be split.
     @Test("the AVX-512 kernel, through sgemm's block split")
     func avx512Split() {
-        #expect(GEMMDispatch.avx512Available || sal_gemm_avx512_available() == 0)
+        #expect(GEMMDispatch.avx512Available || sal_avx512_available() == 0)
         let kernel: GEMMKernel = GEMMDispatch.avx512Available ? .avx512 : .openBLAS
         viaSgemm(kernel, GEMMCase(transA: false, transB: false, m: 40, n: 1000, k: 130, alpha: 1, beta: 0, pad: 2))
         viaSgemm(kernel, GEMMCase(transA: true, transB: false, m: 300, n: 60, k: 150, alpha: 1, beta: 1, pad: 0))
@@ -164,7 +164,7 @@ struct GEMMKernelTests {
         #expect(GEMMDispatch.choose(setting: "mkl", avx512Available: false).kernel == .openBLAS)
         // This process: its environment and this CPU.
         let setting = ProcessInfo.processInfo.environment["SALIENCY_GEMM"]
-        let expected = GEMMDispatch.choose(setting: setting, avx512Available: sal_gemm_avx512_available() != 0).kernel
+        let expected = GEMMDispatch.choose(setting: setting, avx512Available: sal_avx512_available() != 0).kernel
         #expect(GEMMDispatch.chosen == expected)
         #expect(BLASInfo.gemmKernel == (expected == .avx512 ? "avx512 (ours)" : "OpenBLAS \(BLASInfo.coreName)"))
     }

@@ -193,7 +193,7 @@ import Testing
     @Test(.enabled(if: linuxFlags, "reads the x86 feature flags Linux reports in /proc/cpuinfo"))
     func cpuCheckAgreesWithTheKernel() throws {
         // Linux lists a CPU feature only when the kernel also saves its registers (XSAVE), the
-        // same two conditions sal_winograd_avx512_available checks itself.
+        // same two conditions sal_avx512_available checks itself.
         let info = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         let line = try #require(info.split(separator: "\n").first { $0.hasPrefix("flags") })
         let flags = Set(line.split(separator: " ").map(String.init))

@@ -1,5 +1,5 @@
 // The column copy of im2col for a horizontal stride of 2 with AVX-512 (16 outputs per
-// step: two loads and one permute), where sal_winograd_avx512_available() allows it
+// step: two loads and one permute), where sal_avx512_available() allows it
 // (Sources/Runtime/Core/SIMDKernels.swift decides); a pure copy, so it gives the same bits
 // as the Swift loop in Sources/Runtime/Ops/Im2col.swift.
 #ifndef SAL_IM2COL_AVX512_H

@@ -6,10 +6,7 @@
 // for plain x86-64: only the functions that use AVX-512 carry a target attribute, so the
 // binary still runs on CPUs without it.
 
-// 1 when the CPU has AVX-512 F, DQ, BW, VL and FMA (what the kernel is compiled for) and the
-// OS saves the opmask and all 512-bit register state (XCR0 & 0xE6 == 0xE6); 0 otherwise,
-// also when a VM reports the CPUID bits without enabling that state. Computed once.
-int sal_gemm_avx512_available(void);
+#include "sal_cpu.h"
 
 // Row-major C = alpha * op(A) * op(B) + beta * C with cblas_sgemm's contract: op(A) is m x k,
 // op(B) is k x n, lda/ldb/ldc are the row strides of A, B and C as stored. beta == 0 never

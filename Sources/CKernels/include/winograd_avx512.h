@@ -1,5 +1,5 @@
 // Winograd F(2x2, 3x3) and F(4x4, 3x3) tile transforms with AVX-512, 16 tiles per vector.
-// The runtime calls them only where sal_winograd_avx512_available() says the CPU and the OS
+// The runtime calls them only where sal_avx512_available() (sal_cpu.h) says the CPU and the OS
 // support AVX-512 (Sources/Runtime/Core/SIMDKernels.swift decides once); elsewhere the Swift
 // transforms in Sources/Runtime/Ops/Winograd.swift and WinogradF4.swift run. Each function
 // computes exactly what its Swift twin computes: the same float operations in the same order,
@@ -14,9 +14,7 @@
 #ifndef SAL_WINOGRAD_AVX512_H
 #define SAL_WINOGRAD_AVX512_H
 
-/// 1 when the CPU has AVX-512 F, DQ, BW and VL (CPUID leaf 7) and the OS saves the AVX-512
-/// register state (OSXSAVE, XCR0 & 0xE6 == 0xE6); else 0. On every CPU, never faults.
-int sal_winograd_avx512_available(void);
+#include "sal_cpu.h"
 
 #if defined(__x86_64__)
 

@@ -92,7 +92,7 @@ public enum GEMMDispatch {
     }
 
     /// Whether this CPU and OS run our AVX-512 kernel (CPUID and XCR0; see sal_gemm.h).
-    public static var avx512Available: Bool { sal_gemm_avx512_available() != 0 }
+    public static var avx512Available: Bool { sal_avx512_available() != 0 }
 
     /// The process's choice, made on first use from SALIENCY_GEMM and the CPU.
     public static let chosen: GEMMKernel = {

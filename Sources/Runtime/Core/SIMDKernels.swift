@@ -17,7 +17,7 @@ public enum SIMDKernels: String, Sendable, CaseIterable {
     case avx512
 
     /// Whether this CPU has AVX-512 (F, DQ, BW, VL) and the OS saves its registers.
-    public static let avx512Supported: Bool = sal_winograd_avx512_available() != 0
+    public static let avx512Supported: Bool = sal_avx512_available() != 0
 
     /// The kernels the runtime uses, decided once per process: AVX-512 where supported,
     /// unless the environment sets `SALIENCY_SIMD=generic` (A/B benchmarks; any other value
