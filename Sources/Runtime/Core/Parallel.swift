@@ -1,16 +1,23 @@
 import Dispatch
+import Foundation
 import CSupport
 
 /// The runtime's thread setting, honoured by GEMM (split by `sgemm`) and by our own parallel loops.
 public enum Threads {
     nonisolated(unsafe) private static var current: Int = defaultCount()
 
+    /// True on the threads of `forEachItem` while they run an item: there the item is the unit
+    /// of parallel work, and the runtime's own loops (GEMM, convolutions, pointwise ops) run
+    /// serially instead of splitting each op again over workers that are all busy.
+    @TaskLocal static var insideItem: Bool = false
+
     static func defaultCount() -> Int {
         if let s = getenv("SALIENCY_THREADS").map({ String(cString: $0) }), let n = Int(s), n > 0 { return n }
         return ProcessInfo.processInfo.activeProcessorCount
     }
 
-    public static var count: Int { current }
+    /// The threads a loop may use here: the setting, or 1 inside an item of `forEachItem`.
+    public static var count: Int { insideItem ? 1 : current }
 
     /// Keeps large freed blocks in the heap for reuse. glibc serves blocks above its mmap
     /// threshold (at most 32 MiB) with fresh mappings that are zero-filled page by page on
@@ -29,7 +36,6 @@ public enum Threads {
 
     /// Runs `body` over `0..<n` split into at most `count` contiguous chunks, in parallel when
     /// the work is large enough (`n >= minPerThread * 2`).
-    
     public static func parallelFor(_ n: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
         let workers = Swift.min(count, n / Swift.max(minPerThread, 1))
         if workers <= 1 { if n > 0 { body(0..<n) }; return }
@@ -43,6 +49,86 @@ public enum Threads {
             }
         }
     }
+
+    /// Runs `body(i)` for every i in `0..<n`, up to `count` items at a time, each item whole on
+    /// one thread (workers take the next item as they finish one), with the runtime's own
+    /// loops serial inside an item (see `insideItem`). For many independent small passes (the
+    /// batches of a perturbation method on a small model) this keeps both cores on
+    /// arithmetic: split op by op, most of the time went to handing chunks of tiny ops to the
+    /// second core and waiting for it (a third more CPU time for the same work).
+    ///
+    /// Items may run in any order and at the same time: `body` must only write what belongs to
+    /// its item. The caller's autograd recording switch and scoped memory budget hold inside
+    /// items (task-local values do not follow work onto other threads by themselves). The
+    /// first error thrown stops the items not yet started and is rethrown.
+    public static func forEachItem(_ n: Int, _ body: (Int) throws -> Void) throws {
+        let workers = Swift.min(count, n)
+        if workers <= 1 { for i in 0..<n { try body(i) }; return }
+        let queue = ItemQueue(count: n)
+        let recording = Autograd.isRecording, limit = MemoryBudget.scopedLimit
+        withoutActuallyEscaping(body) { escapable in
+            nonisolated(unsafe) let work = escapable
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                $insideItem.withValue(true) {
+                    Autograd.$recording.withValue(recording) {
+                        MemoryBudget.$scopedLimit.withValue(limit) {
+                            while let i = queue.next() {
+                                do { try work(i) } catch { queue.fail(error) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let e = queue.error { throw e }
+    }
+
+    /// Items `0..<n` in rounds of `count` (at least `perRound`): `prepare` runs on the calling
+    /// thread in index order (so draws from a seeded generator happen in the same order at
+    /// any thread count), the round's `compute`s run concurrently as in `forEachItem`, and
+    /// `finish` runs on the calling thread in index order (so sums accumulate in the same
+    /// order as a serial loop). Only one round's prepared values and results are held at once.
+    public static func rounds<P, R>(_ n: Int, perRound: Int = 1, prepare: (Int) throws -> P, compute: (Int, P) throws -> R,
+                                    finish: (Int, R) throws -> Void) throws {
+        let size = Swift.max(count, perRound, 1)
+        var lo = 0
+        while lo < n {
+            let hi = Swift.min(n, lo + size)
+            let prepared = try (lo..<hi).map(prepare)
+            var results = [R?](repeating: nil, count: hi - lo)
+            try results.withUnsafeMutableBufferPointer { slots in
+                nonisolated(unsafe) let out = slots
+                try forEachItem(hi - lo) { k in out[k] = try compute(lo + k, prepared[k]) }
+            }
+            for (k, r) in results.enumerated() {
+                // Every slot is filled: forEachItem returned without throwing.
+                guard let r else { continue }
+                try finish(lo + k, r)
+            }
+            lo = hi
+        }
+    }
 }
 
-import Foundation
+/// The shared state of `forEachItem`'s workers: the next item to take and the first error.
+private final class ItemQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private let count: Int
+    private var taken = 0
+    private var failure: (any Error)?
+
+    init(count: Int) { self.count = count }
+
+    /// The next item, or nil when all are taken or one has failed.
+    func next() -> Int? {
+        lock.withLock {
+            guard failure == nil, taken < count else { return nil }
+            taken += 1
+            return taken - 1
+        }
+    }
+
+    func fail(_ e: any Error) { lock.withLock { if failure == nil { failure = e } } }
+
+    var error: (any Error)? { lock.withLock { failure } }
+}
