@@ -17,7 +17,7 @@ struct ParallelTests {
 
     @Test func everyItemRunsOnceWithOneThreadInside() throws {
         let log = Log(), counts = Log()
-        try Threads.forEachItem(37) { i in
+        try Threads.forEachItem(37, elementsPerItem: 1) { i in
             log.note(i)
             counts.note(Threads.count)
         }
@@ -30,19 +30,30 @@ struct ParallelTests {
         #expect(Threads.count >= 1)
     }
 
+    /// Large items run one after another on the caller, with the runtime's loops parallel inside.
+    @Test func largeItemsRunInTurnWithTheSettingInside() throws {
+        let log = Log(), counts = Log()
+        try Threads.forEachItem(5, elementsPerItem: Threads.largeItem + 1) { i in
+            log.note(i)
+            counts.note(Threads.count)
+        }
+        #expect(log.items == Array(0..<5))
+        #expect(counts.items.allSatisfy { $0 == Threads.count })
+    }
+
     @Test func itemsSeeTheCallersRecordingSwitch() throws {
         let log = Log()
-        try Autograd.noGrad { try Threads.forEachItem(8) { _ in log.note(Autograd.isRecording ? 1 : 0) } }
+        try Autograd.noGrad { try Threads.forEachItem(8, elementsPerItem: 1) { _ in log.note(Autograd.isRecording ? 1 : 0) } }
         #expect(log.items == [Int](repeating: 0, count: 8))
         let on = Log()
-        try Threads.forEachItem(8) { _ in on.note(Autograd.isRecording ? 1 : 0) }
+        try Threads.forEachItem(8, elementsPerItem: 1) { _ in on.note(Autograd.isRecording ? 1 : 0) }
         #expect(on.items == [Int](repeating: 1, count: 8))
     }
 
     @Test func theFirstErrorIsRethrownAndLaterItemsDoNotStart() {
         let log = Log()
         #expect(throws: Failure.self) {
-            try Threads.forEachItem(1000) { i in
+            try Threads.forEachItem(1000, elementsPerItem: 1) { i in
                 log.note(i)
                 if i == 3 { throw Failure(item: i) }
             }
@@ -53,7 +64,7 @@ struct ParallelTests {
 
     @Test func roundsPrepareAndFinishInIndexOrder() throws {
         var prepared: [Int] = [], finished: [(Int, Int)] = []
-        try Threads.rounds(11, prepare: { i -> Int in prepared.append(i); return i * 10 }, compute: { i, p in p + i },
+        try Threads.rounds(11, elementsPerItem: 1, prepare: { i -> Int in prepared.append(i); return i * 10 }, compute: { i, p in p + i },
                            finish: { i, r in finished.append((i, r)) })
         #expect(prepared == Array(0..<11))
         #expect(finished.map(\.0) == Array(0..<11))
@@ -72,7 +83,7 @@ struct ParallelTests {
         var parallel = [[Float]](repeating: [], count: xs.count)
         try parallel.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
-            try Threads.forEachItem(xs.count) { i in out[i] = grad(xs[i]) }
+            try Threads.forEachItem(xs.count, elementsPerItem: 8) { i in out[i] = grad(xs[i]) }
         }
         // The same float operations on one thread each (no split GEMM at these sizes): bitwise.
         #expect(parallel == serial)

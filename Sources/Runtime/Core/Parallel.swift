@@ -57,12 +57,17 @@ public enum Threads {
     /// arithmetic: split op by op, most of the time went to handing chunks of tiny ops to the
     /// second core and waiting for it (a third more CPU time for the same work).
     ///
+    /// `elementsPerItem` (the input elements one item works on, its batch) decides: items above
+    /// `largeItem` run one after another with the runtime's loops parallel inside, as before.
+    /// Their ops are large enough to split well, and two of them at once would hold two sets
+    /// of activations and tapes (two batch-16 ResNet-18 gradient passes: twice the peak memory).
+    ///
     /// Items may run in any order and at the same time: `body` must only write what belongs to
     /// its item. The caller's autograd recording switch and scoped memory budget hold inside
     /// items (task-local values do not follow work onto other threads by themselves). The
     /// first error thrown stops the items not yet started and is rethrown.
-    public static func forEachItem(_ n: Int, _ body: (Int) throws -> Void) throws {
-        let workers = Swift.min(count, n)
+    public static func forEachItem(_ n: Int, elementsPerItem: Int, _ body: (Int) throws -> Void) throws {
+        let workers = elementsPerItem > largeItem ? 1 : Swift.min(count, n)
         if workers <= 1 { for i in 0..<n { try body(i) }; return }
         let queue = ItemQueue(count: n)
         let recording = Autograd.isRecording, limit = MemoryBudget.scopedLimit
@@ -83,14 +88,22 @@ public enum Threads {
         if let e = queue.error { throw e }
     }
 
-    /// Items `0..<n` in rounds of `count` (at least `perRound`): `prepare` runs on the calling
+    /// Input elements above which an item of `forEachItem` is large: 42 images of 3x64x64, 3
+    /// of 3x224x224. A pass's largest buffers (im2col, activations) are ~10x its input; above
+    /// this they approach the 64 MiB heaps glibc gives each thread other than the main one,
+    /// whose larger blocks are mapped afresh and page-faulted on every call (measured: a
+    /// ResNet-18 Noise Mask iteration at batch 16 split into two concurrent halves took
+    /// twice the CPU time of the per-op split).
+    public static let largeItem = 1 << 19
+
+    /// Items `0..<n` in rounds of `count` (of one when they are large; see `forEachItem`): `prepare` runs on the calling
     /// thread in index order (so draws from a seeded generator happen in the same order at
     /// any thread count), the round's `compute`s run concurrently as in `forEachItem`, and
     /// `finish` runs on the calling thread in index order (so sums accumulate in the same
     /// order as a serial loop). Only one round's prepared values and results are held at once.
-    public static func rounds<P, R>(_ n: Int, perRound: Int = 1, prepare: (Int) throws -> P, compute: (Int, P) throws -> R,
+    public static func rounds<P, R>(_ n: Int, elementsPerItem: Int, prepare: (Int) throws -> P, compute: (Int, P) throws -> R,
                                     finish: (Int, R) throws -> Void) throws {
-        let size = Swift.max(count, perRound, 1)
+        let size = elementsPerItem > largeItem ? 1 : Swift.max(count, 1)
         var lo = 0
         while lo < n {
             let hi = Swift.min(n, lo + size)
@@ -98,7 +111,7 @@ public enum Threads {
             var results = [R?](repeating: nil, count: hi - lo)
             try results.withUnsafeMutableBufferPointer { slots in
                 nonisolated(unsafe) let out = slots
-                try forEachItem(hi - lo) { k in out[k] = try compute(lo + k, prepared[k]) }
+                try forEachItem(hi - lo, elementsPerItem: elementsPerItem) { k in out[k] = try compute(lo + k, prepared[k]) }
             }
             for (k, r) in results.enumerated() {
                 // Every slot is filled: forEachItem returned without throwing.

@@ -77,7 +77,7 @@ public struct ExpectedGradientsExplainer: Explainer {
         let ranges = chunks(samples * m, try ctx.params.int("batch_size"))
         let c0 = ctx
         // Chunks run concurrently (`Threads.rounds`); their terms are summed in chunk order.
-        try Threads.rounds(ranges.count, prepare: { _ in try c0.cancellation.check() }, compute: { ci, _ -> (g: Tensor, delta: Tensor) in
+        try Threads.rounds(ranges.count, elementsPerItem: (ranges.first?.count ?? 0) * per, prepare: { _ in try c0.cancellation.check() }, compute: { ci, _ -> (g: Tensor, delta: Tensor) in
             let r = ranges[ci]
             let shape = [r.count] + Array(x.shape.dropFirst())
             // delta = x - x' per item, then the interpolated inputs x' + alpha * delta.

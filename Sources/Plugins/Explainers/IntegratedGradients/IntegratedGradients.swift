@@ -41,7 +41,7 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
     var fxAt = [Float?](repeating: nil, count: m), fbAt = [Float?](repeating: nil, count: m)
     let ranges = chunks(steps * m, batchSize)
     // Chunks run concurrently (`Threads.rounds`); their gradients are summed in chunk order.
-    try Threads.rounds(ranges.count, prepare: { _ in try ctx.cancellation.check() }, compute: { ci, _ in
+    try Threads.rounds(ranges.count, elementsPerItem: (ranges.first?.count ?? 0) * per, prepare: { _ in try ctx.cancellation.check() }, compute: { ci, _ in
         let r = ranges[ci]
         // Interpolated inputs of this chunk, built straight into one buffer.
         var endPoints: [(j: Int, image: Int, isInput: Bool)] = []

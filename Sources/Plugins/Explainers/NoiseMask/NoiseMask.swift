@@ -207,7 +207,7 @@ public struct NoiseMaskExplainer: Explainer {
         try grads.withUnsafeMutableBufferPointer { gBuffer in
             try partMSE.withUnsafeMutableBufferPointer { mBuffer in
                 nonisolated(unsafe) let (gOut, mOut) = (gBuffer, mBuffer)
-                try Threads.forEachItem(parts.count) { k in
+                try Threads.forEachItem(parts.count, elementsPerItem: (parts.first?.count ?? 0) * (x.count / Swift.max(x.shape[0], 1))) { k in
                     let r = parts[k]
                     let xk = (parts.count == 1 ? input : input.slice(axis: 0, r)).requiringGrad()
                     let f = try features(xk)

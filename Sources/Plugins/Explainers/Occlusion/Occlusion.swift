@@ -67,7 +67,7 @@ public struct OcclusionExplainer: Explainer {
         let c0 = ctx
         try scores.withUnsafeMutableBufferPointer { outBuffer in
             nonisolated(unsafe) let out = outBuffer
-            try Threads.forEachItem(ranges.count) { ci in
+            try Threads.forEachItem(ranges.count, elementsPerItem: (ranges.first?.count ?? 0) * per) { ci in
                 try c0.cancellation.check()
                 let r = ranges[ci]
                 let batch = x.withUnsafeBufferPointer { xp in

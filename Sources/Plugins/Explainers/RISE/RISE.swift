@@ -64,7 +64,7 @@ public struct RISEExplainer: Explainer {
         // Masks are drawn chunk by chunk on this thread, in order (the same masks at any thread
         // count); the chunks' forward passes run concurrently; the weighted masks are summed
         // in chunk order.
-        try Threads.rounds(maskChunks.count, prepare: { ci -> Tensor in
+        try Threads.rounds(maskChunks.count, elementsPerItem: perChunk * n * per, prepare: { ci -> Tensor in
             try ctx.cancellation.check()
             return Self.masks(count: maskChunks[ci].count, grid: s, p: p, h: h, w: w, rng: &ctx.rng)
         }, compute: { ci, m -> (masks: Tensor, scores: [Float]) in

@@ -34,7 +34,7 @@ enum NoiseTunnel {
         let c0 = ctx
         // Noise is drawn batch by batch on this thread, in order; the batches' attributions run
         // concurrently; the sums accumulate in batch order (`Threads.rounds`).
-        try Threads.rounds(ranges.count, prepare: { ci -> Tensor in
+        try Threads.rounds(ranges.count, elementsPerItem: (ranges.first?.count ?? 0) * per, prepare: { ci -> Tensor in
             try ctx.cancellation.check()
             let r = ranges[ci]
             return x.withUnsafeBufferPointer { xp in

@@ -31,7 +31,7 @@ struct PerturbationCurve {
             try source.withUnsafeBufferPointer { src in
                 try flat.withUnsafeMutableBufferPointer { outBuffer in
                     nonisolated(unsafe) let out = outBuffer
-                    try Threads.forEachItem(batches.count) { bi in
+                    try Threads.forEachItem(batches.count, elementsPerItem: b * chw) { bi in
                         try cancellation.check()
                         let r = batches[bi]
                         let x = Tensor(shape: [r.count, c, h, w]) { buf in
