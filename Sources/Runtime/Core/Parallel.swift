@@ -54,8 +54,8 @@ public enum Threads {
     /// one thread (workers take the next item as they finish one), with the runtime's own
     /// loops serial inside an item (see `insideItem`). For many independent small passes (the
     /// batches of a perturbation method on a small model) this keeps both cores on
-    /// arithmetic: split op by op, most of the time went to handing chunks of tiny ops to the
-    /// second core and waiting for it (a third more CPU time for the same work).
+    /// arithmetic: split op by op, handing chunks of tiny ops to the second core and waiting
+    /// for it made the same passes cost 20-35% more CPU time (the demo's deletion/insertion).
     ///
     /// `elementsPerItem` (the input elements one item works on, its batch) decides: items above
     /// `largeItem` run one after another with the runtime's loops parallel inside, as before.
@@ -89,21 +89,23 @@ public enum Threads {
     }
 
     /// Input elements above which an item of `forEachItem` is large: 42 images of 3x64x64, 3
-    /// of 3x224x224. A pass's largest buffers (im2col, activations) are ~10x its input; above
-    /// this they approach the 64 MiB heaps glibc gives each thread other than the main one,
-    /// whose larger blocks are mapped afresh and page-faulted on every call (measured: a
-    /// ResNet-18 Noise Mask iteration at batch 16 split into two concurrent halves took
-    /// twice the CPU time of the per-op split).
+    /// of 3x224x224. A pass holds several times its input in activations, im2col buffers and
+    /// its tape: two large items at once would double that peak (issue 19 holds integrated
+    /// gradients on ResNet-18 to PyTorch's peak memory), and their ops are large enough for
+    /// the per-op split to keep both cores busy.
     public static let largeItem = 1 << 19
 
-    /// Items `0..<n` in rounds of `count` (of one when they are large; see `forEachItem`): `prepare` runs on the calling
+    /// Items `0..<n` in rounds of `4 * count` (of one when they are large; see `forEachItem`):
+    /// several items per worker and round, so a round's uneven items even out and the serial
+    /// `prepare` and `finish` between rounds (RISE's masks, SmoothGrad's noise) interrupt the
+    /// workers less often on small models. `prepare` runs on the calling
     /// thread in index order (so draws from a seeded generator happen in the same order at
     /// any thread count), the round's `compute`s run concurrently as in `forEachItem`, and
     /// `finish` runs on the calling thread in index order (so sums accumulate in the same
     /// order as a serial loop). Only one round's prepared values and results are held at once.
     public static func rounds<P, R>(_ n: Int, elementsPerItem: Int, prepare: (Int) throws -> P, compute: (Int, P) throws -> R,
                                     finish: (Int, R) throws -> Void) throws {
-        let size = elementsPerItem > largeItem ? 1 : Swift.max(count, 1)
+        let size = elementsPerItem > largeItem ? 1 : 4 * Swift.max(count, 1)
         var lo = 0
         while lo < n {
             let hi = Swift.min(n, lo + size)
