@@ -40,7 +40,7 @@ struct ExplainBench: ParsableCommand {
     var quick = false
     @Option(help: "Comma-separated explainer names (default: all registered).")
     var methods: String?
-    @Option(help: "Comma-separated models: lenet, resnet18, resnet-shapes (the shipped small ResNet's architecture, 64x64) (default: lenet, resnet18).")
+    @Option(help: "Comma-separated models: lenet, resnet18, resnet-shapes (the shipped small ResNet's architecture, 64x64), vgg-an8flower (the demo's VGG architecture, 64x64, 6 classes) (default: lenet, resnet18).")
     var models: String = "lenet,resnet18"
     @Option(help: "Comma-separated batch sizes.")
     var batches: String = "1,16"
@@ -79,7 +79,8 @@ struct ExplainBench: ParsableCommand {
             case "lenet": nets.append(("lenet5-caffe 28", try Architectures.lenet5Caffe(seed: 1), [1, 28, 28]))
             case "resnet18": nets.append(("resnet18 224", try Architectures.resnet18(seed: 1), [3, 224, 224]))
             case "resnet-shapes": nets.append(("resnet-shapes 64", try ModelZoo.smallResNet(classes: 8, inputSize: 64, seed: 1), [3, 64, 64]))
-            default: throw ValidationError("unknown model '\(m)' (lenet, resnet18, resnet-shapes)")
+            case "vgg-an8flower": nets.append(("vgg-an8flower 64", try ModelZoo.vggStyle(classes: 6, inputSize: 64, seed: 1), [3, 64, 64]))
+            default: throw ValidationError("unknown model '\(m)' (lenet, resnet18, resnet-shapes, vgg-an8flower)")
             }
         }
         print("saliency-bench explain: \(Threads.count) thread(s), ms per map, median of up to \(common.runs) runs" + (quick ? " (quick: reduced work)" : ""))

@@ -393,6 +393,17 @@ struct ConvPoolTests {
         #expect(y[flat: 4 + 0].isNaN && sw.indices[4] == 5)
         #expect(Array(y.scalars[0..<4]) == [5, 6, 6, 4] && Array(sw.indices[0..<4]) == [5, 6, 13, 11])
         #expect(!y[flat: 5].isNaN)
+        // Inference (no switches, 2x2 at stride 2: the four-input path) keeps the scan's values.
+        let plain = Autograd.noGrad { x.maxPool2d(kernel: [2, 2]) }
+        #expect(plain[flat: 4].isNaN && Array(plain.scalars[0..<4]) == [5, 6, 6, 4] && !plain[flat: 5].isNaN)
+    }
+
+    @Test func inferencePoolingOfSignedZerosKeepsTheFirst() {
+        // -0 and +0 tie under the scan's strict >, so the first in row-major order stays: its sign
+        // shows which one the 2x2 / stride-2 inference path kept.
+        let x = Tensor(shape: [1, 1, 2, 4], data: [-0.0, 0.0, 0.0, -0.0, 0.0, -0.0, -0.0, 0.0])
+        let y = Autograd.noGrad { x.maxPool2d(kernel: [2, 2]) }
+        #expect(y.scalars.map { $0.sign } == [.minus, .plus])
     }
 
     @Test func invalidArgumentsFail() async {

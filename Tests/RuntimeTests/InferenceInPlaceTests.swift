@@ -60,6 +60,38 @@ struct InferenceInPlaceTests {
         #expect(replaced.scalars == (try g.forward(x.requiringGrad(), options: o)).output.scalars)
     }
 
+    /// x -> m = x * w -> bn (random statistics) -> r = relu(bn) -> out = r + m.
+    func batchNormGraph() throws -> Graph {
+        let b = GraphBuilder(name: "bn", inputShape: [3, 4, 5])
+        try b.add("Mul", name: "m", inputs: ["input", "w"], weights: [("w", randomTensor([1, 3, 4, 5], seed: 11), false)])
+        let stats = ["scale", "bias", "mean", "var"].enumerated().map { k, n in
+            ("bn.\(n)", n == "var" ? randomTensor([3], seed: 12, low: 0.5, high: 2) : randomTensor([3], seed: 13 + UInt64(k)), false)
+        }
+        try b.add("BatchNormalization", name: "bn", inputs: ["m"] + stats.map(\.0), attributes: ["epsilon": .float(1e-3)], weights: stats)
+        try b.relu("bn", name: "r")
+        try b.sum("r", "m", name: "out")
+        return try b.build()
+    }
+
+    /// Batch norm then ReLU as one in-place pass computes x * a + b and max(., 0) exactly as
+    /// the two kernels do (the same float operations in the same order): bitwise equal.
+    @Test func batchNormAndItsReLURunInPlaceAsOnePass() throws {
+        let g = try batchNormGraph()
+        let pairs = g.fullPlan.batchNormReLUPairs.map { (g.nodes[g.fullPlan.nodes[$0.key]].name, g.nodes[g.fullPlan.nodes[$0.value]].name) }
+        #expect(pairs.map { "\($0.0)->\($0.1)" } == ["bn->r"])
+        let x = randomTensor([2, 3, 4, 5], seed: 20)
+        let recorded = try g.forward(x.requiringGrad(), options: ForwardOptions(capture: ["bn", "r"]))
+        #expect(try Autograd.noGrad { try g.forward(x) }.output.scalars == recorded.output.scalars)
+        // A captured batch-norm output keeps its own value (the ReLU is not fused into it).
+        let r = try Autograd.noGrad { try g.forward(x, options: ForwardOptions(capture: ["bn"])) }
+        #expect(r.captured["bn"]?.scalars == recorded.captured["bn"]?.scalars)
+        #expect(r.captured["bn"]?.scalars.contains { $0 < 0 } == true)
+        #expect(r.output.scalars == recorded.output.scalars)
+        // stopAt the batch norm returns it before its ReLU.
+        let stop = try Autograd.noGrad { try g.forward(x, options: ForwardOptions(stopAt: "bn")) }.output
+        #expect(stop.scalars == recorded.captured["bn"]?.scalars)
+    }
+
     @Test func aValueReadTwiceByOneAddIsNotDonated() throws {
         let b = GraphBuilder(name: "double", inputShape: [4])
         try b.relu("input", name: "r")

@@ -12,6 +12,9 @@ struct ExecutionPlan: Sendable {
     /// this plan -> that ReLU's position: an inference pass computes relu(a + b) in one loop
     /// (ResNet's residual joins).
     let addReLUPairs: [Int: Int]
+    /// The same for a BatchNormalization (conv -> BN -> ReLU stacks): relu(x * a + b) in one
+    /// pass, in place.
+    let batchNormReLUPairs: [Int: Int]
 
     init(nodes: [Int], graph: Graph) {
         self.nodes = nodes
@@ -19,10 +22,14 @@ struct ExecutionPlan: Sendable {
         for (k, i) in nodes.enumerated() { for v in graph.nodes[i].inputs { last[v] = k } }
         for o in graph.outputs { last[o] = Int.max }
         lastUse = last
-        addReLUPairs = ExecutionPlan.addReLUPairs(nodes: nodes, graph: graph)
+        let pairs = ExecutionPlan.reluPairs(nodes: nodes, graph: graph)
+        addReLUPairs = pairs.filter { graph.nodes[nodes[$0.key]].opType == "Add" }
+        batchNormReLUPairs = pairs.filter { graph.nodes[nodes[$0.key]].opType == "BatchNormalization" }
     }
 
-    private static func addReLUPairs(nodes plan: [Int], graph: Graph) -> [Int: Int] {
+    /// Position of an Add (two inputs) or a BatchNormalization (five) whose one output's only
+    /// reader in the whole graph is a ReLU later in the plan -> that ReLU's position.
+    private static func reluPairs(nodes plan: [Int], graph: Graph) -> [Int: Int] {
         func isDefault(_ n: GraphNode) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
         var readers: [String: Int] = [:]
         for n in graph.nodes { for v in n.inputs where !v.isEmpty { readers[v, default: 0] += 1 } }
@@ -30,14 +37,15 @@ struct ExecutionPlan: Sendable {
         for (k, i) in plan.enumerated() { position[i] = k }
         var producer: [String: Int] = [:]
         for (i, n) in graph.nodes.enumerated() { for o in n.outputs where !o.isEmpty { producer[o] = i } }
+        let fusable = ["Add": 2, "BatchNormalization": 5]
         var pairs: [Int: Int] = [:]
         for (k, i) in plan.enumerated() {
             let relu = graph.nodes[i]
             guard relu.opType == "Relu", isDefault(relu), relu.inputs.count == 1, relu.outputs.count == 1 else { continue }
             let v = relu.inputs[0]
             guard readers[v] == 1, !graph.outputs.contains(v), let p = producer[v], let kp = position[p], kp < k else { continue }
-            let add = graph.nodes[p]
-            guard add.opType == "Add", isDefault(add), add.inputs.count == 2, add.outputs == [v] else { continue }
+            let first = graph.nodes[p]
+            guard isDefault(first), fusable[first.opType] == first.inputs.count, first.outputs == [v] else { continue }
             pairs[kp] = k
         }
         return pairs

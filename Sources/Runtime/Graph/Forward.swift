@@ -182,6 +182,25 @@ extension Graph {
                 guard let r = relu else { return (out, sum) }
                 fusedReLUs.insert(r)
                 return (nodes[plan.nodes[r]].outputs[0], sum)
+            case "BatchNormalization":
+                // Inference statistics only, every input present and [C]-shaped: anything else
+                // takes the kernel (and its error messages).
+                guard !options.training, node.int("training_mode") != 1, node.inputs.count == 5,
+                      let shape = values[node.inputs[0]]?.shape, shape.count >= 2 else { return nil }
+                let stats = node.inputs.dropFirst().map { values[$0] ?? parameters[$0]?.value }
+                guard stats.allSatisfy({ $0?.shape == [shape[1]] }), let mean = stats[2], let variance = stats[3] else { return nil }
+                let out = node.outputs[0]
+                let relu = plan.batchNormReLUPairs[k].flatMap { r in
+                    captureValues[out] == nil && interventions[out] == nil && stopValue != out && rules[plan.nodes[r]] == nil ? r : nil
+                }
+                let eps = node.float("epsilon") ?? 1e-5
+                // The conv output dies here in a plain forward: normalise it where it lies, with
+                // the ReLU after it in the same pass.
+                guard var y = donated(node.inputs[0], at: k, by: node) else { return nil }
+                y.formBatchNormInference(mean: mean, variance: variance, scale: stats[0], bias: stats[1], eps: eps, relu: relu != nil)
+                guard let r = relu else { return (out, y) }
+                fusedReLUs.insert(r)
+                return (nodes[plan.nodes[r]].outputs[0], y)
             default:
                 return nil
             }

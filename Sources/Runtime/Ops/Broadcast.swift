@@ -55,15 +55,21 @@ extension Tensor {
     }
 
     /// Applies `f` elementwise over two broadcast tensors into a fresh tensor (no autograd).
-    
+    ///
+    /// Serial unless `minPerThread` (elements per thread) says otherwise. Inlined into its
+    /// caller the serial loop calls `f` directly and vectorises; the parallel loop's body is a
+    /// closure handed to the workers, where `f` stays an indirect call per element: measured
+    /// on [1, 64, 56, 56], `*` took 0.06 ms on one thread and 0.34 ms on two (4.5x the CPU
+    /// time). Only an `f` that costs far more than a call (exp, log, pow) gains from a second
+    /// core: `Elementwise.expensiveGrain`.
     @inline(__always)
-    func zipRaw(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    func zipRaw(_ other: Tensor, minPerThread: Int = .max, _ f: (Float, Float) -> Float) -> Tensor {
         if shape == other.shape {
             return Tensor.overwriting(shape: shape, { o in
                 if o.isEmpty { return }
                 storage.withUnsafeBufferPointer { a in other.storage.withUnsafeBufferPointer { b in
                     let (pa, pb, po) = (a.baseAddress!, b.baseAddress!, o.baseAddress!)
-                    Threads.parallelFor(o.count, minPerThread: 1 << 16) { r in
+                    Threads.parallelFor(o.count, minPerThread: minPerThread) { r in
                         for i in r { po[i] = f(pa[i], pb[i]) }
                     }
                 } }
@@ -71,11 +77,11 @@ extension Tensor {
         }
         if other.count == 1 {
             let s = other.storage[0]
-            return mapRaw { f($0, s) }
+            return mapRaw(minPerThread: minPerThread) { f($0, s) }
         }
         if count == 1 {
             let s = storage[0]
-            return other.mapRaw { f(s, $0) }
+            return other.mapRaw(minPerThread: minPerThread) { f(s, $0) }
         }
         let outShape = Broadcast.shape(shape, other.shape)
         let r = outShape.count
@@ -88,7 +94,7 @@ extension Tensor {
             storage.withUnsafeBufferPointer { a in other.storage.withUnsafeBufferPointer { b in
                 let (pa, pb, po) = (a.baseAddress!, b.baseAddress!, o.baseAddress!)
                 let rows = o.count / Swift.max(inner, 1)
-                Threads.parallelFor(rows, minPerThread: Swift.max(1, (1 << 15) / Swift.max(inner, 1))) { range in
+                Threads.parallelFor(rows, minPerThread: minPerThread == .max ? .max : Swift.max(1, minPerThread / Swift.max(inner, 1))) { range in
                     var idx = [Int](repeating: 0, count: r)
                     for row in range {
                         // Decompose the row index into outer coordinates.
@@ -105,15 +111,15 @@ extension Tensor {
         }
     }
 
-    /// Applies `f` to every value into a fresh tensor (no autograd).
-    
+    /// Applies `f` to every value into a fresh tensor (no autograd); serial unless
+    /// `minPerThread` says otherwise (see `zipRaw`).
     @inline(__always)
-    func mapRaw(_ f: (Float) -> Float) -> Tensor {
+    func mapRaw(minPerThread: Int = .max, _ f: (Float) -> Float) -> Tensor {
         Tensor.overwriting(shape: shape, { o in
             if o.isEmpty { return }
             storage.withUnsafeBufferPointer { a in
                 let (pa, po) = (a.baseAddress!, o.baseAddress!)
-                Threads.parallelFor(o.count, minPerThread: 1 << 16) { r in
+                Threads.parallelFor(o.count, minPerThread: minPerThread) { r in
                     for i in r { po[i] = f(pa[i]) }
                 }
             }

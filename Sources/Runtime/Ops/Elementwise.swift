@@ -3,6 +3,13 @@ import Foundation
 // Elementwise ops: forward and backward side by side. Binary ops broadcast (NumPy rules)
 // and reduce their gradients back to each input's shape.
 
+enum Elementwise {
+    /// Elements per thread for a generic loop over a transcendental function (exp, log, pow,
+    /// tanh: several ns each, so the indirect call per element in the parallel loop is small
+    /// beside it): ~50 us of work per thread, well above the cost of waking a worker.
+    static let expensiveGrain = 1 << 14
+}
+
 extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         (a.shape == b.shape ? a.pointwise(.add, b) : a.zipRaw(b, +)).recording("add", inputs: [a, b]) { g in
@@ -41,10 +48,11 @@ extension Tensor {
     public static func / (s: Float, a: Tensor) -> Tensor { Tensor(s) / a }
 
     /// A unary op from its value function and its derivative written in terms of the input
-    /// `x` and the output `y` (whichever is cheaper).
-    
-    func unary(_ name: String, _ f: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Tensor {
-        let y = mapRaw(f)
+    /// `x` and the output `y` (whichever is cheaper). `grain`: elements per thread of the
+    /// value loop (`Elementwise.expensiveGrain` for transcendental functions; serial otherwise,
+    /// see `zipRaw`).
+    func unary(_ name: String, grain: Int = .max, _ f: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Tensor {
+        let y = mapRaw(minPerThread: grain, f)
         let x = self.detached()
         return y.recording(name, inputs: [self]) { g in
             let yd = y.detached()
@@ -53,18 +61,18 @@ extension Tensor {
         }
     }
 
-    public func exp() -> Tensor { unary("exp", Foundation.exp) { _, y in y } }
-    public func log() -> Tensor { unary("log", Foundation.log) { x, _ in 1 / x } }
+    public func exp() -> Tensor { unary("exp", grain: Elementwise.expensiveGrain, Foundation.exp) { _, y in y } }
+    public func log() -> Tensor { unary("log", grain: Elementwise.expensiveGrain, Foundation.log) { x, _ in 1 / x } }
     public func sqrt() -> Tensor { unary("sqrt", Foundation.sqrt) { _, y in 0.5 / y } }
     public func abs() -> Tensor { unary("abs", Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
     public func squared() -> Tensor { unary("square", { $0 * $0 }) { x, _ in 2 * x } }
     public func pow(_ p: Float) -> Tensor {
-        unary("pow", { Foundation.pow($0, p) }) { x, _ in p * Foundation.pow(x, p - 1) }
+        unary("pow", grain: Elementwise.expensiveGrain, { Foundation.pow($0, p) }) { x, _ in p * Foundation.pow(x, p - 1) }
     }
     public func sigmoid() -> Tensor {
-        unary("sigmoid", { 1 / (1 + Foundation.exp(-$0)) }) { _, y in y * (1 - y) }
+        unary("sigmoid", grain: Elementwise.expensiveGrain, { 1 / (1 + Foundation.exp(-$0)) }) { _, y in y * (1 - y) }
     }
-    public func tanh() -> Tensor { unary("tanh", Foundation.tanh) { _, y in 1 - y * y } }
+    public func tanh() -> Tensor { unary("tanh", grain: Elementwise.expensiveGrain, Foundation.tanh) { _, y in 1 - y * y } }
     public func leakyRelu(_ slope: Float = 0.01) -> Tensor {
         unary("leaky_relu", { $0 > 0 ? $0 : slope * $0 }) { x, _ in x > 0 ? 1 : slope }
     }
@@ -75,7 +83,7 @@ extension Tensor {
 
     /// Tensor-valued power (both sides differentiable).
     public func pow(_ p: Tensor) -> Tensor {
-        let y = zipRaw(p) { Foundation.pow($0, $1) }
+        let y = zipRaw(p, minPerThread: Elementwise.expensiveGrain) { Foundation.pow($0, $1) }
         let (x, pd) = (detached(), p.detached())
         return y.recording("pow", inputs: [self, p]) { g in
             let yd = y.detached()

@@ -11,6 +11,46 @@ extension Tensor {
         return (shape[0], shape[1], shape[2...].reduce(1, *))
     }
 
+    /// Batch norm's per-channel affine map y = x * a + b (and 1 / sqrt(variance + eps)).
+    fileprivate static func batchNormAffine(mean: Tensor, variance: Tensor, scale: Tensor?, bias: Tensor?,
+                                            eps: Float) -> (invStd: [Float], a: [Float], b: [Float]) {
+        let nc = mean.count
+        let invStd = (0..<nc).map { 1 / (variance.storage[$0] + eps).squareRoot() }
+        let a = (0..<nc).map { (scale?.storage[$0] ?? 1) * invStd[$0] }
+        let b = (0..<nc).map { (bias?.storage[$0] ?? 0) - mean.storage[$0] * a[$0] }
+        return (invStd, a, b)
+    }
+
+    /// out = x * a[c] + b[c] over `planes` contiguous planes of `inner` values (channel
+    /// c = plane % channels), then max(., 0) with `relu`; `out` may be `x`.
+    fileprivate static func batchNormLoop(_ px: UnsafePointer<Float>, into po: UnsafeMutablePointer<Float>, planes: Int, channels nc: Int,
+                                          inner: Int, a: [Float], b: [Float], relu: Bool) {
+        Threads.parallelFor(planes, minPerThread: Swift.max(1, (1 << 15) / Swift.max(inner, 1))) { range in
+            for p in range {
+                let (ac, bc) = (a[p % nc], b[p % nc])
+                let src = px + p * inner, dst = po + p * inner
+                if relu {
+                    for i in 0..<inner { let v = src[i] * ac + bc; dst[i] = v > 0 ? v : 0 }
+                } else {
+                    for i in 0..<inner { dst[i] = src[i] * ac + bc }
+                }
+            }
+        }
+    }
+
+    /// Inference batch norm in place, optionally followed by ReLU in the same pass: the same
+    /// values as `batchNorm` (then `relu`) with no new buffer and one pass over memory instead
+    /// of two. No autograd (the graph uses it only when nothing records). Storage shared with
+    /// another tensor is copied first (copy-on-write). Statistics are [C] for [N, C, ...].
+    mutating func formBatchNormInference(mean: Tensor, variance: Tensor, scale: Tensor?, bias: Tensor?, eps: Float, relu: Bool) {
+        let (nb, nc, inner) = channelLayout("batchNorm")
+        let (_, a, b) = Tensor.batchNormAffine(mean: mean, variance: variance, scale: scale, bias: bias, eps: eps)
+        guard count > 0 else { return }
+        storage.withUnsafeMutableBufferPointer { o in
+            Tensor.batchNormLoop(o.baseAddress!, into: o.baseAddress!, planes: nb * nc, channels: nc, inner: inner, a: a, b: b, relu: relu)
+        }
+    }
+
     /// Inference-mode batch norm over axis 1 with given statistics:
     /// `(x - mean) / sqrt(variance + eps) * scale + bias`, all per-channel tensors of shape [C].
     ///
@@ -21,21 +61,11 @@ extension Tensor {
         for (name, t) in [("mean", mean), ("variance", variance), ("scale", scale), ("bias", bias)] {
             if let t { precondition(t.shape == [nc], "batchNorm: \(name) \(t.shape) should be [\(nc)]") }
         }
-        // Per-channel affine map y = x * a + b.
-        let invStd = (0..<nc).map { 1 / (variance.storage[$0] + eps).squareRoot() }
-        let a = (0..<nc).map { (scale?.storage[$0] ?? 1) * invStd[$0] }
-        let b = (0..<nc).map { (bias?.storage[$0] ?? 0) - mean.storage[$0] * a[$0] }
+        let (invStd, a, b) = Tensor.batchNormAffine(mean: mean, variance: variance, scale: scale, bias: bias, eps: eps)
         let y = Tensor.overwriting(shape: shape) { o in
             guard o.count > 0 else { return }
             storage.withUnsafeBufferPointer { x in
-                let (px, po) = (x.baseAddress!, o.baseAddress!)
-                Threads.parallelFor(nb * nc, minPerThread: Swift.max(1, (1 << 15) / Swift.max(inner, 1))) { planes in
-                    for p in planes {
-                        let (ac, bc) = (a[p % nc], b[p % nc])
-                        let src = px + p * inner, dst = po + p * inner
-                        for i in 0..<inner { dst[i] = src[i] * ac + bc }
-                    }
-                }
+                Tensor.batchNormLoop(x.baseAddress!, into: o.baseAddress!, planes: nb * nc, channels: nc, inner: inner, a: a, b: b, relu: false)
             }
         }
 

@@ -18,6 +18,22 @@ func chunks(_ total: Int, _ size: Int) -> [Range<Int>] {
     return stride(from: 0, to: total, by: s).map { $0..<Swift.min($0 + s, total) }
 }
 
+/// Counts finished work items for `ExplainContext.progress` when items finish on several
+/// threads (`Threads.forEachItem`): reports (done, total) in increasing order, one at a time.
+final class ProgressCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = 0
+    private let total: Int
+    private let report: (@Sendable (Int, Int) -> Void)?
+
+    init(total: Int, report: (@Sendable (Int, Int) -> Void)?) { self.total = total; self.report = report }
+
+    func step() {
+        guard let report else { return }
+        lock.withLock { done += 1; report(done, total) }
+    }
+}
+
 /// Logits of a forward pass, checked to be [N, classes].
 func logitsChecked(_ t: Tensor, model: Graph) throws -> Tensor {
     guard t.rank == 2 else {

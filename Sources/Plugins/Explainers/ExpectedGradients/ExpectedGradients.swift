@@ -75,8 +75,10 @@ public struct ExpectedGradientsExplainer: Explainer {
         }
         var total = [Float](repeating: 0, count: x.count)
         let ranges = chunks(samples * m, try ctx.params.int("batch_size"))
-        for (ci, r) in ranges.enumerated() {
-            try ctx.cancellation.check()
+        let c0 = ctx
+        // Chunks run concurrently (`Threads.rounds`); their terms are summed in chunk order.
+        try Threads.rounds(ranges.count, elementsPerItem: (ranges.first?.count ?? 0) * per, prepare: { _ in try c0.cancellation.check() }, compute: { ci, _ -> (g: Tensor, delta: Tensor) in
+            let r = ranges[ci]
             let shape = [r.count] + Array(x.shape.dropFirst())
             // delta = x - x' per item, then the interpolated inputs x' + alpha * delta.
             let delta = x.withUnsafeBufferPointer { xp in
@@ -99,9 +101,12 @@ public struct ExpectedGradientsExplainer: Explainer {
                     }
                 }
             }
-            let g = try inputGradient(ctx, batch, targets: chunkTargets(r, ctx.targets)).grad
-            g.withUnsafeBufferPointer { gp in
-                delta.withUnsafeBufferPointer { dp in
+            return (try inputGradient(c0, batch, targets: chunkTargets(r, c0.targets)).grad, delta)
+        }, finish: { ci, t in
+            try c0.cancellation.check()
+            let r = ranges[ci]
+            t.g.withUnsafeBufferPointer { gp in
+                t.delta.withUnsafeBufferPointer { dp in
                     total.withUnsafeMutableBufferPointer { tp in
                         for (j, item) in r.enumerated() {
                             let (gs, ds, dst) = (gp.baseAddress! + j * per, dp.baseAddress! + j * per, tp.baseAddress! + (item % m) * per)
@@ -110,8 +115,8 @@ public struct ExpectedGradientsExplainer: Explainer {
                     }
                 }
             }
-            ctx.progress?(ci + 1, ranges.count)
-        }
+            c0.progress?(ci + 1, ranges.count)
+        })
         let inv = 1 / Float(samples)
         let attribution = Tensor(shape: x.shape) { out in for i in 0..<out.count { out[i] = total[i] * inv } }
         // Completeness against the references drawn: F(x) - mean_j F(ref_j).

@@ -40,8 +40,9 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
     // the completeness check needs no passes of its own in the usual case.
     var fxAt = [Float?](repeating: nil, count: m), fbAt = [Float?](repeating: nil, count: m)
     let ranges = chunks(steps * m, batchSize)
-    for (ci, r) in ranges.enumerated() {
-        try ctx.cancellation.check()
+    // Chunks run concurrently (`Threads.rounds`); their gradients are summed in chunk order.
+    try Threads.rounds(ranges.count, elementsPerItem: (ranges.first?.count ?? 0) * per, prepare: { _ in try ctx.cancellation.check() }, compute: { ci, _ in
+        let r = ranges[ci]
         // Interpolated inputs of this chunk, built straight into one buffer.
         var endPoints: [(j: Int, image: Int, isInput: Bool)] = []
         let batch = x.withUnsafeBufferPointer { xp in
@@ -60,6 +61,11 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
             }
         }
         let (g, scores) = try inputGradient(ctx, batch, targets: r.map { targets[($0 % m) % targets.count] })
+        return (g, scores, endPoints)
+    }, finish: { ci, result in
+        try ctx.cancellation.check()
+        let r = ranges[ci]
+        let (g, scores, endPoints) = result
         for e in endPoints {
             if e.isInput { fxAt[e.image] = scores[e.j] } else { fbAt[e.image] = scores[e.j] }
         }
@@ -74,7 +80,7 @@ func pathIntegratedGradients(_ ctx: ExplainContext, _ x: Tensor, baseline: Tenso
             }
         }
         ctx.progress?(ci + 1, ranges.count)
-    }
+    })
     let attribution = Autograd.noGrad { delta * Tensor(shape: x.shape, data: total) }
     let imageTargets = (0..<m).map { targets[$0 % targets.count] }
     let fx = try fxAt.allSatisfy({ $0 != nil }) ? fxAt.compactMap { $0 } : scoresNoGrad(ctx, x, targets: imageTargets)

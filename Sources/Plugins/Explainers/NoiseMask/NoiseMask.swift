@@ -116,6 +116,11 @@ public struct NoiseMaskExplainer: Explainer {
         var mse = [Double](repeating: 0, count: n)
         let multiplier = try p.float("multiplier")
         let betaF = beta0.map { Float($0 * multiplier) }
+        // The images' forward and backward passes are independent: the batch is cut into one
+        // part per thread, each part's pass runs whole on its own thread (see
+        // `Threads.forEachItem`), and the parts' input gradients are joined.
+        let parts = chunks(n, (n + Threads.count - 1) / Swift.max(Threads.count, 1))
+        let partTargets = parts.map { parts.count == 1 ? targetD : targetD.slice(axis: 0, $0) }
         for iteration in 0..<maxIterations {
             try ctx.cancellation.check()
             let u = drawNoise(&ctx.rng)
@@ -123,10 +128,10 @@ public struct NoiseMaskExplainer: Explainer {
             // is the seed of the model's backward pass. The model's forward and backward are
             // the only other work (see `MaskedBlend` for why).
             let blended = blend.apply(v.value, noise: u)
-            let f = try features(blended)
-            let seed = Self.featureLossSeed(f, target: targetD, beta: betaF, mse: &mse)
+            let inputGradient = try Self.featureLossInputGradient(blended, parts: parts, targets: partTargets, beta: betaF,
+                                                                  mse: &mse, features: features)
             adam.zeroGrad()
-            f.backward(seed: seed)
+            blended.backward(seed: inputGradient)
             adam.step()
             var total = 0.0
             for i in 0..<n {
@@ -188,6 +193,34 @@ public struct NoiseMaskExplainer: Explainer {
                 return Double(k) / Double(hw)
             }
         }
+    }
+
+    /// The gradient of the feature loss (see `featureLossSeed`) with respect to the blended
+    /// input `x` [N, C, H, W], by a forward and a backward pass of the model per part of the
+    /// batch (`parts`, with their rows of the target features), the parts concurrently; the
+    /// per-image MSE goes into `mse`.
+    static func featureLossInputGradient(_ x: Tensor, parts: [Range<Int>], targets: [Tensor], beta: [Float], mse: inout [Double],
+                                         features: (Tensor) throws -> Tensor) throws -> Tensor {
+        let input = x.detached()
+        var grads = [Tensor?](repeating: nil, count: parts.count)
+        var partMSE = [[Double]](repeating: [], count: parts.count)
+        try grads.withUnsafeMutableBufferPointer { gBuffer in
+            try partMSE.withUnsafeMutableBufferPointer { mBuffer in
+                nonisolated(unsafe) let (gOut, mOut) = (gBuffer, mBuffer)
+                try Threads.forEachItem(parts.count, elementsPerItem: (parts.first?.count ?? 0) * (x.count / Swift.max(x.shape[0], 1))) { k in
+                    let r = parts[k]
+                    let xk = (parts.count == 1 ? input : input.slice(axis: 0, r)).requiringGrad()
+                    let f = try features(xk)
+                    var m = [Double](repeating: 0, count: r.count)
+                    let seed = featureLossSeed(f, target: targets[k], beta: Array(beta[r]), mse: &m)
+                    gOut[k] = gradient(of: f, wrt: xk, seed: seed)
+                    mOut[k] = m
+                }
+            }
+        }
+        for (k, r) in parts.enumerated() { for (j, i) in r.enumerated() { mse[i] = partMSE[k][j] } }
+        let g = grads.compactMap { $0 }
+        return g.count == 1 ? g[0] : Tensor.concat(g, axis: 0)
     }
 
     /// The gradient of sum_i beta_i * mean_k (f_ik - t_ik)^2 with respect to the features f

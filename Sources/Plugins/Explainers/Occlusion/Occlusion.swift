@@ -59,38 +59,49 @@ public struct OcclusionExplainer: Explainer {
         var drop = [Float](repeating: 0, count: n * h * w), count = [Float](repeating: 0, count: n * h * w)
         let plane = h * w, per = c * plane
         let ranges = try chunks(windows.count * n, ctx.params.int("batch_size"))
-        for (ci, r) in ranges.enumerated() {
-            try ctx.cancellation.check()
-            let batch = x.withUnsafeBufferPointer { xp in
-                Tensor(shape: [r.count, c, h, w]) { b in
-                    for (j, item) in r.enumerated() {
-                        let (wi, i) = (item / n, item % n)
-                        let (y0, x0) = windows[wi]
-                        let dst = b.baseAddress! + j * per
-                        dst.update(from: xp.baseAddress! + i * per, count: per)
-                        for ch in 0..<c {
-                            for yy in y0..<Swift.min(y0 + window, h) {
-                                for xx in x0..<Swift.min(x0 + window, w) { dst[ch * plane + yy * w + xx] = value }
+        // Batches are independent: they run concurrently (each on one thread, see
+        // `Threads.forEachItem`), every score into its own slot; the drops are then summed
+        // in item order, as a serial loop would.
+        var scores = [Float](repeating: 0, count: windows.count * n)
+        let progress = ProgressCounter(total: ranges.count, report: ctx.progress)
+        let c0 = ctx
+        try scores.withUnsafeMutableBufferPointer { outBuffer in
+            nonisolated(unsafe) let out = outBuffer
+            try Threads.forEachItem(ranges.count, elementsPerItem: (ranges.first?.count ?? 0) * per) { ci in
+                try c0.cancellation.check()
+                let r = ranges[ci]
+                let batch = x.withUnsafeBufferPointer { xp in
+                    Tensor(shape: [r.count, c, h, w]) { b in
+                        for (j, item) in r.enumerated() {
+                            let (wi, i) = (item / n, item % n)
+                            let (y0, x0) = windows[wi]
+                            let dst = b.baseAddress! + j * per
+                            dst.update(from: xp.baseAddress! + i * per, count: per)
+                            for ch in 0..<c {
+                                for yy in y0..<Swift.min(y0 + window, h) {
+                                    for xx in x0..<Swift.min(x0 + window, w) { dst[ch * plane + yy * w + xx] = value }
+                                }
                             }
                         }
                     }
                 }
+                let s = try scoresNoGrad(c0, batch, targets: chunkTargets(r, c0.targets))
+                for (j, item) in r.enumerated() { out[item] = s[j] }
+                progress.step()
             }
-            let s = try scoresNoGrad(ctx, batch, targets: chunkTargets(r, ctx.targets))
-            drop.withUnsafeMutableBufferPointer { dp in
-                count.withUnsafeMutableBufferPointer { cp in
-                    for (j, item) in r.enumerated() {
-                        let (wi, i) = (item / n, item % n)
-                        let (y0, x0) = windows[wi]
-                        let d = base[i] - s[j]
-                        for yy in y0..<Swift.min(y0 + window, h) {
-                            let row = i * plane + yy * w
-                            for xx in x0..<Swift.min(x0 + window, w) { dp[row + xx] += d; cp[row + xx] += 1 }
-                        }
+        }
+        drop.withUnsafeMutableBufferPointer { dp in
+            count.withUnsafeMutableBufferPointer { cp in
+                for item in 0..<(windows.count * n) {
+                    let (wi, i) = (item / n, item % n)
+                    let (y0, x0) = windows[wi]
+                    let d = base[i] - scores[item]
+                    for yy in y0..<Swift.min(y0 + window, h) {
+                        let row = i * plane + yy * w
+                        for xx in x0..<Swift.min(x0 + window, w) { dp[row + xx] += d; cp[row + xx] += 1 }
                     }
                 }
             }
-            ctx.progress?(ci + 1, ranges.count)
         }
         let avg = zip(drop, count).map { $1 > 0 ? $0 / $1 : 0 }
         let map = Tensor(shape: [n, 1, h, w], data: avg)

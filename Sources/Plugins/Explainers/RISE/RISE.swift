@@ -60,14 +60,20 @@ public struct RISEExplainer: Explainer {
         let plane = h * w, per = c * plane
         var saliency = Tensor.zeros([n, plane])
         let maskChunks = chunks(total, perChunk)
-        for (ci, mr) in maskChunks.enumerated() {
+        let c0 = ctx
+        // Masks are drawn chunk by chunk on this thread, in order (the same masks at any thread
+        // count); the chunks' forward passes run concurrently; the weighted masks are summed
+        // in chunk order.
+        try Threads.rounds(maskChunks.count, elementsPerItem: perChunk * n * per, prepare: { ci -> Tensor in
             try ctx.cancellation.check()
-            let m = Self.masks(count: mr.count, grid: s, p: p, h: h, w: w, rng: &ctx.rng)
+            return Self.masks(count: maskChunks[ci].count, grid: s, p: p, h: h, w: w, rng: &ctx.rng)
+        }, compute: { ci, m -> (masks: Tensor, scores: [Float]) in
+            let count = maskChunks[ci].count
             // Masked copies, mask-major: item j * n + i = image i under mask j.
-            let masked = Tensor(shape: [mr.count * n, c, h, w]) { b in
+            let masked = Tensor(shape: [count * n, c, h, w]) { b in
                 m.withUnsafeBufferPointer { mp in
                     x.withUnsafeBufferPointer { xp in
-                        for j in 0..<mr.count {
+                        for j in 0..<count {
                             for i in 0..<n {
                                 let dst = b.baseAddress! + (j * n + i) * per, mask = mp.baseAddress! + j * plane
                                 for ch in 0..<c {
@@ -80,15 +86,19 @@ public struct RISEExplainer: Explainer {
                 }
             }
             var scores: [Float] = []
-            for r in chunks(mr.count * n, batchSize) {
-                scores += try scoresNoGrad(ctx, masked.slice(axis: 0, r), targets: chunkTargets(r, ctx.targets))
+            for r in chunks(count * n, batchSize) {
+                scores += try scoresNoGrad(c0, masked.slice(axis: 0, r), targets: chunkTargets(r, c0.targets))
             }
+            return (m, scores)
+        }, finish: { ci, r in
+            try c0.cancellation.check()
+            let count = maskChunks[ci].count
             // saliency[i, :] += sum_j score[j, i] * mask[j, :]
-            var st = [Float](repeating: 0, count: n * mr.count)
-            for j in 0..<mr.count { for i in 0..<n { st[i * mr.count + j] = scores[j * n + i] } }
-            saliency = Autograd.noGrad { saliency + Tensor(shape: [n, mr.count], data: st).matmul(m) }
-            ctx.progress?(ci + 1, maskChunks.count)
-        }
+            var st = [Float](repeating: 0, count: n * count)
+            for j in 0..<count { for i in 0..<n { st[i * count + j] = r.scores[j * n + i] } }
+            saliency = Autograd.noGrad { saliency + Tensor(shape: [n, count], data: st).matmul(r.masks) }
+            c0.progress?(ci + 1, maskChunks.count)
+        })
         let map = Autograd.noGrad { saliency * (1 / (Float(total) * p)) }.reshaped([n, 1, h, w])
         return Explanation(map: map)
     }

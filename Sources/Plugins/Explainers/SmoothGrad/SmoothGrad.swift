@@ -31,9 +31,13 @@ enum NoiseTunnel {
         let sigmas = perImageRange(x).map { noise * ($0.max - $0.min) }
         var sum = [Double](repeating: 0, count: x.count), sumSq = [Double](repeating: 0, count: variance ? x.count : 0)
         let ranges = chunks(samples * n, batchSize)
-        for (ci, r) in ranges.enumerated() {
+        let c0 = ctx
+        // Noise is drawn batch by batch on this thread, in order; the batches' attributions run
+        // concurrently; the sums accumulate in batch order (`Threads.rounds`).
+        try Threads.rounds(ranges.count, elementsPerItem: (ranges.first?.count ?? 0) * per, prepare: { ci -> Tensor in
             try ctx.cancellation.check()
-            let noisy = x.withUnsafeBufferPointer { xp in
+            let r = ranges[ci]
+            return x.withUnsafeBufferPointer { xp in
                 Tensor(shape: [r.count] + Array(x.shape.dropFirst())) { b in
                     // The noise of the whole chunk in one call (its transcendentals run on every
                     // thread), then each copy's image added to its noise scaled by its sigma.
@@ -45,7 +49,11 @@ enum NoiseTunnel {
                     }
                 }
             }
-            let a = try base.attribute(ctx, noisy, targets: chunkTargets(r, ctx.targets), igSteps: steps, batchSize: batchSize)
+        }, compute: { ci, noisy in
+            try base.attribute(c0, noisy, targets: chunkTargets(ranges[ci], c0.targets), igSteps: steps, batchSize: batchSize)
+        }, finish: { ci, a in
+            try c0.cancellation.check()
+            let r = ranges[ci]
             a.withUnsafeBufferPointer { ap in
                 sum.withUnsafeMutableBufferPointer { sp in
                     sumSq.withUnsafeMutableBufferPointer { qp in
@@ -61,8 +69,8 @@ enum NoiseTunnel {
                     }
                 }
             }
-            ctx.progress?(ci + 1, ranges.count)
-        }
+            c0.progress?(ci + 1, ranges.count)
+        })
         let k = Double(samples)
         let out: [Float] = variance
             ? (0..<x.count).map { e in let m = sum[e] / k; return Float(Swift.max(sumSq[e] / k - m * m, 0)) }

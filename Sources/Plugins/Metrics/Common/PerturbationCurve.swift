@@ -5,10 +5,12 @@ import Runtime
 /// pixels (all channels) from a second image in a given order, `perStep` pixels per step, and
 /// score the model's target class after every step.
 ///
-/// Every (image, step) state is written into one reused batch buffer, so the model sees
-/// batches of `batchSize` no matter how the steps fall across images; the state of an image
-/// is updated incrementally (each step copies only its own pixels), so building a batch costs
-/// O(batch · C·H·W) and no per-step allocation. Cancellation is checked between batches.
+/// The (image, step) states are cut into batches of `batchSize` in image-major order, so the
+/// model sees full batches no matter how the steps fall across images. Batches are
+/// independent: they run concurrently (`Threads.forEachItem`), each built into its own
+/// buffer; within a batch each state is the previous one plus the step's pixels when both
+/// belong to the same image (O(C·H·W) per state, no per-step allocation). Cancellation is
+/// checked before each batch.
 struct PerturbationCurve {
     let model: Graph
     let metric: String
@@ -21,52 +23,46 @@ struct PerturbationCurve {
     func scores(start: Tensor, source: Tensor, orders: [[Int]], perStep: Int, steps: Int, targets: [Int]) throws -> [[Double]] {
         let (n, c, h, w) = (start.shape[0], start.shape[1], start.shape[2], start.shape[3])
         precondition(source.shape == start.shape && orders.count == n && perStep > 0)
-        let hw = h * w, chw = c * hw
+        let hw = h * w, chw = c * hw, perImage = steps + 1
         let b = Swift.max(1, batchSize)
-        var buffer = [Float](repeating: 0, count: b * chw)
-        var slots: [(image: Int, step: Int)] = []
-        slots.reserveCapacity(b)
-        var out = [[Double]](repeating: [Double](repeating: .nan, count: steps + 1), count: n)
-
-        func flush() throws {
-            guard !slots.isEmpty else { return }
-            try cancellation.check()
-            let x = Tensor(shape: [slots.count, c, h, w], data: slots.count == b ? buffer : Array(buffer[0..<(slots.count * chw)]))
-            let logits = try Autograd.noGrad { try model(x) }
-            let s = try MetricSupport.targetScores(logits, targets: ArraySlice(slots.map { targets[$0.image] }),
-                                                   probability: probability, metric: metric)
-            for (k, slot) in slots.enumerated() { out[slot.image][slot.step] = s[k] }
-            slots.removeAll(keepingCapacity: true)
-        }
-
-        var state = [Float](repeating: 0, count: chw)
+        let batches = chunks(n * perImage, b)
+        var flat = [Double](repeating: .nan, count: n * perImage)
         try start.withUnsafeBufferPointer { st in
             try source.withUnsafeBufferPointer { src in
-                for i in 0..<n {
-                    let base = i * chw
-                    for k in 0..<chw { state[k] = st[base + k] }
-                    let order = orders[i]
-                    for step in 0...steps {
-                        if step > 0 {
-                            let lo = Swift.min((step - 1) * perStep, order.count), hi = Swift.min(step * perStep, order.count)
-                            for p in order[lo..<hi] {
-                                for ch in 0..<c { state[ch * hw + p] = src[base + ch * hw + p] }
+                try flat.withUnsafeMutableBufferPointer { outBuffer in
+                    nonisolated(unsafe) let out = outBuffer
+                    try Threads.forEachItem(batches.count, elementsPerItem: b * chw) { bi in
+                        try cancellation.check()
+                        let r = batches[bi]
+                        let x = Tensor(shape: [r.count, c, h, w]) { buf in
+                            for (j, slot) in r.enumerated() {
+                                let (i, step) = (slot / perImage, slot % perImage)
+                                let dst = buf.baseAddress! + j * chw
+                                let order = orders[i]
+                                // Pixels already copied in the state this one is built from.
+                                let done: Int
+                                if j > 0 && step > 0 {
+                                    dst.update(from: dst - chw, count: chw)
+                                    done = Swift.min((step - 1) * perStep, order.count)
+                                } else {
+                                    dst.update(from: st.baseAddress! + i * chw, count: chw)
+                                    done = 0
+                                }
+                                let base = i * chw
+                                for p in order[done..<Swift.min(step * perStep, order.count)] {
+                                    for ch in 0..<c { dst[ch * hw + p] = src[base + ch * hw + p] }
+                                }
                             }
                         }
-                        let slot = slots.count
-                        buffer.withUnsafeMutableBufferPointer { dst in
-                            state.withUnsafeBufferPointer { s in
-                                _ = UnsafeMutableBufferPointer(rebasing: dst[(slot * chw)..<((slot + 1) * chw)]).update(fromContentsOf: s)
-                            }
-                        }
-                        slots.append((i, step))
-                        if slots.count == b { try flush() }
+                        let logits = try Autograd.noGrad { try model(x) }
+                        let s = try MetricSupport.targetScores(logits, targets: ArraySlice(r.map { targets[$0 / perImage] }),
+                                                               probability: probability, metric: metric)
+                        for (k, slot) in r.enumerated() { out[slot] = s[k] }
                     }
                 }
             }
         }
-        try flush()
-        return out
+        return (0..<n).map { Array(flat[($0 * perImage)..<(($0 + 1) * perImage)]) }
     }
 }
 
