@@ -54,16 +54,17 @@ struct WorkerPoolTests {
 
     @Test func slowChunksAreSharedWithAWorker() throws {
         try #require(Threads.count >= 2, "this test needs at least 2 threads (Threads.count is \(Threads.count))")
-        // 8 chunks of 5 ms: the caller alone would need 40 ms, so a worker that wakes within
-        // ~35 ms (a futex wake-up takes microseconds, even on a loaded machine) takes some.
+        // 20 chunks of 10 ms: the caller alone would need 200 ms, so a worker that gets a core
+        // within ~190 ms takes some (a futex wake-up takes microseconds; even with every test
+        // thread of a parallel run competing for 2 cores, a scheduler slice is a few ms).
         // The pool runs one job at a time (tests of other suites run loops concurrently): retry
         // until this job got it, for at most 10 s.
         let threads = Mutex<Set<pthread_t>>([])
         let deadline = Date().addingTimeInterval(10)
         var ran = false
         while !ran && Date() < deadline {
-            ran = WorkerPool.shared.run(chunks: 8, workers: Threads.count - 1) { _ in
-                usleep(5_000)
+            ran = WorkerPool.shared.run(chunks: 20, workers: Threads.count - 1) { _ in
+                usleep(10_000)
                 threads.withLock { _ = $0.insert(pthread_self()) }
             }
         }
