@@ -141,7 +141,7 @@ final class NativeCall {
         guard count >= 0 else { throw CallbackError.invalid("random draw count is \(count)") }
         guard count > 0 else { return }
         guard let out else { throw CallbackError.invalid("random draw buffer is NULL") }
-        if normal { for i in 0..<Int(count) { out[i] = ctx.rng.nextNormal() } }
+        if normal { ctx.rng.fillNormal(UnsafeMutableBufferPointer(start: out, count: Int(count))) }
         else { for i in 0..<Int(count) { out[i] = ctx.rng.nextUniform() } }
     }
 }

@@ -91,8 +91,9 @@ public enum GEMMDispatch {
         }
     }
 
-    /// Whether this CPU and OS run our AVX-512 kernel (CPUID and XCR0; see sal_gemm.h).
-    public static var avx512Available: Bool { sal_avx512_available() != 0 }
+    /// Whether this CPU and OS run our AVX-512 kernel: the one CPU check of every AVX-512
+    /// kernel (`SIMDKernels.avx512Supported`, sal_cpu.h).
+    public static var avx512Available: Bool { SIMDKernels.avx512Supported }
 
     /// The process's choice, made on first use from SALIENCY_GEMM and the CPU.
     public static let chosen: GEMMKernel = {
